@@ -1,0 +1,34 @@
+"""Labels, names, paths and timeouts shared by everything labkit creates."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LABEL_PREFIX = "io.labkit"
+LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
+LABEL_LAB = f"{LABEL_PREFIX}.lab"
+LABEL_ROLE = f"{LABEL_PREFIX}.role"
+LABEL_NODE = f"{LABEL_PREFIX}.node"
+LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
+LABEL_KUBERNETES_VERSION = f"{LABEL_PREFIX}.kubernetes-version"
+
+# The dockerd runtime that drops capabilities the host cannot grant (see labkit.host).
+WRAPPED_RUNTIME = "labkit-runc"
+
+
+def managed_labels(**extra: str) -> dict[str, str]:
+    """Labels for anything labkit creates, so that `labkit lab prune` finds it."""
+    return {LABEL_MANAGED: "true", **extra}
+
+
+def cache_dir() -> Path:
+    """Build outputs, keyed by their inputs; outside the repo so clones share them."""
+    base = os.environ.get("LABKIT_CACHE_DIR") or Path.home() / ".cache" / "labkit"
+    return Path(base)
+
+
+def state_dir() -> Path:
+    """Per-lab state (kubeconfig, spec) of labs that are up."""
+    base = os.environ.get("LABKIT_STATE_DIR") or Path.home() / ".local" / "state" / "labkit"
+    return Path(base)

@@ -1,0 +1,89 @@
+"""Every version labkit pins, in one place.
+
+The versions of etcd, CoreDNS and pause are not listed here on purpose: they are what
+the kubeadm under test asks for (`kubeadm config images list`), so the image build reads
+them from kubeadm and the checks read them from the same source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from labkit.errors import LabkitError
+
+# Newest v1.34 patch the Go module proxy serves. 1.34 is the newest minor whose kubelet
+# runs on cgroup v1 (these hosts) without `failCgroupV1: false`.
+DEFAULT_KUBERNETES_VERSION = "v1.34.4"
+
+# Minors the node image build and the lab bring-up are known to work with.
+SUPPORTED_MINORS = range(33, 36)
+# From 1.35 the kubelet refuses cgroup v1 unless KubeletConfiguration says otherwise.
+FIRST_MINOR_REFUSING_CGROUP_V1 = 35
+
+# crictl follows Kubernetes minors; only these releases are served by the module proxy.
+CRI_TOOLS_VERSIONS = {33: "v1.34.0", 34: "v1.34.0", 35: "v1.34.0"}
+
+# Flannel: flanneld, plus its CNI plugin from containernetworking/plugins v0.9.1, the last
+# release that still carried plugins/meta/flannel (flannel-io/cni-plugin is not served).
+FLANNEL_VERSION = "v0.28.4"
+FLANNEL_CNI_PLUGIN_MODULE_VERSION = "v0.9.1"
+
+# The Go toolchain floor of the modules above (flannel v0.28 asks for go 1.25).
+GO_MINIMUM = (1, 25)
+
+DEBIAN_SUITE = "bookworm"
+
+KUBERNETES_REGISTRY = "registry.k8s.io"
+FLANNEL_IMAGE = f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}"
+NODE_IMAGE_REPOSITORY = "labkit/node"
+
+_RELEASE = re.compile(r"^v(?P<major>1)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
+
+
+@dataclass(frozen=True, order=True)
+class KubernetesVersion:
+    """A Kubernetes release such as v1.34.4."""
+
+    major: int
+    minor: int
+    patch: int
+
+    @classmethod
+    def parse(cls, text: str, *, field: str = "kubernetes version") -> KubernetesVersion:
+        match = _RELEASE.match(text.strip())
+        if not match:
+            raise LabkitError(
+                f"{field}: {text!r} is not a Kubernetes release; expected vMAJOR.MINOR.PATCH "
+                f"such as {DEFAULT_KUBERNETES_VERSION}"
+            )
+        version = cls(int(match["major"]), int(match["minor"]), int(match["patch"]))
+        if version.minor not in SUPPORTED_MINORS:
+            supported = ", ".join(f"v1.{m}" for m in SUPPORTED_MINORS)
+            raise LabkitError(
+                f"{field}: {text} is not supported; supported minors are {supported}"
+            )
+        return version
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def staging_version(self) -> str:
+        """The tag of k8s.io/api, k8s.io/client-go, ... released with this Kubernetes."""
+        return f"v0.{self.minor}.{self.patch}"
+
+    @property
+    def refuses_cgroup_v1(self) -> bool:
+        return self.minor >= FIRST_MINOR_REFUSING_CGROUP_V1
+
+    @property
+    def cri_tools_version(self) -> str:
+        return CRI_TOOLS_VERSIONS[self.minor]
+
+    @property
+    def node_image(self) -> str:
+        return f"{NODE_IMAGE_REPOSITORY}:{self}"
+
+
+DEFAULT_VERSION = KubernetesVersion.parse(DEFAULT_KUBERNETES_VERSION)
