@@ -1,0 +1,40 @@
+"""`labkit image build|gomod`: the offline node image."""
+
+from __future__ import annotations
+
+import argparse
+
+from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    image = subparsers.add_parser("image", help="build the node image (offline)")
+    actions = image.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    build = actions.add_parser("build", help="build labkit/node:<version> from source")
+    build.add_argument("--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION,
+                       help=f"Kubernetes release to build (default {DEFAULT_KUBERNETES_VERSION})")
+    build.add_argument("--image", help="reference of the node image (default labkit/node:<version>)")
+    build.set_defaults(run=run_build)
+
+    gomod = actions.add_parser(
+        "gomod", help="rewrite the committed Go modules for the default versions")
+    gomod.set_defaults(run=run_gomod)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from labkit.nodeimage.build import build_node_image
+
+    version = KubernetesVersion.parse(args.kubernetes_version, field="--kubernetes-version")
+    reference, timings = build_node_image(version, reference=args.image)
+    total = sum(t.seconds for t in timings)
+    print(f"{reference} ready in {total:.1f}s")
+    return 0
+
+
+def run_gomod(args: argparse.Namespace) -> int:
+    from labkit.nodeimage.gomod_update import update_committed_modules
+
+    for path in update_committed_modules(print):
+        print(f"wrote {path}")
+    return 0

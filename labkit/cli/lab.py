@@ -1,0 +1,153 @@
+"""`labkit lab ...`: kind-like lab lifecycle commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+from labkit.errors import LabkitError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lab = subparsers.add_parser("lab", help="bring labs up and down, and work with them")
+    actions = lab.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    up = actions.add_parser("up", help="bring a lab up")
+    up.add_argument("-f", "--file", help="lab spec (YAML); defaults are used without one")
+    up.add_argument("--name", help="lab name (default: the spec's, else 'lab')")
+    up.add_argument("--workers", type=int, help="number of worker nodes")
+    up.add_argument("--cni", choices=("flannel", "none"), help="network plugin")
+    up.add_argument("--kubernetes-version", help="Kubernetes release (picks the node image)")
+    up.add_argument("--init", choices=("whole", "phases"), help="run kubeadm init whole or by phase")
+    up.add_argument("--keep", action="store_true", help="keep the nodes when bring-up fails")
+    up.set_defaults(run=run_up)
+
+    down = actions.add_parser("down", help="remove a lab and everything it created")
+    down.add_argument("name")
+    down.set_defaults(run=run_down)
+
+    actions.add_parser("list", help="list labs").set_defaults(run=run_list)
+
+    status = actions.add_parser("status", help="nodes, their state and the bring-up times")
+    status.add_argument("name")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=run_status)
+
+    kubeconfig = actions.add_parser("kubeconfig", help="print the path of the lab's kubeconfig")
+    kubeconfig.add_argument("name")
+    kubeconfig.set_defaults(run=run_kubeconfig)
+
+    exec_ = actions.add_parser("exec", help="run a command on a node: lab exec N NODE -- CMD")
+    exec_.add_argument("name")
+    exec_.add_argument("node", help="node name, with or without the lab prefix")
+    exec_.add_argument("command", nargs=argparse.REMAINDER)
+    exec_.set_defaults(run=run_exec)
+
+    load = actions.add_parser("load-image", help="copy an image from the host into nodes")
+    load.add_argument("name")
+    load.add_argument("image")
+    load.add_argument("--nodes", nargs="+", help="only these nodes (default: all)")
+    load.set_defaults(run=run_load_image)
+
+    actions.add_parser("prune", help="remove everything labkit labelled").set_defaults(
+        run=run_prune)
+
+
+def _client():
+    from labkit.host import docker_client
+
+    return docker_client()
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from labkit.lab.bringup import bring_up
+    from labkit.spec import LabSpec
+
+    spec = LabSpec.from_file(args.file) if args.file else LabSpec.from_dict({}, source="defaults")
+    spec = spec.replace(name=args.name, workers=args.workers, cni=args.cni,
+                        kubernetes_version=args.kubernetes_version, init=args.init)
+    result = bring_up(spec, client=_client(), keep_on_failure=args.keep)
+    print(f"lab {spec.name!r} is up in {result.total_seconds:.1f}s; "
+          f"kubeconfig: {result.lab.kubeconfig}")
+    print(f"  kubectl --kubeconfig {result.lab.kubeconfig} get nodes")
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import delete_lab, list_labs
+
+    client = _client()
+    if args.name not in list_labs(client):
+        print(f"no lab named {args.name!r}; nothing to do", file=sys.stderr)
+        return 0
+    delete_lab(client, args.name)
+    print(f"lab {args.name!r} removed")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import list_labs
+
+    for name in list_labs(_client()):
+        print(name)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from labkit.lab.status import lab_status
+
+    status = lab_status(_client(), args.name)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"lab {status['name']}: kubeconfig {status['kubeconfig']}")
+    for node in status["nodes"]:
+        print(f"  {node['name']:<28} {node['role']:<14} {node['container']:<10} "
+              f"{node['ip'] or '-':<15} {node['kubernetes']}")
+    for step, seconds in status.get("timings", {}).items():
+        print(f"  step {step:<28} {seconds:>7.1f}s")
+    return 0
+
+
+def run_kubeconfig(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import Lab
+
+    lab = Lab.find(_client(), args.name)
+    if not lab.kubeconfig.exists():
+        raise LabkitError(f"lab {args.name!r} has no kubeconfig yet (at {lab.kubeconfig})")
+    print(lab.kubeconfig)
+    return 0
+
+
+def run_exec(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import Lab
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise LabkitError("lab exec: give a command after `--`, e.g. `labkit lab exec N NODE -- "
+                          "crictl ps`")
+    node = Lab.find(_client(), args.name).node(args.node)
+    # Through the docker CLI so that output streams and a terminal works, as `kubectl exec`.
+    tty = ["-it"] if sys.stdin.isatty() else ["-i"]
+    return subprocess.call(["docker", "exec", *tty, node.container.name, *command])
+
+
+def run_load_image(args: argparse.Namespace) -> int:
+    from labkit.lab.images import load_image
+    from labkit.lab.lab import Lab
+
+    client = _client()
+    lab = Lab.find(client, args.name)
+    nodes = [lab.node(n) for n in args.nodes] if args.nodes else lab.nodes
+    load_image(client, args.image, nodes)
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import prune
+
+    removed = prune(_client())
+    print("removed " + ", ".join(f"{count} {kind}" for kind, count in removed.items()))
+    return 0

@@ -1,0 +1,304 @@
+"""`labkit lab up`: bring a lab up as a pipeline of named steps, as kind's create does.
+
+check inputs -> network -> nodes -> systemd -> user binaries -> kubeadm init -> kubeconfig
+-> join material -> join workers -> CNI -> Ready. Every input is checked before anything
+is created; a failed step names itself and the node and carries that node's evidence, and
+the lab is removed unless the caller asked to keep it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import docker
+import docker.errors
+import yaml
+from kubernetes import client as k8s
+
+from labkit import host
+from labkit.errors import LabkitError, StepFailed
+from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
+from labkit.kubeadm.config import API_SERVER_PORT, CONFIG_PATH
+from labkit.lab import waits
+from labkit.lab.evidence import cluster_evidence, node_evidence
+from labkit.lab.lab import Lab, delete_lab, lab_state_dir, list_labs
+from labkit.lab.network import create_network
+from labkit.lab.node import ExecFailed, Node, create_node
+from labkit.pipeline import Progress, Step, StepTiming, run_steps
+from labkit.spec import LabSpec
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+CA_CERT = "/etc/kubernetes/pki/ca.crt"
+CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
+KUBEADM_TIMEOUT = 600.0
+READY_TIMEOUT = 300.0
+
+# Called after each `kubeadm init phase` with the phase name and the control-plane node.
+PhaseCallback = Callable[[str, Node], None]
+_Item = TypeVar("_Item")
+
+
+@dataclass
+class BringUp:
+    spec: LabSpec
+    client: docker.DockerClient
+    progress: Progress
+    on_phase: PhaseCallback | None = None
+    runtime: str | None = None
+    network: str = ""
+    nodes: list[Node] = field(default_factory=list)
+    token: BootstrapToken = field(default_factory=BootstrapToken.generate)
+    ca_cert_hash: str = ""
+    api: k8s.ApiClient | None = None
+    init_output: str = ""
+
+    @property
+    def control_plane(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def workers(self) -> list[Node]:
+        return self.nodes[1:]
+
+    def address(self, node: Node) -> str:
+        return node.address(self.network)
+
+
+def check_inputs(up: BringUp) -> None:
+    """Everything that can be wrong before anything is created."""
+    try:
+        up.client.images.get(up.spec.node_image)
+    except docker.errors.ImageNotFound:
+        raise LabkitError(
+            f"node image {up.spec.node_image} is missing; build it with `labkit image build "
+            f"--kubernetes-version {up.spec.kubernetes_version}` (or `make image`)") from None
+    if up.spec.name in list_labs(up.client) or _named_containers_exist(up):
+        raise LabkitError(f"name: a lab named {up.spec.name!r} already exists; choose another "
+                          f"name or remove it with `labkit lab down {up.spec.name}`")
+    up.runtime = host.node_runtime(up.client)
+
+
+def _named_containers_exist(up: BringUp) -> bool:
+    names = {n.name for n in up.spec.node_names()} | {up.spec.name}
+    existing = {c.name for c in up.client.containers.list(all=True)}
+    networks = {n.name for n in up.client.networks.list()}
+    return bool(names & existing or up.spec.name in networks)
+
+
+def make_network(up: BringUp) -> None:
+    networking = up.spec.networking
+    avoid = tuple(ipaddress.ip_network(s) for s in (networking.pod_subnet,
+                                                      networking.service_subnet))
+    up.network = create_network(up.client, up.spec.name, avoid)
+
+
+def create_nodes(up: BringUp) -> None:
+    def create(node_spec) -> Node:
+        return create_node(up.client, lab=up.spec.name, name=node_spec.name, role=node_spec.role,
+                           image=up.spec.node_image, network=up.network, runtime=up.runtime)
+
+    up.nodes = parallel(up.spec.node_names(), create)
+
+
+def wait_for_systemd(up: BringUp) -> None:
+    parallel(up.nodes, lambda node: node.wait_for_systemd())
+
+
+def install_user_binaries(up: BringUp) -> None:
+    binaries = {"kubeadm": up.spec.binaries.kubeadm, "kubelet": up.spec.binaries.kubelet}
+    chosen = {name: path for name, path in binaries.items() if path is not None}
+    if not chosen:
+        up.progress.say("   none given: the image's kubeadm and kubelet are used")
+        return
+    for name, path in chosen.items():
+        data = Path(path).read_bytes()
+        parallel(up.nodes, lambda node, n=name, d=data: node.write_file(f"/usr/bin/{n}", d, 0o755))
+        up.progress.say(f"   /usr/bin/{name} <- {path}")
+
+
+def kubeadm_init(up: BringUp) -> None:
+    node = up.control_plane
+    config = init_config(up.spec, up.spec.control_plane, up.address(node), up.token,
+                         api_server_cert_sans=("127.0.0.1", "localhost"))
+    node.write_file(CONFIG_PATH, config.encode(), 0o600)
+    if up.spec.init == "phases":
+        for phase in init_phases(up.spec.kubernetes_version):
+            up.progress.say(f"   kubeadm {' '.join(phase.args[:4])}")
+            run_kubeadm(up, node, list(phase), step=f"kubeadm init phase {phase.name}")
+            if up.on_phase:
+                up.on_phase(phase.name, node)
+    else:
+        result = run_kubeadm(up, node, ["init", "--config", CONFIG_PATH, "--v=1"],
+                             step="kubeadm init")
+        up.init_output = result
+
+
+def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, step: str) -> str:
+    try:
+        result = node.exec(["kubeadm", *args], timeout=KUBEADM_TIMEOUT,
+                           on_line=up.progress.detail)
+    except ExecFailed as failure:
+        evidence = {"kubeadm output (tail)": (failure.result.stdout + failure.result.stderr)[-6000:],
+                    **node_evidence(node)}
+        raise StepFailed(step=step, node=node.name, reason=f"kubeadm exited "
+                         f"{failure.result.exit_code}", evidence=evidence) from failure
+    return result.stdout + result.stderr
+
+
+def export_kubeconfig(up: BringUp) -> None:
+    """admin.conf, pointed at the API port published on the host's loopback."""
+    admin = yaml.safe_load(up.control_plane.read_file(ADMIN_CONF))
+    port = up.control_plane.published_api_port()
+    for cluster in admin["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    state = lab_state_dir(up.spec.name)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = state / "kubeconfig"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as stream:
+        yaml.safe_dump(admin, stream)
+    (state / "spec.yaml").write_text(yaml.safe_dump(up.spec.to_dict(), sort_keys=False))
+    up.api = Lab(up.spec.name, up.client, up.nodes).api_client()
+    up.progress.say(f"   kubeconfig: {path}")
+
+
+def compute_join_material(up: BringUp) -> None:
+    """The CA pin, computed from ca.crt; checked against the one kubeadm printed."""
+    up.ca_cert_hash = ca_cert_hash(up.control_plane.read_file(CA_CERT))
+    printed = [w for w in up.init_output.split() if w.startswith("sha256:")]
+    if printed and printed[-1] != up.ca_cert_hash:
+        raise StepFailed(step="join material", node=up.control_plane.name,
+                         reason=f"kubeadm printed CA hash {printed[-1]}, but ca.crt hashes to "
+                                f"{up.ca_cert_hash}")
+    check = "matches kubeadm's" if printed else "kubeadm printed none (phases)"
+    up.progress.say(f"   token {up.token.id}, CA {up.ca_cert_hash[:19]}... ({check})")
+
+
+def join_workers(up: BringUp) -> None:
+    endpoint = f"{up.spec.control_plane.name}:{API_SERVER_PORT}"
+    node_specs = {n.name: n for n in up.spec.node_names()}
+
+    def join(node: Node) -> None:
+        config = join_config(up.spec, node_specs[node.name], up.address(node), endpoint,
+                             up.token, up.ca_cert_hash)
+        node.write_file(CONFIG_PATH, config.encode(), 0o600)
+        run_kubeadm(up, node, ["join", "--config", CONFIG_PATH, "--v=1"],
+                    step="kubeadm join")
+
+    parallel(up.workers, join)
+
+
+def install_cni(up: BringUp) -> None:
+    if up.spec.cni == "none":
+        up.progress.say("   cni: none (nodes stay NotReady until one is installed)")
+        return
+    node = up.control_plane
+    manifest = node.read_file(CNI_MANIFEST).decode()
+    manifest = manifest.replace("{{ .PodSubnet }}", up.spec.networking.pod_subnet)
+    node.write_file("/etc/labkit/cni.yaml", manifest.encode())
+    try:
+        node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, "apply", "-f", "/etc/labkit/cni.yaml"])
+    except ExecFailed as failure:
+        raise StepFailed(step="install CNI", node=node.name, reason=str(failure)) from failure
+
+
+def wait_until_ready(up: BringUp) -> None:
+    api = _required(up.api)
+    names = [n.name for n in up.nodes]
+    if up.spec.cni == "none":
+        if not waits.nodes_registered(api, names, READY_TIMEOUT):
+            _not_ready(up, "not every node registered")
+        return
+    checks = [
+        ("every node Ready", lambda t: waits.nodes_ready(api, names, t)),
+        ("CoreDNS Running and Ready",
+         lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-dns", 2, t)),
+        ("kube-proxy running on every node",
+         lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-proxy", len(names), t)),
+    ]
+    deadline = time.monotonic() + READY_TIMEOUT
+    for title, check in checks:
+        if not check(max(1.0, deadline - time.monotonic())):
+            _not_ready(up, f"{title}: not reached within {READY_TIMEOUT:.0f}s")
+        up.progress.say(f"   {title}")
+
+
+def _not_ready(up: BringUp, reason: str) -> None:
+    evidence = cluster_evidence(_required(up.api))
+    for node in up.nodes:
+        evidence.update(node_evidence(node, lines=20))
+    raise StepFailed(step="wait until Ready", reason=reason, evidence=evidence)
+
+
+BRINGUP_STEPS: list[Step[BringUp]] = [
+    Step("check inputs", check_inputs),
+    Step("create network", make_network),
+    Step("create nodes", create_nodes),
+    Step("wait for systemd", wait_for_systemd),
+    Step("install user binaries", install_user_binaries),
+    Step("kubeadm init", kubeadm_init),
+    Step("export kubeconfig", export_kubeconfig),
+    Step("join material", compute_join_material),
+    Step("join workers", join_workers),
+    Step("install CNI", install_cni),
+    Step("wait until Ready", wait_until_ready),
+]
+
+
+@dataclass(frozen=True)
+class BringUpResult:
+    lab: Lab
+    timings: list[StepTiming]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(t.seconds for t in self.timings)
+
+
+def bring_up(spec: LabSpec, *, client: docker.DockerClient | None = None,
+             progress: Progress | None = None, keep_on_failure: bool = False,
+             on_phase: PhaseCallback | None = None) -> BringUpResult:
+    client = client or host.docker_client()
+    progress = progress or Progress()
+    up = BringUp(spec=spec, client=client, progress=progress, on_phase=on_phase)
+    progress.say(f"bringing up lab {spec.name!r}: {spec.control_planes} control plane, "
+                 f"{spec.workers} workers, Kubernetes {spec.kubernetes_version}, cni {spec.cni}")
+    created = False
+    try:
+        timings = run_steps(BRINGUP_STEPS[:1], up, progress)
+        created = True
+        timings += run_steps(BRINGUP_STEPS[1:], up, progress)
+    except BaseException:
+        if created and not keep_on_failure:
+            progress.say(f"removing lab {spec.name!r} after the failure (keep it with --keep)")
+            delete_lab(client, spec.name)
+        raise
+    lab = Lab(spec.name, client, up.nodes)
+    record = {"timings": {t.name: round(t.seconds, 2) for t in timings}, "spec": spec.to_dict()}
+    (lab.state_dir / "bringup.json").write_text(json.dumps(record, indent=2))
+    return BringUpResult(lab, timings)
+
+
+def parallel(items: Sequence[_Item], action: Callable[[_Item], object]) -> list:
+    """Run `action` on every item at once; wait for all, then raise the first failure."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        futures = [pool.submit(action, item) for item in items]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+        return [f.result() for f in futures]
+
+
+def _required(value: _Item | None) -> _Item:
+    assert value is not None, "an earlier step provides this"
+    return value

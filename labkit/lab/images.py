@@ -1,0 +1,67 @@
+"""`labkit lab load-image`: an image from the host's Docker into nodes' containerd."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import tempfile
+from collections.abc import Callable
+
+import docker
+import docker.errors
+
+from labkit.errors import LabkitError
+from labkit.lab.node import Node
+from labkit.naming import cache_dir
+
+IMPORT_DIR = "/var/tmp"  # on the node's /var volume, not its memory-backed /tmp
+
+
+def load_image(client: docker.DockerClient, reference: str, nodes: list[Node],
+               say: Callable[[str], None] = print) -> list[str]:
+    """Save the image once and import it into every node that lacks it; returns the nodes
+    it was loaded into."""
+    try:
+        image = client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        raise LabkitError(f"image {reference!r} is not in the host's Docker; build or load it "
+                          "there first (`docker images` lists what is there)") from None
+    wanted = [n for n in nodes if not _has_image(n, image.id)]
+    for node in nodes:
+        if node not in wanted:
+            say(f"{node.name}: already has {reference} ({image.id[:19]})")
+    if not wanted:
+        return []
+    with tempfile.TemporaryFile(dir=cache_dir()) as archive:
+        for chunk in image.save(named=True):
+            archive.write(chunk)
+        size = archive.tell()
+        archive.seek(0)
+        wrapped = _wrap(archive, size)
+    from labkit.lab.bringup import parallel
+
+    def load(node: Node) -> None:
+        node.container.put_archive(IMPORT_DIR, wrapped)
+        node.exec(["ctr", "--namespace=k8s.io", "images", "import", "--digests",
+                   f"{IMPORT_DIR}/labkit-image.tar"], timeout=300)
+        node.exec(["rm", "-f", f"{IMPORT_DIR}/labkit-image.tar"])
+        say(f"{node.name}: loaded {reference}")
+
+    parallel(wanted, load)
+    return [n.name for n in wanted]
+
+
+def _has_image(node: Node, image_id: str) -> bool:
+    # crictl lists image IDs as Docker does: the digest of the image config.
+    listing = node.exec(["crictl", "images", "--quiet", "--no-trunc"], check=False).stdout
+    return image_id in listing.split()
+
+
+def _wrap(archive: io.BufferedIOBase, size: int) -> bytes:
+    """put_archive wants a tar: the image tarball becomes one member of it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as outer:
+        info = tarfile.TarInfo("labkit-image.tar")
+        info.size = size
+        outer.addfile(info, archive)
+    return buffer.getvalue()

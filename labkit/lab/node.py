@@ -1,0 +1,196 @@
+"""A node: one privileged container running systemd, containerd and the kubelet."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.types import Mount
+
+from labkit.errors import StepFailed
+from labkit.naming import LABEL_LAB, LABEL_NODE, LABEL_ROLE, managed_labels
+
+API_SERVER_PORT = "6443/tcp"
+_TIMED_OUT = 124  # as timeout(1) reports it
+SYSTEMD_BOOT_TIMEOUT = 60.0
+# systemd prints this on the console (a tty) once the boot target is reached.
+_BOOTED = re.compile(rb"Reached target .*(Multi-User System|Graphical Interface)")
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    command: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class ExecFailed(Exception):
+    def __init__(self, node: str, result: ExecResult) -> None:
+        self.node = node
+        self.result = result
+        output = (result.stderr or result.stdout).strip()[-2000:]
+        super().__init__(f"`{' '.join(result.command)}` exited {result.exit_code} on {node}: "
+                         f"{output}")
+
+
+@dataclass
+class Node:
+    name: str
+    role: str
+    container: Container
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.role == "control-plane"
+
+    def address(self, network: str) -> str:
+        self.container.reload()
+        return self.container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+    def published_api_port(self) -> int:
+        self.container.reload()
+        bindings = self.container.attrs["NetworkSettings"]["Ports"].get(API_SERVER_PORT) or []
+        return int(bindings[0]["HostPort"])
+
+    def exec(self, command: Sequence[str], *, timeout: float = 120.0, check: bool = True,
+             on_line: Callable[[str], None] | None = None) -> ExecResult:
+        """Run a command in the node; kill it when `timeout` passes."""
+        api = self.container.client.api
+        exec_id = api.exec_create(self.container.id, list(command), stdout=True, stderr=True)["Id"]
+        chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+
+        def collect() -> None:
+            for out, err in api.exec_start(exec_id, stream=True, demux=True):
+                if out:
+                    chunks["stdout"].append(out)
+                    if on_line:
+                        for line in out.decode(errors="replace").splitlines():
+                            on_line(line)
+                if err:
+                    chunks["stderr"].append(err)
+
+        reader = threading.Thread(target=collect, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        timed_out = reader.is_alive()
+        if timed_out:
+            _kill_exec(api, exec_id)
+            reader.join(5)
+        stderr = b"".join(chunks["stderr"]).decode(errors="replace")
+        if timed_out:
+            stderr += f"\n(killed: no exit within {timeout:.0f}s)"
+        result = ExecResult(tuple(command),
+                            _TIMED_OUT if timed_out else api.exec_inspect(exec_id)["ExitCode"] or 0,
+                            b"".join(chunks["stdout"]).decode(errors="replace"), stderr)
+        if check and not result.ok:
+            raise ExecFailed(self.name, result)
+        return result
+
+    def read_file(self, path: str) -> bytes:
+        stream, _ = self.container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            member = archive.next()
+            extracted = archive.extractfile(member) if member else None
+            if extracted is None:
+                raise FileNotFoundError(f"{self.name}:{path} is not a regular file")
+            return extracted.read()
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        directory, name = os.path.split(path)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+        self.exec(["mkdir", "-p", directory])
+        self.container.put_archive(directory, buffer.getvalue())
+
+    def journal(self, unit: str | None = None, lines: int = 80) -> str:
+        command = ["journalctl", "--no-pager", "-o", "short-precise", "-n", str(lines)]
+        if unit:
+            command += ["-u", unit]
+        return self.exec(command, check=False, timeout=20).stdout
+
+    def wait_for_systemd(self, timeout: float = SYSTEMD_BOOT_TIMEOUT) -> None:
+        """Follow the console until systemd reaches its boot target (no polling)."""
+        booted = threading.Event()
+
+        def follow() -> None:
+            seen = b""
+            for chunk in self.container.logs(stream=True, follow=True):
+                seen = (seen + chunk)[-4096:]
+                if _BOOTED.search(seen):
+                    booted.set()
+                    return
+
+        threading.Thread(target=follow, daemon=True).start()
+        if not booted.wait(timeout):
+            logs = self.container.logs(tail=40).decode(errors="replace")
+            raise StepFailed(step="wait for systemd", node=self.name,
+                             reason=f"systemd did not reach multi-user.target in {timeout:.0f}s",
+                             evidence={"container log (tail)": logs})
+
+
+def _kill_exec(api: docker.APIClient, exec_id: str) -> None:
+    pid = api.exec_inspect(exec_id).get("Pid")
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def create_node(client: docker.DockerClient, *, lab: str, name: str, role: str, image: str,
+                network: str, runtime: str | None) -> Node:
+    """Create and start a node container with labkit's labels and its own /var volume."""
+    labels = managed_labels(**{LABEL_LAB: lab, LABEL_ROLE: role, LABEL_NODE: name})
+    # containerd's overlayfs snapshotter cannot sit on the container's overlay root.
+    volume = client.volumes.create(name=f"{name}-var", labels=labels)
+    ports = {API_SERVER_PORT: ("127.0.0.1", None)} if role == "control-plane" else {}
+    container = client.containers.run(
+        image, name=name, hostname=name, detach=True, tty=True, privileged=True,
+        runtime=runtime, labels=labels, network=network, ports=ports,
+        security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+        tmpfs={"/tmp": "", "/run": "", "/run/lock": ""},
+        mounts=_mounts(volume.name),
+        cgroupns="private", restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
+        init=False,
+    )
+    return Node(name=name, role=role, container=container)
+
+
+def _mounts(var_volume: str) -> list[Mount]:
+    mounts = [Mount("/var", var_volume, type="volume")]
+    # kube-proxy and kubeadm's preflight read kernel modules where the host has them.
+    if os.path.isdir("/lib/modules"):
+        mounts.append(Mount("/lib/modules", "/lib/modules", type="bind", read_only=True))
+    return mounts
+
+
+def find_nodes(client: docker.DockerClient, lab: str) -> list[Node]:
+    containers = client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})
+    nodes = [Node(c.labels[LABEL_NODE], c.labels[LABEL_ROLE], c) for c in containers
+             if LABEL_NODE in c.labels]
+    return sorted(nodes, key=lambda n: (n.role != "control-plane", n.name))
+
+
+def remove_quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except docker.errors.NotFound:
+        pass

@@ -1,0 +1,69 @@
+"""Waiting on the API with watches: each wait ends on the event that satisfies it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+
+def wait_until(list_call: Callable[..., Any], satisfied: Callable[[list[Any]], bool],
+               timeout: float, **list_args: Any) -> bool:
+    """List once, then watch, re-evaluating `satisfied` on the full set of objects after
+    every event, until it holds or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = list_call(**list_args)
+        objects = {o.metadata.uid: o for o in listing.items}
+        if satisfied(list(objects.values())):
+            return True
+        remaining = max(1, int(deadline - time.monotonic()))
+        stream = watch.Watch()
+        try:
+            for event in stream.stream(list_call, resource_version=listing.metadata.resource_version,
+                                       timeout_seconds=remaining, **list_args):
+                obj = event["object"]
+                if event["type"] == "DELETED":
+                    objects.pop(obj.metadata.uid, None)
+                else:
+                    objects[obj.metadata.uid] = obj
+                if satisfied(list(objects.values())):
+                    stream.stop()
+                    return True
+        except ApiException as error:
+            if error.status != 410:  # 410 Gone: our resourceVersion expired; list again
+                raise
+    return False
+
+
+def is_ready(node: k8s.V1Node) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+
+def pod_running_and_ready(pod: k8s.V1Pod) -> bool:
+    return pod.status.phase == "Running" and any(
+        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def nodes_ready(api: k8s.ApiClient, names: list[str], timeout: float) -> bool:
+    core = k8s.CoreV1Api(api)
+    return wait_until(core.list_node, lambda nodes: set(names) <= {
+        n.metadata.name for n in nodes if is_ready(n)}, timeout)
+
+
+def nodes_registered(api: k8s.ApiClient, names: list[str], timeout: float) -> bool:
+    core = k8s.CoreV1Api(api)
+    return wait_until(core.list_node,
+                      lambda nodes: set(names) <= {n.metadata.name for n in nodes}, timeout)
+
+
+def pods_ready(api: k8s.ApiClient, namespace: str, selector: str, count: int,
+               timeout: float) -> bool:
+    core = k8s.CoreV1Api(api)
+    return wait_until(core.list_namespaced_pod,
+                      lambda pods: sum(pod_running_and_ready(p) for p in pods) >= count,
+                      timeout, namespace=namespace, label_selector=selector)

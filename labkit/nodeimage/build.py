@@ -1,0 +1,230 @@
+"""`labkit image build`: a node image with a real Kubernetes, built entirely offline.
+
+The pipeline: Go builds of every component (cached by their inputs), the list of images
+the release's kubeadm expects, two Debian root filesystems, the component images, and
+the node image assembled in one container and committed, with every image preloaded.
+A build whose inputs all match the existing image's label does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import docker
+
+from labkit import host
+from labkit.errors import StepFailed
+from labkit.naming import LABEL_INPUTS, LABEL_KUBERNETES_VERSION, cache_dir, managed_labels
+from labkit.nodeimage import components, gomod, rootfs
+from labkit.nodeimage.components import KubeadmImages
+from labkit.nodeimage.images import (
+    ImageRecipe,
+    build_image,
+    current_inputs,
+    import_rootfs,
+    save_image,
+)
+from labkit.pipeline import Progress, Step, StepTiming, run_steps
+from labkit.versions import FLANNEL_IMAGE, KubernetesVersion
+
+FILES = Path(__file__).parent / "files"
+_T = TypeVar("_T")
+NODE_ENTRYPOINT = ["/usr/local/bin/labkit-entrypoint", "/sbin/init"]
+
+
+@dataclass
+class ImageBuild:
+    """What the build steps share: inputs, and outputs as they appear."""
+
+    version: KubernetesVersion
+    client: docker.DockerClient
+    progress: Progress
+    reference: str
+    binaries: dict[str, Path] = field(default_factory=dict)
+    kubeadm_images: KubeadmImages | None = None
+    component_images: list[ImageRecipe] = field(default_factory=list)
+    rootfs: dict[str, Path] = field(default_factory=dict)
+    inputs_key: str = ""
+    up_to_date: bool = False
+
+
+def build_go_components(build: ImageBuild) -> None:
+    log = build.progress.detail
+    staging = components.staging_modules(kubernetes_go_mod(build.version))
+    output = gomod.build(components.kubernetes(build.version, staging), log)
+    for name in components.KUBERNETES_COMMANDS:
+        build.binaries[name] = output / name
+    images = KubeadmImages.parse(_run([str(output / "kubeadm"), "config", "images", "list",
+                                       "--kubernetes-version", str(build.version)]))
+    build.kubeadm_images = images
+    for component, binary, name in (
+        (components.etcd(images), "server", "etcd"),
+        (components.coredns(images), "coredns", "coredns"),
+        (components.pause(), "pause", "pause"),
+        (components.cri_tools(build.version), "crictl", "crictl"),
+        (components.flannel(), "flannel", "flanneld"),
+        (components.flannel_cni_plugin(), "flannel", "flannel-cni"),
+    ):
+        build.binaries[name] = gomod.build(component, log) / binary
+    build.binaries["labkit-runc"] = host.build_capwrap()
+    build.progress.say(f"   {len(build.binaries)} static binaries ready")
+
+
+def make_root_filesystems(build: ImageBuild) -> None:
+    build.rootfs["node"] = rootfs.debian_rootfs("node", rootfs.NODE_PACKAGES, build.progress)
+    build.rootfs["network-tools"] = rootfs.debian_rootfs(
+        "network-tools", rootfs.NETWORK_TOOL_PACKAGES, build.progress)
+
+
+def build_component_images(build: ImageBuild) -> None:
+    images = _required(build.kubeadm_images)
+    bins = build.binaries
+    network_tools = import_rootfs(build.client, build.rootfs["network-tools"],
+                                  f"labkit/network-tools:{build.rootfs['network-tools'].stem}",
+                                  build.progress)
+    recipes = [
+        ImageRecipe(images.references[name], {f"/usr/local/bin/{name}": bins[name]})
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    ]
+    recipes += [
+        ImageRecipe(images.references["etcd"], {"/usr/local/bin/etcd": bins["etcd"]}),
+        ImageRecipe(images.references["coredns"], {"/coredns": bins["coredns"]},
+                    entrypoint=("/coredns",)),
+        ImageRecipe(images.references["pause"], {"/pause": bins["pause"]},
+                    entrypoint=("/pause",)),
+        ImageRecipe(images.references["kube-proxy"],
+                    {"/usr/local/bin/kube-proxy": bins["kube-proxy"]}, base=network_tools),
+        ImageRecipe(FLANNEL_IMAGE, {"/opt/bin/flanneld": bins["flanneld"]}, base=network_tools,
+                    entrypoint=("/opt/bin/flanneld",)),
+    ]
+    for recipe in recipes:
+        build_image(build.client, recipe, build.progress)
+    build.component_images = recipes
+
+
+def decide_inputs(build: ImageBuild) -> None:
+    digest = hashlib.sha256()
+    parts = [str(build.version), build.rootfs["node"].name,
+             *(f"{r.reference}={r.inputs_key()}" for r in build.component_images)]
+    for name in sorted(build.binaries):
+        parts.append(f"{name}={build.binaries[name].parent.name}")
+    for path in sorted(FILES.iterdir()):
+        parts.append(f"{path.name}={hashlib.sha256(path.read_bytes()).hexdigest()}")
+    digest.update("\n".join(parts).encode())
+    build.inputs_key = digest.hexdigest()[:16]
+    build.up_to_date = current_inputs(build.client, build.reference) == build.inputs_key
+    if build.up_to_date:
+        build.progress.say(f"   {build.reference} is up to date (inputs {build.inputs_key})")
+
+
+def assemble_node_image(build: ImageBuild) -> None:
+    if build.up_to_date:
+        return
+    base = import_rootfs(build.client, build.rootfs["node"],
+                         f"labkit/node-rootfs:{build.rootfs['node'].stem}", build.progress)
+    with tempfile.TemporaryDirectory(prefix="labkit-stage-", dir=cache_dir()) as stage_dir:
+        stage = Path(stage_dir)
+        _stage_files(build, stage)
+        _preload_and_commit(build, base, stage)
+
+
+def _stage_files(build: ImageBuild, stage: Path) -> None:
+    images = _required(build.kubeadm_images)
+    (stage / "bin").mkdir()
+    for name in ("kubeadm", "kubelet", "kubectl", "crictl"):
+        shutil.copy2(build.binaries[name], stage / "bin" / name)
+    (stage / "cni").mkdir()
+    shutil.copy2(build.binaries["flannel-cni"], stage / "cni" / "flannel")
+    shutil.copy2(build.binaries["labkit-runc"], stage / "labkit-runc")
+    for name in ("kubelet.service", "10-kubeadm.conf", "crictl.yaml", "labkit-entrypoint",
+                 "preload.sh"):
+        shutil.copy2(FILES / name, stage / name)
+    config = (FILES / "containerd-config.toml.tmpl").read_text()
+    (stage / "containerd-config.toml").write_text(
+        config.replace("${pause_image}", images.references["pause"]))
+    manifest = (FILES / "default-cni.yaml").read_text()
+    (stage / "default-cni.yaml").write_text(manifest.replace("{{ .FlannelImage }}", FLANNEL_IMAGE))
+    (stage / "version").write_text(f"{build.version}\n")
+    (stage / "images.txt").write_text("\n".join(r.reference for r in build.component_images) + "\n")
+    (stage / "images").mkdir()
+    for index, recipe in enumerate(build.component_images):
+        save_image(build.client, recipe.reference, stage / "images" / f"{index:02d}.tar")
+
+
+def _preload_and_commit(build: ImageBuild, base: str, stage: Path) -> None:
+    build.progress.say("   preloading images into the node image's containerd")
+    container = build.client.containers.run(
+        base, command=["sleep", "infinity"], detach=True, privileged=True,
+        runtime=host.node_runtime(build.client), labels=managed_labels(),
+        volumes={str(stage): {"bind": "/labkit-stage", "mode": "ro"}},
+        tmpfs={"/run": "", "/tmp": ""},
+    )
+    try:
+        code, output = container.exec_run(["bash", "/labkit-stage/preload.sh"])
+        text = output.decode(errors="replace")
+        build.progress.detail(text)
+        if code != 0:
+            raise StepFailed(step="assemble node image", reason=f"preload.sh exited {code}",
+                             evidence={"preload.sh output": text[-4000:]})
+        container.stop(timeout=1)
+        labels = managed_labels(**{LABEL_INPUTS: build.inputs_key,
+                                   LABEL_KUBERNETES_VERSION: str(build.version)})
+        repository, tag = build.reference.rsplit(":", 1)
+        container.commit(repository=repository, tag=tag, changes=[
+            f"ENTRYPOINT {json.dumps(NODE_ENTRYPOINT[:1])}",
+            f"CMD {json.dumps(NODE_ENTRYPOINT[1:])}",
+            'ENV container="docker"',
+            "STOPSIGNAL SIGRTMIN+3",
+            *(f'LABEL {name}="{value}"' for name, value in labels.items()),
+        ])
+    finally:
+        container.remove(force=True)
+
+
+BUILD_STEPS: list[Step[ImageBuild]] = [
+    Step("build static binaries (Go)", build_go_components),
+    Step("make Debian root filesystems", make_root_filesystems),
+    Step("build component images", build_component_images),
+    Step("compare inputs with the existing image", decide_inputs),
+    Step("assemble node image", assemble_node_image),
+]
+
+
+def build_node_image(version: KubernetesVersion, *, progress: Progress | None = None,
+                     reference: str | None = None) -> tuple[str, list[StepTiming]]:
+    """Build (or find up to date) the node image for `version`; returns its reference."""
+    log_path = cache_dir() / "logs" / f"image-build-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    progress = progress or Progress(log_path)
+    client = host.docker_client()
+    build = ImageBuild(version=version, client=client, progress=progress,
+                       reference=reference or version.node_image)
+    progress.say(f"building {build.reference} (log: {progress.log_path})")
+    timings = run_steps(BUILD_STEPS, build, progress)
+    return build.reference, timings
+
+
+def kubernetes_go_mod(version: KubernetesVersion) -> str:
+    info = json.loads(_run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
+                           cwd=Path(tempfile.gettempdir())))
+    return Path(info["GoMod"]).read_text()
+
+
+def _run(command: list[str], cwd: Path | None = None) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    if result.returncode != 0:
+        raise StepFailed(step=" ".join(command[:3]), reason=f"exited {result.returncode}",
+                         evidence={"stderr": result.stderr[-3000:]})
+    return result.stdout
+
+
+def _required(value: _T | None) -> _T:
+    assert value is not None, "an earlier step provides this"
+    return value

@@ -1,0 +1,120 @@
+"""Which upstream Go modules, at which versions, make up a node image.
+
+The Kubernetes release is the user's choice; etcd, CoreDNS and pause follow from what
+that release's kubeadm asks for (`kubeadm config images list`), so an image can never
+carry a component its kubeadm would not use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from labkit.errors import LabkitError
+from labkit.nodeimage.gomod import GoComponent
+from labkit.versions import FLANNEL_CNI_PLUGIN_MODULE_VERSION, FLANNEL_VERSION, KubernetesVersion
+
+KUBERNETES_COMMANDS = ("kubeadm", "kubelet", "kubectl", "kube-apiserver",
+                       "kube-controller-manager", "kube-scheduler", "kube-proxy")
+CRI_TOOLS_STAGING = ("k8s.io/api", "k8s.io/apimachinery", "k8s.io/cli-runtime", "k8s.io/client-go",
+                     "k8s.io/component-base", "k8s.io/cri-api", "k8s.io/cri-client",
+                     "k8s.io/kubectl", "k8s.io/kubelet")
+TENCENT_COMMON = "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+# The release's own go.mod replaces these with ./staging/src/...; as a dependency they
+# must be replaced with their published v0.X.Y tags instead.
+_STAGING_REPLACE = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/src/", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class KubeadmImages:
+    """The image references one kubeadm prints for its release, by component."""
+
+    references: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> KubeadmImages:
+        references = {}
+        for line in text.split():
+            repository = line.rsplit(":", 1)[0]
+            references[repository.rsplit("/", 1)[-1]] = line
+        missing = {"kube-apiserver", "etcd", "coredns", "pause"} - references.keys()
+        if missing:
+            raise LabkitError(f"`kubeadm config images list` printed no {sorted(missing)}: {text!r}")
+        return cls(references)
+
+    def tag(self, component: str) -> str:
+        return self.references[component].rsplit(":", 1)[1]
+
+    @property
+    def etcd_release(self) -> str:
+        # kubeadm tags etcd as 3.6.5-0: the release plus an image revision.
+        return "v" + self.tag("etcd").split("-", 1)[0]
+
+
+def staging_modules(kubernetes_go_mod: str) -> list[str]:
+    return sorted(set(_STAGING_REPLACE.findall(kubernetes_go_mod)))
+
+
+def kubernetes(version: KubernetesVersion, staging: list[str]) -> GoComponent:
+    variables = {"gitVersion": str(version), "gitMajor": str(version.major),
+                 "gitMinor": str(version.minor), "gitTreeState": "clean",
+                 # A fixed date keeps the binaries identical for identical inputs.
+                 "buildDate": "1970-01-01T00:00:00Z"}
+    ldflags = tuple(f"-X {package}.{name}={value}"
+                    for package in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version")
+                    for name, value in variables.items())
+    return GoComponent(
+        name="kubernetes", module="k8s.io/kubernetes", version=str(version),
+        packages=tuple(f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_COMMANDS),
+        ldflags=ldflags,
+        replaces=tuple((m, f"{m} {version.staging_version}") for m in staging),
+    )
+
+
+def etcd(images: KubeadmImages) -> GoComponent:
+    return GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3",
+                       version=images.etcd_release, packages=("go.etcd.io/etcd/server/v3",))
+
+
+def coredns(images: KubeadmImages) -> GoComponent:
+    return GoComponent(name="coredns", module="github.com/coredns/coredns",
+                       version=images.tag("coredns"), packages=("github.com/coredns/coredns",))
+
+
+def cri_tools(version: KubernetesVersion) -> GoComponent:
+    cri_version = version.cri_tools_version
+    return GoComponent(
+        name="cri-tools", module="sigs.k8s.io/cri-tools", version=cri_version,
+        packages=("sigs.k8s.io/cri-tools/cmd/crictl",),
+        ldflags=(f"-X sigs.k8s.io/cri-tools/pkg/version.Version={cri_version}",),
+        # cri-tools pins release candidates of the staging modules that the checksum
+        # database does not know; the published release of our Kubernetes is API-equal.
+        replaces=tuple((m, f"{m} {version.staging_version}") for m in CRI_TOOLS_STAGING),
+        # The proxy serves this release but sum.golang.org has no entry for it.
+        no_sumdb=("sigs.k8s.io/cri-tools",),
+    )
+
+
+def flannel() -> GoComponent:
+    return GoComponent(
+        name="flannel", module="github.com/flannel-io/flannel", version=FLANNEL_VERSION,
+        packages=("github.com/flannel-io/flannel",),
+        ldflags=(f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",),
+        go_directive="1.25.0",
+        # flanneld links every backend; the proxy no longer serves the Tencent SDK
+        # release it pins, so take the next served one (same package API).
+        replaces=((TENCENT_COMMON, f"{TENCENT_COMMON} v1.3.103"),),
+    )
+
+
+def flannel_cni_plugin() -> GoComponent:
+    return GoComponent(
+        name="flannel-cni-plugin", module="github.com/containernetworking/plugins",
+        version=FLANNEL_CNI_PLUGIN_MODULE_VERSION,
+        packages=("github.com/containernetworking/plugins/plugins/meta/flannel",),
+    )
+
+
+def pause() -> GoComponent:
+    return GoComponent(name="pause", module="labkit.local/build/pause", version="local",
+                       packages=("labkit.local/build/pause",), local_source=True)

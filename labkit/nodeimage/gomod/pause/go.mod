@@ -1,0 +1,3 @@
+module labkit.local/build/pause
+
+go 1.24.0

@@ -1,0 +1,79 @@
+"""Named, timed steps run in order: how labkit builds an image and brings a lab up.
+
+A step is a small function of one context object. The pipeline reports each step as it
+starts and ends, records its duration, and turns any exception into a `StepFailed` that
+names the step (a step may raise `StepFailed` itself to add the node and its evidence).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TextIO, TypeVar
+
+from labkit.errors import LabkitError, StepFailed
+
+Context = TypeVar("Context")
+
+
+@dataclass(frozen=True)
+class Step(Generic[Context]):
+    name: str
+    run: Callable[[Context], None]
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    name: str
+    seconds: float
+
+
+class Progress:
+    """Prints one line per event to the terminal and every detail to a log file."""
+
+    def __init__(self, log_path: Path | None = None, stream: TextIO = sys.stderr,
+                 quiet: bool = False) -> None:
+        self.log_path = log_path
+        self.stream = stream
+        self.quiet = quiet
+        self._log: TextIO | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = log_path.open("a", buffering=1)
+
+    def say(self, message: str) -> None:
+        """A line the user should see."""
+        if not self.quiet:
+            print(message, file=self.stream, flush=True)
+        self.detail(message)
+
+    def detail(self, message: str) -> None:
+        """A line for the log only."""
+        if self._log is not None:
+            self._log.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def run_steps(steps: Sequence[Step[Context]], context: Context,
+              progress: Progress) -> list[StepTiming]:
+    timings: list[StepTiming] = []
+    for step in steps:
+        progress.say(f" • {step.name} ...")
+        started = time.monotonic()
+        try:
+            step.run(context)
+        except (StepFailed, LabkitError, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            raise StepFailed(step=step.name, reason=f"{type(error).__name__}: {error}") from error
+        seconds = time.monotonic() - started
+        timings.append(StepTiming(step.name, seconds))
+        progress.say(f" ✓ {step.name} ({seconds:.1f}s)")
+    return timings

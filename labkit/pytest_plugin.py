@@ -1,0 +1,188 @@
+"""labkit's pytest plugin: wires the library into options, a marker, fixtures and reports.
+
+Everything here is also reachable without pytest (labkit.lab, labkit.checks); the plugin
+only decides lab names, lifetimes and what a failing test report carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from labkit.errors import LabkitError
+from labkit.spec import LabSpec
+
+MARKER = "lab(**spec): the lab a test or module needs, as lab spec fields (workers=2, cni='none')"
+_FAILED = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("labkit", "labkit: Kubernetes labs in Docker")
+    group.addoption("--lab-kubernetes-version", default=None,
+                    help="Kubernetes release of the labs (picks labkit/node:<version>)")
+    group.addoption("--lab-image", default=None, help="node image to use instead")
+    group.addoption("--lab-keep", action="store_true", default=None,
+                    help="keep a lab whose tests failed, for debugging (`labkit lab down` later)")
+    group.addoption("--lab-reuse", default=None, metavar="NAME",
+                    help="use the running lab NAME for the `lab` fixture instead of a new one")
+    parser.addini("lab_kubernetes_version", "default of --lab-kubernetes-version", default="")
+    parser.addini("lab_keep", "default of --lab-keep", type="bool", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+    version = _option(config, "kubernetes_version")
+    if version:
+        from labkit.versions import KubernetesVersion
+
+        try:
+            KubernetesVersion.parse(version, field="--lab-kubernetes-version")
+        except LabkitError as error:
+            raise pytest.UsageError(str(error)) from None
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"lab_{name}")
+    if value is None or value == "":
+        value = config.getini(f"lab_{name}")
+    return value
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+        module = item.getparent(pytest.Module)
+        if module is not None:
+            module.stash[_FAILED] = True
+        lab = getattr(item, "funcargs", {}).get("lab")
+        if lab is not None and call.when == "call":
+            report.sections.append(("labkit evidence", _evidence_text(lab)))
+    return report
+
+
+def _evidence_text(lab: Any) -> str:
+    from labkit.lab.evidence import cluster_evidence, node_evidence
+
+    try:
+        evidence = cluster_evidence(lab.api_client())
+        for node in lab.nodes:
+            evidence.update(node_evidence(node, lines=15))
+    except Exception as error:  # noqa: BLE001 - a report must not fail on its evidence
+        return f"evidence unavailable: {error}"
+    return "\n".join(f"--- {title} ---\n{text.rstrip()}" for title, text in evidence.items())
+
+
+def lab_name(nodeid: str, worker: str) -> str:
+    """A short RFC 1123 name, unique per test location and xdist worker."""
+    digest = hashlib.sha256(nodeid.encode()).hexdigest()[:6]
+    stem = re.sub(r"[^a-z0-9]+", "-", nodeid.rsplit("/", 1)[-1].split("::")[0].lower())
+    stem = stem.removesuffix("-py").removeprefix("test-")[:14].strip("-") or "lab"
+    return f"lk-{stem}-{digest}-{worker}"[:40].strip("-")
+
+
+def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config) -> LabSpec:
+    data = {_camel(key): value for key, value in kwargs.items()}
+    data.setdefault("name", name)
+    version = _option(config, "kubernetes_version")
+    if version:
+        data.setdefault("kubernetesVersion", version)
+    image = config.getoption("lab_image")
+    if image:
+        data.setdefault("image", image)
+    return LabSpec.from_dict(data, source=f"lab marker of {name}")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class LabFactory:
+    """Brings labs up for tests and guarantees their removal (unless kept after a failure)."""
+
+    def __init__(self, config: pytest.Config, owner: pytest.Item | pytest.Collector,
+                 base_name: str) -> None:
+        self.config = config
+        self.owner = owner
+        self.base_name = base_name
+        self.labs: list[Any] = []
+
+    def __call__(self, name: str | None = None, *, on_phase: Callable[[str, Any], None] | None
+                 = None, **spec: Any) -> Any:
+        from labkit.lab.bringup import bring_up
+
+        suffix = f"-{len(self.labs)}" if self.labs else ""
+        lab_spec = spec_from_marker(spec, name=name or (self.base_name + suffix)[:40],
+                                    config=self.config)
+        result = bring_up(lab_spec, keep_on_failure=bool(_option(self.config, "keep")),
+                          on_phase=on_phase)
+        self.labs.append(result.lab)
+        return result.lab
+
+    def teardown(self) -> None:
+        failed = self.owner.stash.get(_FAILED, False)
+        keep = bool(_option(self.config, "keep")) and failed
+        for lab in self.labs:
+            if keep:
+                print(f"\nlabkit: keeping lab {lab.name!r} after a failure "
+                      f"(kubeconfig {lab.kubeconfig}; remove with `labkit lab down {lab.name}`)")
+            else:
+                lab.down()
+
+
+def _worker(request: pytest.FixtureRequest) -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw")
+
+
+@pytest.fixture
+def lab_factory(request: pytest.FixtureRequest) -> Iterator[LabFactory]:
+    """Call it with lab spec fields to get a `Lab`; every lab is removed after the test."""
+    factory = LabFactory(request.config, request.node,
+                         lab_name(request.node.nodeid, _worker(request)))
+    yield factory
+    factory.teardown()
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """One lab per module, shaped by the module's `lab` marker (default 1 + 2 workers)."""
+    reuse = request.config.getoption("lab_reuse")
+    if reuse:
+        from labkit.host import docker_client
+        from labkit.lab.lab import Lab
+
+        yield Lab.find(docker_client(), reuse)
+        return
+    marker = request.node.get_closest_marker("lab")
+    spec = dict(marker.kwargs) if marker else {}
+    spec.setdefault("workers", 2)
+    factory = LabFactory(request.config, request.node,
+                         lab_name(request.node.nodeid, _worker(request)))
+    try:
+        yield factory(**spec)
+    finally:
+        factory.teardown()
+
+
+@pytest.fixture(scope="module")
+def lab_api(lab: Any) -> Any:
+    """A kubernetes ApiClient for the module's lab (its own, not the global config)."""
+    return lab.api_client()
+
+
+@pytest.fixture(scope="module")
+def lab_host(lab: Any) -> Callable[[str], Any]:
+    """`lab_host("worker")` gives a testinfra host for that node, for users' own checks."""
+    import testinfra
+
+    def host(node: str) -> Any:
+        return testinfra.get_host(f"docker://{lab.node(node).container.name}")
+
+    return host
