@@ -37,6 +37,9 @@ DEBIAN_SUITE = "bookworm"
 KUBERNETES_REGISTRY = "registry.k8s.io"
 FLANNEL_IMAGE = f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}"
 NODE_IMAGE_REPOSITORY = "labkit/node"
+# A small Debian image with network tools, preloaded in every node: scenarios and users run
+# their probe pods from it, since no registry can serve one.
+TOOLBOX_IMAGE = f"docker.io/labkit/toolbox:{DEBIAN_SUITE}"
 
 _RELEASE = re.compile(r"^v(?P<major>1)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
 

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = actions.add_parser("build", help="build labkit/node:<version> from source")
     build.add_argument("--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION,
                        help=f"Kubernetes release to build (default {DEFAULT_KUBERNETES_VERSION})")
-    build.add_argument("--image", help="reference of the node image (default labkit/node:<version>)")
+    build.add_argument("--image",
+                       help="reference of the node image (default labkit/node:<version>)")
     build.set_defaults(run=run_build)
 
     gomod = actions.add_parser(

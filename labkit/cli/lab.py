@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--workers", type=int, help="number of worker nodes")
     up.add_argument("--cni", choices=("flannel", "none"), help="network plugin")
     up.add_argument("--kubernetes-version", help="Kubernetes release (picks the node image)")
-    up.add_argument("--init", choices=("whole", "phases"), help="run kubeadm init whole or by phase")
+    up.add_argument("--init", choices=("whole", "phases"),
+                    help="run kubeadm init whole or by phase")
     up.add_argument("--keep", action="store_true", help="keep the nodes when bring-up fails")
     up.set_defaults(run=run_up)
 

@@ -146,8 +146,8 @@ def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, step: str) -> s
         result = node.exec(["kubeadm", *args], timeout=KUBEADM_TIMEOUT,
                            on_line=up.progress.detail)
     except ExecFailed as failure:
-        evidence = {"kubeadm output (tail)": (failure.result.stdout + failure.result.stderr)[-6000:],
-                    **node_evidence(node)}
+        output = failure.result.stdout + failure.result.stderr
+        evidence = {"kubeadm output (tail)": output[-6000:], **node_evidence(node)}
         raise StepFailed(step=step, node=node.name, reason=f"kubeadm exited "
                          f"{failure.result.exit_code}", evidence=evidence) from failure
     return result.stdout + result.stderr

@@ -13,7 +13,7 @@ def node_evidence(node: Node, lines: int = 40) -> dict[str, str]:
     for unit in ("kubelet", "containerd"):
         try:
             evidence[f"{node.name}: journalctl -u {unit} (tail)"] = node.journal(unit, lines)
-        except Exception as error:  # noqa: BLE001 - evidence is best effort, never a new failure
+        except Exception as error:
             evidence[f"{node.name}: journalctl -u {unit}"] = f"unavailable: {error}"
     return evidence
 
@@ -30,7 +30,7 @@ def cluster_evidence(api: k8s.ApiClient, limit: int = 25) -> dict[str, str]:
         evidence["recent events"] = "\n".join(
             f"{e.type} {e.involved_object.kind}/{e.involved_object.name} {e.reason}: "
             f"{(e.message or '').strip()}" for e in events)
-    except Exception as error:  # noqa: BLE001 - the API may be the thing that failed
+    except Exception as error:
         evidence["cluster"] = f"API unavailable: {error}"
     return evidence
 

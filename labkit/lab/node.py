@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -149,10 +150,8 @@ class Node:
 def _kill_exec(api: docker.APIClient, exec_id: str) -> None:
     pid = api.exec_inspect(exec_id).get("Pid")
     if pid:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def create_node(client: docker.DockerClient, *, lab: str, name: str, role: str, image: str,
@@ -190,7 +189,5 @@ def find_nodes(client: docker.DockerClient, lab: str) -> list[Node]:
 
 
 def remove_quietly(action: Callable[[], object]) -> None:
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         action()
-    except docker.errors.NotFound:
-        pass

@@ -30,5 +30,5 @@ def _kubernetes_state(lab: Lab) -> dict[str, str]:
         core = k8s.CoreV1Api(lab.api_client())
         return {n.metadata.name: "Ready" if is_ready(n) else "NotReady"
                 for n in core.list_node(_request_timeout=10).items}
-    except Exception as error:  # noqa: BLE001 - status reports what it can
+    except Exception as error:
         return {node.name: f"API unreachable ({type(error).__name__})" for node in lab.nodes}

@@ -24,7 +24,8 @@ def wait_until(list_call: Callable[..., Any], satisfied: Callable[[list[Any]], b
         remaining = max(1, int(deadline - time.monotonic()))
         stream = watch.Watch()
         try:
-            for event in stream.stream(list_call, resource_version=listing.metadata.resource_version,
+            version = listing.metadata.resource_version
+            for event in stream.stream(list_call, resource_version=version,
                                        timeout_seconds=remaining, **list_args):
                 obj = event["object"]
                 if event["type"] == "DELETED":

@@ -33,7 +33,7 @@ from labkit.nodeimage.images import (
     save_image,
 )
 from labkit.pipeline import Progress, Step, StepTiming, run_steps
-from labkit.versions import FLANNEL_IMAGE, KubernetesVersion
+from labkit.versions import FLANNEL_IMAGE, TOOLBOX_IMAGE, KubernetesVersion
 
 FILES = Path(__file__).parent / "files"
 _T = TypeVar("_T")
@@ -82,6 +82,8 @@ def make_root_filesystems(build: ImageBuild) -> None:
     build.rootfs["node"] = rootfs.debian_rootfs("node", rootfs.NODE_PACKAGES, build.progress)
     build.rootfs["network-tools"] = rootfs.debian_rootfs(
         "network-tools", rootfs.NETWORK_TOOL_PACKAGES, build.progress)
+    build.rootfs["toolbox"] = rootfs.debian_rootfs("toolbox", rootfs.TOOLBOX_PACKAGES,
+                                                   build.progress)
 
 
 def build_component_images(build: ImageBuild) -> None:
@@ -107,6 +109,12 @@ def build_component_images(build: ImageBuild) -> None:
     ]
     for recipe in recipes:
         build_image(build.client, recipe, build.progress)
+    toolbox = import_rootfs(build.client, build.rootfs["toolbox"],
+                            f"labkit/toolbox-rootfs:{build.rootfs['toolbox'].stem}", build.progress)
+    recipes.append(ImageRecipe(TOOLBOX_IMAGE, {}, base=toolbox,
+                               env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+                                    ":/sbin:/bin"}))
+    build_image(build.client, recipes[-1], build.progress)
     build.component_images = recipes
 
 

@@ -16,9 +16,9 @@ from labkit.versions import FLANNEL_CNI_PLUGIN_MODULE_VERSION, FLANNEL_VERSION, 
 
 KUBERNETES_COMMANDS = ("kubeadm", "kubelet", "kubectl", "kube-apiserver",
                        "kube-controller-manager", "kube-scheduler", "kube-proxy")
-CRI_TOOLS_STAGING = ("k8s.io/api", "k8s.io/apimachinery", "k8s.io/cli-runtime", "k8s.io/client-go",
-                     "k8s.io/component-base", "k8s.io/cri-api", "k8s.io/cri-client",
-                     "k8s.io/kubectl", "k8s.io/kubelet")
+CRI_TOOLS_STAGING = ("k8s.io/api", "k8s.io/apimachinery", "k8s.io/cli-runtime",
+                     "k8s.io/client-go", "k8s.io/component-base", "k8s.io/cri-api",
+                     "k8s.io/cri-client", "k8s.io/kubectl", "k8s.io/kubelet")
 TENCENT_COMMON = "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 # The release's own go.mod replaces these with ./staging/src/...; as a dependency they
 # must be replaced with their published v0.X.Y tags instead.
@@ -39,7 +39,8 @@ class KubeadmImages:
             references[repository.rsplit("/", 1)[-1]] = line
         missing = {"kube-apiserver", "etcd", "coredns", "pause"} - references.keys()
         if missing:
-            raise LabkitError(f"`kubeadm config images list` printed no {sorted(missing)}: {text!r}")
+            raise LabkitError(
+                f"`kubeadm config images list` printed no {sorted(missing)}: {text!r}")
         return cls(references)
 
     def tag(self, component: str) -> str:
@@ -99,7 +100,11 @@ def flannel() -> GoComponent:
     return GoComponent(
         name="flannel", module="github.com/flannel-io/flannel", version=FLANNEL_VERSION,
         packages=("github.com/flannel-io/flannel",),
-        ldflags=(f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",),
+        # The udp backend's packet proxy is C (cgo); link libc statically so the binary
+        # stays self-contained, as upstream's release build does.
+        ldflags=(f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
+                 "-extldflags=-static"),
+        extra_env={"CGO_ENABLED": "1"},
         go_directive="1.25.0",
         # flanneld links every backend; the proxy no longer serves the Tencent SDK
         # release it pins, so take the next served one (same package API).

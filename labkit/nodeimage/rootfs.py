@@ -33,6 +33,10 @@ NODE_PACKAGES = (
 NETWORK_TOOL_PACKAGES = ("iptables", "nftables", "conntrack", "ipset", "iproute2", "kmod",
                          "ca-certificates")
 
+# The toolbox: what a probe pod needs to resolve names and reach other pods.
+TOOLBOX_PACKAGES = ("curl", "dnsutils", "iproute2", "iputils-ping", "netcat-openbsd", "socat",
+                    "procps", "ca-certificates")
+
 
 def mirror() -> str:
     """The Debian mirror this host's apt uses (the only one it can reach)."""

@@ -1,0 +1,48 @@
+"""A fresh 1 + 2 lab works: every node Ready, pods resolve names and reach each other."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.lab.workloads import exec_in_pod, kubectl, probe_pod, run_probe_pods
+
+pytestmark = pytest.mark.lab(workers=2)
+
+GREETING_PORT = 8080
+
+
+def test_every_node_is_ready_in_kubectl(lab) -> None:
+    result = kubectl(lab, "get", "nodes", "--no-headers")
+    assert result.ok, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert sorted(row[0] for row in rows) == sorted(node.name for node in lab.nodes)
+    assert all(row[1] == "Ready" for row in rows), result.stdout
+
+
+@pytest.fixture(scope="module")
+def probe_pods(lab):
+    server = f"socat TCP-LISTEN:{GREETING_PORT},fork,reuseaddr SYSTEM:'echo hello from $(hostname)'"
+    pods = [probe_pod(f"probe-{i}", worker.name, ["sh", "-c", server])
+            for i, worker in enumerate(lab.workers, start=1)]
+    return run_probe_pods(lab, pods)
+
+
+def test_pods_landed_one_per_worker(lab, probe_pods) -> None:
+    assert sorted(p.spec.node_name for p in probe_pods) == sorted(w.name for w in lab.workers)
+
+
+def test_each_pod_resolves_kubernetes_default_through_coredns(probe_pods, lab) -> None:
+    for pod in probe_pods:
+        result = exec_in_pod(lab, pod.metadata.name, ["nslookup", "kubernetes.default"])
+        assert result.ok, f"{pod.metadata.name}: {result.stdout}{result.stderr}"
+        assert "10.96.0.10" in result.stdout  # the answer came from the kube-dns Service
+        assert "Address: 10.96.0.1" in result.stdout
+
+
+def test_each_pod_reaches_the_pod_on_the_other_worker(probe_pods, lab) -> None:
+    first, second = probe_pods
+    for client, server in ((first, second), (second, first)):
+        target = f"TCP:{server.status.pod_ip}:{GREETING_PORT}"
+        result = exec_in_pod(lab, client.metadata.name, ["socat", "-T", "5", "-", target])
+        assert result.ok, result.stderr
+        assert result.stdout.strip() == f"hello from {server.metadata.name}"

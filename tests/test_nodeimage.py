@@ -1,0 +1,116 @@
+"""Versions, ldflags, image tags and cache keys of the node image build (no Docker)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import LabkitError
+from labkit.nodeimage import components, gomod
+from labkit.nodeimage.components import KubeadmImages
+from labkit.nodeimage.images import ImageRecipe
+from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
+
+KUBEADM_1_34_LIST = """\
+registry.k8s.io/kube-apiserver:v1.34.4
+registry.k8s.io/kube-controller-manager:v1.34.4
+registry.k8s.io/kube-scheduler:v1.34.4
+registry.k8s.io/kube-proxy:v1.34.4
+registry.k8s.io/coredns/coredns:v1.12.1
+registry.k8s.io/pause:3.10.1
+registry.k8s.io/etcd:3.6.5-0
+"""
+
+
+def test_default_is_a_1_34_release() -> None:
+    assert re.fullmatch(r"v1\.34\.\d+", DEFAULT_KUBERNETES_VERSION)
+    assert not DEFAULT_VERSION.refuses_cgroup_v1
+    assert DEFAULT_VERSION.staging_version == "v0.34." + DEFAULT_KUBERNETES_VERSION.rsplit(".")[-1]
+
+
+@pytest.mark.parametrize("text", ["1.34.4", "v1.34", "latest", "v2.0.0", "v1.34.4-rc.0"])
+def test_version_rejects_what_is_not_a_release(text: str) -> None:
+    with pytest.raises(LabkitError, match=r"--kubernetes-version.*expected vMAJOR\.MINOR\.PATCH"):
+        KubernetesVersion.parse(text, field="--kubernetes-version")
+
+
+def test_version_rejects_unsupported_minor() -> None:
+    with pytest.raises(LabkitError, match=r"v1\.99\.0 is not supported"):
+        KubernetesVersion.parse("v1.99.0")
+
+
+def test_1_35_needs_the_cgroup_v1_override() -> None:
+    assert KubernetesVersion.parse("v1.35.4").refuses_cgroup_v1
+
+
+def test_kubernetes_ldflags_set_the_version_kubeadm_prints() -> None:
+    component = components.kubernetes(DEFAULT_VERSION, ["k8s.io/api"])
+    flags = " ".join(component.ldflags)
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"-X {package}.gitVersion={DEFAULT_VERSION}" in flags
+        assert f"-X {package}.gitMinor={DEFAULT_VERSION.minor}" in flags
+        assert f"-X {package}.gitTreeState=clean" in flags
+
+
+def test_staging_modules_are_replaced_by_their_release_tags() -> None:
+    go_mod = ("replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n"
+              "\tk8s.io/client-go => ./staging/src/k8s.io/client-go\n)\n")
+    staging = components.staging_modules(go_mod)
+    assert staging == ["k8s.io/api", "k8s.io/client-go"]
+    rendered = components.kubernetes(KubernetesVersion.parse("v1.34.2"), staging).go_mod()
+    assert "\tk8s.io/api => k8s.io/api v0.34.2" in rendered
+    assert "require k8s.io/kubernetes v1.34.2" in rendered
+
+
+def test_committed_kubernetes_module_pins_the_default_release() -> None:
+    go_mod = (gomod.COMMITTED_MODULES / "kubernetes" / "go.mod").read_text()
+    pinned = rf"^(require )?\s*k8s.io/kubernetes {DEFAULT_KUBERNETES_VERSION}$"
+    assert re.search(pinned, go_mod, re.M)
+    assert f"k8s.io/api => k8s.io/api {DEFAULT_VERSION.staging_version}" in go_mod
+    assert (gomod.COMMITTED_MODULES / "kubernetes" / "go.sum").stat().st_size > 0
+
+
+def test_image_tags_come_from_kubeadm() -> None:
+    images = KubeadmImages.parse(KUBEADM_1_34_LIST)
+    assert images.references["coredns"] == "registry.k8s.io/coredns/coredns:v1.12.1"
+    assert images.tag("pause") == "3.10.1"
+    assert images.etcd_release == "v3.6.5"
+    assert components.etcd(images).version == "v3.6.5"
+    assert components.coredns(images).version == "v1.12.1"
+
+
+def test_kubeadm_listing_without_etcd_is_an_error() -> None:
+    with pytest.raises(LabkitError, match="etcd"):
+        KubeadmImages.parse("registry.k8s.io/kube-apiserver:v1.34.4\nregistry.k8s.io/pause:3.10.1")
+
+
+def test_binary_names_skip_major_version_suffixes() -> None:
+    assert components.etcd(KubeadmImages.parse(KUBEADM_1_34_LIST)).binaries() == ("server",)
+    assert components.cri_tools(DEFAULT_VERSION).binaries() == ("crictl",)
+
+
+def test_build_key_changes_with_sources_and_flags(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(gomod, "go_version", lambda: "go1.26.8")
+    (tmp_path / "go.mod").write_text("module x\n")
+    (tmp_path / "go.sum").write_text("a h1:x\n")
+    component = components.pause()
+    key = gomod.build_key(component, tmp_path)
+    assert gomod.build_key(component, tmp_path) == key
+    (tmp_path / "go.sum").write_text("a h1:y\n")
+    assert gomod.build_key(component, tmp_path) != key
+    changed = gomod.GoComponent(**{**component.__dict__, "ldflags": ("-X a.b=c",)})
+    assert gomod.build_key(changed, tmp_path) != gomod.build_key(component, tmp_path)
+
+
+def test_image_inputs_key_follows_file_content(tmp_path: Path) -> None:
+    binary = tmp_path / "kube-apiserver"
+    binary.write_bytes(b"one")
+    recipe = ImageRecipe("registry.k8s.io/kube-apiserver:v1.34.4",
+                         {"/usr/local/bin/kube-apiserver": binary})
+    key = recipe.inputs_key()
+    binary.write_bytes(b"two")
+    assert recipe.inputs_key() != key
+    assert "FROM scratch" in recipe.dockerfile()
+    assert "COPY file0 /usr/local/bin/kube-apiserver" in recipe.dockerfile()
