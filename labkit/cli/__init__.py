@@ -9,7 +9,7 @@ import sys
 from labkit.errors import LabkitError, StepFailed
 
 # Modules under labkit.cli that define `register(subparsers)`; each adds one command.
-COMMAND_MODULES = ("doctor", "image", "lab", "check")
+COMMAND_MODULES = ("doctor", "image", "lab", "check", "diagnose")
 
 
 def build_parser() -> argparse.ArgumentParser:

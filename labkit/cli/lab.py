@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+from labkit.cli.lab_logs import register_export_logs
 from labkit.errors import LabkitError
 
 
@@ -51,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("image")
     load.add_argument("--nodes", nargs="+", help="only these nodes (default: all)")
     load.set_defaults(run=run_load_image)
+
+    register_export_logs(actions)
 
     actions.add_parser("prune", help="remove everything labkit labelled").set_defaults(
         run=run_prune)

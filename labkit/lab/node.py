@@ -112,6 +112,8 @@ class Node:
             return extracted.read()
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write through the container's filesystem layer: not into its tmpfs mounts (/tmp,
+        /run), which `put_archive` does not see."""
         directory, name = os.path.split(path)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:

@@ -9,6 +9,7 @@ A build whose inputs all match the existing image's label does nothing.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -111,9 +112,7 @@ def build_component_images(build: ImageBuild) -> None:
         build_image(build.client, recipe, build.progress)
     toolbox = import_rootfs(build.client, build.rootfs["toolbox"],
                             f"labkit/toolbox-rootfs:{build.rootfs['toolbox'].stem}", build.progress)
-    recipes.append(ImageRecipe(TOOLBOX_IMAGE, {}, base=toolbox,
-                               env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
-                                    ":/sbin:/bin"}))
+    recipes.append(ImageRecipe(TOOLBOX_IMAGE, {}, base=toolbox))
     build_image(build.client, recipes[-1], build.progress)
     build.component_images = recipes
 
@@ -183,18 +182,28 @@ def _preload_and_commit(build: ImageBuild, base: str, stage: Path) -> None:
             raise StepFailed(step="assemble node image", reason=f"preload.sh exited {code}",
                              evidence={"preload.sh output": text[-4000:]})
         container.stop(timeout=1)
-        labels = managed_labels(**{LABEL_INPUTS: build.inputs_key,
-                                   LABEL_KUBERNETES_VERSION: str(build.version)})
-        repository, tag = build.reference.rsplit(":", 1)
-        container.commit(repository=repository, tag=tag, changes=[
-            f"ENTRYPOINT {json.dumps(NODE_ENTRYPOINT[:1])}",
-            f"CMD {json.dumps(NODE_ENTRYPOINT[1:])}",
-            'ENV container="docker"',
-            "STOPSIGNAL SIGRTMIN+3",
-            *(f'LABEL {name}="{value}"' for name, value in labels.items()),
-        ])
+        container.commit(repository="labkit/node-staged", tag=build.inputs_key)
     finally:
         container.remove(force=True)
+    staged = f"labkit/node-staged:{build.inputs_key}"
+    _set_node_metadata(build, staged)
+    build.client.images.remove(staged, noprune=True)
+
+
+def _set_node_metadata(build: ImageBuild, staged: str) -> None:
+    """Entry point, stop signal and labels: `docker commit` cannot set STOPSIGNAL, which
+    systemd needs (SIGRTMIN+3 halts it; SIGTERM only makes it re-execute)."""
+    labels = managed_labels(**{LABEL_INPUTS: build.inputs_key,
+                               LABEL_KUBERNETES_VERSION: str(build.version)})
+    dockerfile = "\n".join([
+        f"FROM {staged}",
+        f"ENTRYPOINT {json.dumps(NODE_ENTRYPOINT[:1])}",
+        f"CMD {json.dumps(NODE_ENTRYPOINT[1:])}",
+        'ENV container="docker"',
+        "STOPSIGNAL SIGRTMIN+3",
+    ]) + "\n"
+    build.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=build.reference,
+                              labels=labels, rm=True, forcerm=True)
 
 
 BUILD_STEPS: list[Step[ImageBuild]] = [

@@ -24,6 +24,10 @@ from labkit.naming import LABEL_INPUTS, managed_labels
 from labkit.pipeline import Progress
 
 
+# kube-proxy and flanneld exec iptables, which Debian installs in /usr/sbin.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 @dataclass(frozen=True)
 class ImageRecipe:
     """One image: a base (scratch or an image reference), files to add, entrypoint."""
@@ -38,7 +42,7 @@ class ImageRecipe:
         lines = [f"FROM {self.base}"]
         for index, target in enumerate(self.files):
             lines.append(f"COPY file{index} {target}")
-        env = self.env if self.env is not None else {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+        env = self.env if self.env is not None else {"PATH": DEFAULT_PATH}
         lines += [f'ENV {key}="{value}"' for key, value in env.items()]
         if self.entrypoint:
             quoted = ", ".join(f'"{part}"' for part in self.entrypoint)
@@ -99,9 +103,8 @@ def import_rootfs(client: docker.DockerClient, tarball: Path, reference: str,
     labels = managed_labels(**{LABEL_INPUTS: key})
     changes = [f'LABEL {name}="{value}"' for name, value in labels.items()]
     repository, tag = reference.rsplit(":", 1)
-    with tarball.open("rb") as stream:
-        client.api.import_image_from_stream(stream, repository=repository, tag=tag,
-                                            changes=changes)
+    client.api.import_image_from_file(str(tarball), repository=repository, tag=tag,
+                                      changes=changes)
     return reference
 
 

@@ -32,7 +32,7 @@ containerd --log-level warn &
 containerd_pid=$!
 for _ in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
 for archive in "${stage}"/images/*.tar; do
-  ctr --namespace=k8s.io images import --no-unpack --digests "${archive}"
+  ctr --namespace=k8s.io images import --no-unpack "${archive}"
 done
 # Pinned images are exempt from the kubelet's image garbage collection.
 ctr --namespace=k8s.io images list -q | grep -v '^sha256:' | while read -r reference; do

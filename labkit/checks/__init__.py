@@ -1,0 +1,89 @@
+"""kubeadm's documented invariants as small rules over a node's files and the cluster's objects.
+
+    artifacts = read_node_artifacts(container, "lab-control-plane", "control-plane")
+    findings = check_node(artifacts, CheckContext(...))
+    findings += check_cluster(fetch_cluster_snapshot(api_client), ClusterContext(...))
+
+Rules only report departures: a clean run is an empty list, and `all_rules()` is what
+passed. Findings with status "known" are CIS items kubeadm's defaults fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from labkit.checks import (
+    addons,
+    cis,
+    cluster_objects,
+    kubeconfigs,
+    kubelet_files,
+    manifests,
+    node_state,
+    pki,
+)
+from labkit.checks.artifacts import FileEntry, NodeArtifacts, read_node_artifacts
+from labkit.checks.context import CheckContext, ClusterContext, parse_images_list
+from labkit.checks.findings import Finding, Rule
+from labkit.checks.parsing import ca_cert_hash
+from labkit.checks.snapshot import ClusterSnapshot, fetch_cluster_snapshot
+from labkit.errors import LabkitError
+
+__all__ = [
+    "CheckContext",
+    "ClusterContext",
+    "ClusterSnapshot",
+    "FileEntry",
+    "Finding",
+    "NodeArtifacts",
+    "Rule",
+    "all_rules",
+    "ca_cert_hash",
+    "check_cluster",
+    "check_node",
+    "cluster_rules",
+    "fetch_cluster_snapshot",
+    "node_rules",
+    "parse_images_list",
+    "read_node_artifacts",
+]
+
+_NODE_RULE_SETS = (pki.RULES, kubeconfigs.RULES, manifests.RULES, kubelet_files.RULES, cis.RULES)
+_CLUSTER_RULE_SETS = (cluster_objects.RULES, addons.RULES, node_state.RULES)
+
+
+def node_rules() -> tuple[Rule, ...]:
+    return tuple(rule for rule_set in _NODE_RULE_SETS for rule in rule_set)
+
+
+def cluster_rules() -> tuple[Rule, ...]:
+    return tuple(rule for rule_set in _CLUSTER_RULE_SETS for rule in rule_set)
+
+
+def all_rules() -> tuple[Rule, ...]:
+    return node_rules() + cluster_rules()
+
+
+def check_node(
+    artifacts: NodeArtifacts, context: CheckContext, *, strict: bool = False
+) -> list[Finding]:
+    """Every node rule over one node's artifacts; `strict` makes known CIS items failures."""
+    if (artifacts.node, artifacts.role) != (context.node, context.role):
+        raise LabkitError(
+            f"artifacts of {artifacts.node} ({artifacts.role}) checked against the context of "
+            f"{context.node} ({context.role}); build one CheckContext per node"
+        )
+    findings = [f for rule in node_rules() for f in rule.run(artifacts, context, node=context.node)]
+    return _strict(findings) if strict else findings
+
+
+def check_cluster(
+    snapshot: ClusterSnapshot, context: ClusterContext, *, strict: bool = False
+) -> list[Finding]:
+    """Every cluster rule over one snapshot of the cluster's objects."""
+    findings = [f for rule in cluster_rules() for f in rule.run(snapshot, context, node="cluster")]
+    return _strict(findings) if strict else findings
+
+
+def _strict(findings: list[Finding]) -> list[Finding]:
+    return [replace(f, status="fail") for f in findings]

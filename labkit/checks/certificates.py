@@ -1,0 +1,120 @@
+"""kubeadm's PKI table: the certificates of /etc/kubernetes/pki and what each must say.
+
+Read from kubeadm's certs phase (certlist.go) and pkiutil (SANs, key usage, validity).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+
+from labkit.checks.artifacts import PKI_DIR, NodeArtifacts
+from labkit.checks.context import CheckContext, nth_ip, split_host_port
+from labkit.checks.parsing import load_certificate
+
+SERVER = ExtendedKeyUsageOID.SERVER_AUTH
+CLIENT = ExtendedKeyUsageOID.CLIENT_AUTH
+# kubeadm's CertificateBackdate: notBefore is the start of `kubeadm init` minus 5 minutes.
+BACKDATE = timedelta(minutes=5)
+# Slack for a validity period: certificates renewed or issued by a later join.
+PERIOD_TOLERANCE = timedelta(days=1)
+
+AltNames = tuple[set[str], set[str]]  # DNS names, IP addresses (normalized)
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """One certificate kubeadm writes: `name` is its path under pki without .crt/.key."""
+
+    name: str
+    issuer: str | None  # the issuing CA's name; None for a self-signed CA
+    common_name: str  # "{node}" is the node name
+    organizations: tuple[str, ...] = ()
+    usages: tuple[ObjectIdentifier, ...] = ()
+    alt_names: Callable[[CheckContext, str], AltNames] | None = None
+
+    @property
+    def is_ca(self) -> bool:
+        return self.issuer is None
+
+    @property
+    def cert_path(self) -> str:
+        return f"{PKI_DIR}/{self.name}.crt"
+
+    @property
+    def key_path(self) -> str:
+        return f"{PKI_DIR}/{self.name}.key"
+
+    def expected_cn(self, context: CheckContext) -> str:
+        return self.common_name.format(node=context.node)
+
+    def expected_alt_names(self, context: CheckContext) -> AltNames:
+        if self.is_ca:
+            # NewSelfSignedCACert puts the CA's CN in its DNS names.
+            return {self.common_name}, set()
+        if self.alt_names is None:
+            return set(), set()
+        return self.alt_names(context, self.name)
+
+
+def _with_sans(dns: set[str], ips: set[str], extra: tuple[str, ...]) -> AltNames:
+    for name in extra:
+        try:
+            ips.add(str(ipaddress.ip_address(name)))
+        except ValueError:
+            dns.add(name)
+    return dns, ips
+
+
+def apiserver_alt_names(context: CheckContext, _: str) -> AltNames:
+    dns = {context.node, "kubernetes", "kubernetes.default", "kubernetes.default.svc"}
+    dns.add(f"kubernetes.default.svc.{context.dns_domain}")
+    ips = {nth_ip(context.service_subnet, 1), context.advertise_address}
+    extra = context.apiserver_cert_sans
+    if context.control_plane_endpoint:
+        extra = (split_host_port(context.control_plane_endpoint)[0], *extra)
+    return _with_sans(dns, ips, extra)
+
+
+def etcd_alt_names(context: CheckContext, name: str) -> AltNames:
+    dns = {context.node, "localhost"}
+    ips = {context.advertise_address, "127.0.0.1", "::1"}
+    extra = context.etcd_server_cert_sans if name == "etcd/server" else context.etcd_peer_cert_sans
+    return _with_sans(dns, ips, extra)
+
+
+CERTIFICATES = (
+    CertSpec("ca", None, "kubernetes"),
+    CertSpec("apiserver", "ca", "kube-apiserver", (), (SERVER,), apiserver_alt_names),
+    CertSpec("apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client",
+             ("kubeadm:cluster-admins",), (CLIENT,)),
+    CertSpec("front-proxy-ca", None, "front-proxy-ca"),
+    CertSpec("front-proxy-client", "front-proxy-ca", "front-proxy-client", (), (CLIENT,)),
+    CertSpec("etcd/ca", None, "etcd-ca"),
+    CertSpec("etcd/server", "etcd/ca", "{node}", (), (SERVER, CLIENT), etcd_alt_names),
+    CertSpec("etcd/peer", "etcd/ca", "{node}", (), (SERVER, CLIENT), etcd_alt_names),
+    CertSpec("etcd/healthcheck-client", "etcd/ca", "kube-etcd-healthcheck-client", (), (CLIENT,)),
+    CertSpec("apiserver-etcd-client", "etcd/ca", "kube-apiserver-etcd-client", (), (CLIENT,)),
+)  # fmt: skip
+BY_NAME = {spec.name: spec for spec in CERTIFICATES}
+SA_KEY = f"{PKI_DIR}/sa.key"
+SA_PUB = f"{PKI_DIR}/sa.pub"
+
+
+def expected_certificates(context: CheckContext) -> tuple[CertSpec, ...]:
+    # A worker gets the cluster CA only (join's kubelet-start writes it from cluster-info).
+    return CERTIFICATES if context.is_control_plane else (BY_NAME["ca"],)
+
+
+def read_certificate(node: NodeArtifacts, path: str) -> x509.Certificate | None:
+    """The certificate at a path, or None when it is missing or unparseable."""
+    entry = node.get(path)
+    try:
+        return load_certificate(entry.data) if entry else None
+    except ValueError:
+        return None

@@ -1,0 +1,27 @@
+"""`labkit lab export-logs N [DIR]`: registered into `labkit lab`'s actions by cli/lab.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register_export_logs(actions: argparse._SubParsersAction) -> None:
+    export = actions.add_parser(
+        "export-logs", help="write every node's logs, journals and the lab's state to a directory")
+    export.add_argument("name")
+    export.add_argument("directory", nargs="?",
+                        help="where to write (default: ./labkit-logs/<lab>-<timestamp>)")
+    export.set_defaults(run=run_export_logs)
+
+
+def run_export_logs(args: argparse.Namespace) -> int:
+    from labkit.lab.export_logs import export_logs
+
+    directory = export_logs(args.name, args.directory)
+    # errors.txt exists, in the lab's directory or a node's, exactly when something failed.
+    if any(directory.rglob("errors.txt")):
+        print(f"some logs could not be collected; see {directory / 'summary.txt'}",
+              file=sys.stderr)
+    print(directory)
+    return 0

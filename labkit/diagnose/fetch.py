@@ -1,0 +1,146 @@
+"""Filling a snapshot from a running lab: Docker's view, the API, then the nodes the API
+points at. Every read is bounded and none raises: what could not be read is recorded."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import docker.errors
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from labkit.diagnose.snapshot import (
+    JOURNAL_UNITS,
+    LabSnapshot,
+    RuntimeContainer,
+    suspect_nodes,
+)
+from labkit.errors import LabkitError
+from labkit.lab.lab import Lab
+from labkit.lab.node import Node
+from labkit.spec import DEFAULT_POD_SUBNET, LabSpec
+
+# (connect, read) seconds per API call; the client retries a failed connect a few times.
+API_TIMEOUT = (5, 20)
+JOURNAL_LINES = 40
+CRICTL_TIMEOUT = 20.0
+CONSOLE_LINES = 30
+# Enough for a lab's recent history; a long-lived lab keeps more events than help.
+EVENTS_KEPT = 300
+
+
+def fetch_snapshot(lab: Lab, *, journal_lines: int = JOURNAL_LINES) -> LabSnapshot:
+    control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
+    containers = {node.name: container_status(node) for node in lab.nodes}
+    consoles = {node.name: _console(node) for node in lab.nodes
+                if containers[node.name] not in ("running", "removed")}
+    nodes, pods, events, api_error = _read_api(lab)
+    snapshot = LabSnapshot(
+        lab=lab.name, control_plane=control_plane.name, containers=containers,
+        consoles=consoles, nodes=nodes, pods=pods, events=events, api_error=api_error,
+        pod_subnet=_pod_subnet(lab))
+    by_name = {node.name: node for node in lab.nodes}
+    journals = read_journals([by_name[n] for n in suspect_nodes(snapshot) if n in by_name],
+                             journal_lines)
+    runtime, runtime_error = None, None
+    if api_error is not None and containers[control_plane.name] == "running":
+        runtime, runtime_error = read_runtime(control_plane)
+    return replace(snapshot, journals=journals, control_plane_runtime=runtime,
+                   control_plane_runtime_error=runtime_error)
+
+
+def container_status(node: Node) -> str:
+    try:
+        node.container.reload()
+    except docker.errors.NotFound:
+        return "removed"
+    return str(node.container.status)
+
+
+def _console(node: Node) -> str:
+    try:
+        return node.container.logs(tail=CONSOLE_LINES).decode(errors="replace")
+    except docker.errors.DockerException as error:
+        return f"unavailable: {error}"
+
+
+def _read_api(lab: Lab) -> tuple[tuple, tuple, tuple, str | None]:
+    try:
+        api = lab.api_client()
+    except LabkitError as error:
+        return (), (), (), str(error)
+    try:
+        core = k8s.CoreV1Api(api)
+        nodes = core.list_node(_request_timeout=API_TIMEOUT).items
+        pods = core.list_pod_for_all_namespaces(_request_timeout=API_TIMEOUT).items
+        events = core.list_event_for_all_namespaces(_request_timeout=API_TIMEOUT).items
+    except Exception as error:  # an unreachable API is a finding, not a failure
+        return (), (), (), describe_api_error(error)
+    finally:
+        api.close()
+    events = sorted(events, key=lambda e: str(e.last_timestamp or e.event_time
+                                              or e.metadata.creation_timestamp or ""))
+    return tuple(nodes), tuple(pods), tuple(events[-EVENTS_KEPT:]), None
+
+
+def describe_api_error(error: Exception) -> str:
+    if isinstance(error, ApiException):
+        body = (error.body or "").strip().replace("\n", " ")[:300]
+        return f"HTTP {error.status} {error.reason}: {body}"
+    # urllib3 wraps the socket error (connection refused, timed out) in `reason`.
+    reason = getattr(error, "reason", None)
+    return f"{type(error).__name__}: {reason or error}"[:400]
+
+
+def read_journals(nodes: list[Node], lines: int) -> dict[str, dict[str, str]]:
+    """kubelet and containerd journal tails, all nodes and units at once."""
+    if not nodes:
+        return {}
+    pairs = [(node, unit) for node in nodes for unit in JOURNAL_UNITS]
+
+    def read(pair: tuple[Node, str]) -> str:
+        node, unit = pair
+        try:
+            return node.journal(unit, lines)
+        except Exception as error:  # a journal is evidence, best effort
+            return f"unavailable: {error}"
+
+    with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
+        texts = list(pool.map(read, pairs))
+    journals: dict[str, dict[str, str]] = {}
+    for (node, unit), text in zip(pairs, texts, strict=True):
+        journals.setdefault(node.name, {})[unit] = text
+    return journals
+
+
+def read_runtime(node: Node) -> tuple[tuple[RuntimeContainer, ...] | None, str | None]:
+    try:
+        result = node.exec(["crictl", "ps", "-a", "-o", "json"], timeout=CRICTL_TIMEOUT,
+                           check=False)
+    except Exception as error:  # evidence is best effort
+        return None, str(error)
+    if not result.ok:
+        return None, f"exit {result.exit_code}: {(result.stderr or result.stdout).strip()[-300:]}"
+    try:
+        return parse_crictl_ps(result.stdout), None
+    except (ValueError, KeyError, TypeError) as error:
+        return None, f"unreadable `crictl ps -o json` output: {error}"
+
+
+def parse_crictl_ps(text: str) -> tuple[RuntimeContainer, ...]:
+    return tuple(
+        RuntimeContainer(name=c["metadata"]["name"], state=c["state"],
+                         attempt=int(c["metadata"].get("attempt", 0)), id=c["id"])
+        for c in json.loads(text).get("containers") or [])
+
+
+def _pod_subnet(lab: Lab) -> str:
+    path = lab.state_dir / "spec.yaml"
+    if not path.exists():
+        return DEFAULT_POD_SUBNET
+    try:
+        return LabSpec.from_file(path).networking.pod_subnet
+    except LabkitError:
+        return DEFAULT_POD_SUBNET

@@ -1,0 +1,165 @@
+"""What diagnosis reads: a plain snapshot of one lab, and the diagnoses made from it.
+
+The snapshot holds kubernetes-client model objects as the API returned them, plus what
+the nodes themselves say (container state, journal tails, the control plane's CRI view).
+`fetch.fetch_snapshot` fills one from a running lab; tests build them directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from kubernetes import client as k8s
+
+from labkit.spec import DEFAULT_POD_SUBNET
+
+JOURNAL_UNITS = ("kubelet", "containerd")
+# How the kubelet says why it exits at start (bad flags, config, cgroups, certificates);
+# systemd then restarts it every second or so, so a journal tail shows the latest try.
+KUBELET_EXIT = re.compile(r'"command failed" err="(?P<err>(?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A likely cause of a problem, on one node or pod, and what to do about it."""
+
+    cause_id: str
+    summary: str
+    subject: str
+    evidence: tuple[str, ...]
+    fix: str
+
+
+@dataclass(frozen=True)
+class RuntimeContainer:
+    """One row of `crictl ps -a` on a node."""
+
+    name: str
+    state: str  # as crictl's JSON spells it: CONTAINER_RUNNING, CONTAINER_EXITED, ...
+    attempt: int
+    id: str
+
+    @property
+    def running(self) -> bool:
+        return self.state == "CONTAINER_RUNNING"
+
+    def __str__(self) -> str:
+        state = self.state.removeprefix("CONTAINER_").lower()
+        return f"{self.name}: {state} (attempt {self.attempt}, id {self.id[:13]})"
+
+
+@dataclass(frozen=True)
+class LabSnapshot:
+    lab: str
+    control_plane: str
+    # Docker's view of every node container of the lab: name -> status (running, exited...).
+    containers: Mapping[str, str]
+    # `docker logs` tails of the node containers that are not running.
+    consoles: Mapping[str, str] = field(default_factory=dict)
+    nodes: tuple[k8s.V1Node, ...] = ()
+    pods: tuple[k8s.V1Pod, ...] = ()
+    events: tuple[k8s.CoreV1Event, ...] = ()
+    # Why the API could not be read; None when it answered.
+    api_error: str | None = None
+    # node -> unit -> journal tail; only of the nodes diagnosis had reason to look at.
+    journals: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The control plane's `crictl ps -a`, read when the API does not answer.
+    control_plane_runtime: tuple[RuntimeContainer, ...] | None = None
+    control_plane_runtime_error: str | None = None
+    pod_subnet: str = DEFAULT_POD_SUBNET
+
+    def journal(self, node: str, unit: str) -> str:
+        return self.journals.get(node, {}).get(unit, "")
+
+    def node(self, name: str) -> k8s.V1Node | None:
+        return next((n for n in self.nodes if n.metadata.name == name), None)
+
+    def events_about(self, kind: str, namespace: str | None, name: str) -> list[k8s.CoreV1Event]:
+        return [e for e in self.events
+                if e.involved_object.kind == kind and e.involved_object.name == name
+                and (namespace is None or e.involved_object.namespace in (namespace, None))]
+
+
+def node_subject(name: str) -> str:
+    return f"node/{name}"
+
+
+def pod_subject(pod: k8s.V1Pod) -> str:
+    return f"pod/{pod.metadata.namespace}/{pod.metadata.name}"
+
+
+def node_condition(node: k8s.V1Node, kind: str) -> k8s.V1NodeCondition | None:
+    return next((c for c in node.status.conditions or [] if c.type == kind), None) \
+        if node.status else None
+
+
+def is_ready(node: k8s.V1Node) -> bool:
+    ready = node_condition(node, "Ready")
+    return ready is not None and ready.status == "True"
+
+
+def describe_condition(condition: k8s.V1NodeCondition | k8s.V1PodCondition) -> str:
+    return f"{condition.type}={condition.status} {condition.reason or ''}: " \
+           f"{(condition.message or '').strip()}"
+
+
+def describe_taints(node: k8s.V1Node) -> str:
+    taints = (node.spec.taints or []) if node.spec else []
+    return "taints: " + (", ".join(f"{t.key}:{t.effect}" for t in taints) or "none")
+
+
+def describe_event(event: k8s.CoreV1Event) -> str:
+    count = f" (x{event.count})" if event.count and event.count > 1 else ""
+    return f"event {event.type or ''} {event.reason}{count}: {(event.message or '').strip()}"
+
+
+def container_statuses(pod: k8s.V1Pod) -> Iterator[k8s.V1ContainerStatus]:
+    """Init containers first: a pod stuck in one never starts the others."""
+    status = pod.status
+    if status is None:
+        return
+    yield from status.init_container_statuses or []
+    yield from status.container_statuses or []
+
+
+def container_spec(pod: k8s.V1Pod, name: str) -> k8s.V1Container | None:
+    spec = pod.spec
+    if spec is None:
+        return None
+    return next((c for c in [*(spec.init_containers or []), *spec.containers]
+                 if c.name == name), None)
+
+
+def is_failing(pod: k8s.V1Pod) -> bool:
+    """Neither done nor running with every container ready."""
+    phase = pod.status.phase if pod.status else None
+    if phase == "Succeeded":
+        return False
+    if phase != "Running":
+        return True
+    return not all(s.ready for s in pod.status.container_statuses or [])
+
+
+def kubelet_exit_error(journal: str) -> str | None:
+    """The error of the kubelet's last failed start in a journal tail, if any."""
+    errors = [m["err"].replace('\\"', '"') for m in KUBELET_EXIT.finditer(journal)]
+    return errors[-1] if errors else None
+
+
+def tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def suspect_nodes(snapshot: LabSnapshot) -> list[str]:
+    """Nodes whose journals diagnosis wants: NotReady or unregistered nodes, nodes hosting
+    failing pods, and the control plane when the API does not answer."""
+    if snapshot.api_error is not None:
+        return [snapshot.control_plane]
+    registered = {n.metadata.name for n in snapshot.nodes}
+    names = {n for n in snapshot.containers if n not in registered}
+    names |= {n.metadata.name for n in snapshot.nodes if not is_ready(n)}
+    names |= {p.spec.node_name for p in snapshot.pods
+              if p.spec and p.spec.node_name and is_failing(p)}
+    return sorted(n for n in names if snapshot.containers.get(n) == "running")

@@ -1,0 +1,214 @@
+"""The configuration kubeadm reads on one node, rendered from the lab spec.
+
+Pure functions: the same spec and node always give the same YAML. Field names follow
+kubeadm's v1beta4 API (cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go), the kubelet's
+KubeletConfiguration (k8s.io/kubelet config/v1beta1) and kube-proxy's
+KubeProxyConfiguration (k8s.io/kube-proxy config/v1alpha1). The spec's `kubeadm` patches,
+then the node's, are deep-merged last, so a user can override anything labkit sets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from labkit.kubeadm.discovery import CA_CERT_HASH_PATTERN
+from labkit.kubeadm.token import BootstrapToken
+from labkit.spec import LabSpec, NodeSpec, thaw
+from labkit.versions import SUPPORTED_MINORS, KubernetesVersion
+
+KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4"
+KUBELET_API_VERSION = "kubelet.config.k8s.io/v1beta1"
+KUBE_PROXY_API_VERSION = "kubeproxy.config.k8s.io/v1alpha1"
+CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+API_SERVER_PORT = 6443
+CLUSTER_NAME = "kubernetes"
+BOOTSTRAP_TOKEN_TTL = "24h0m0s"
+# Where the bring-up writes the rendered config on a node; `init_phases` passes it.
+CONFIG_PATH = "/etc/labkit/kubeadm.yaml"
+_API_VERSIONS = {
+    "KubeletConfiguration": KUBELET_API_VERSION,
+    "KubeProxyConfiguration": KUBE_PROXY_API_VERSION,
+}
+
+# The node container's disk is the host's: the kubelet must not garbage-collect preloaded
+# images or evict pods (its own control plane) over usage it cannot change. kubelet
+# ignores a threshold of exactly 0% (pkg/kubelet/eviction/helpers.go).
+_EVICTION_HARD = {
+    "memory.available": "0%",
+    "nodefs.available": "0%",
+    "nodefs.inodesFree": "0%",
+    "imagefs.available": "0%",
+}
+
+
+def init_config(spec: LabSpec, node: NodeSpec, advertise_address: str,
+                token: BootstrapToken | str, *, api_server_cert_sans: Iterable[str] = ()) -> str:
+    """InitConfiguration, ClusterConfiguration, KubeletConfiguration and
+    KubeProxyConfiguration for `kubeadm init` on the control-plane `node`."""
+    if not node.is_control_plane:
+        raise ValueError(f"{node.name} is a {node.role}: only a control plane runs kubeadm init")
+    _check_address(advertise_address)
+    documents = {
+        "InitConfiguration": {
+            "bootstrapTokens": [{"token": str(_token(token)), "ttl": BOOTSTRAP_TOKEN_TTL}],
+            "localAPIEndpoint": {"advertiseAddress": advertise_address,
+                                 "bindPort": API_SERVER_PORT},
+            "nodeRegistration": _node_registration(spec, node, advertise_address),
+        },
+        "ClusterConfiguration": _cluster_configuration(spec, api_server_cert_sans),
+        "KubeletConfiguration": _kubelet_configuration(spec.kubernetes_version),
+        "KubeProxyConfiguration": {"mode": "iptables",
+                                   # A node container cannot set the host's nf_conntrack_max.
+                                   "conntrack": {"maxPerCore": 0}},
+    }
+    return _render(spec, node, documents)
+
+
+def join_config(spec: LabSpec, node: NodeSpec, advertise_address: str, api_endpoint: str,
+                token: BootstrapToken | str, ca_cert_hash: str) -> str:
+    """JoinConfiguration for `kubeadm join` on worker `node`, discovering the cluster
+    through the bootstrap token and pinning the CA by `ca_cert_hash` (sha256:<hex>)."""
+    if node.is_control_plane:
+        raise ValueError(f"{node.name}: joining control planes (HA) is not supported yet")
+    _check_address(advertise_address)
+    if not CA_CERT_HASH_PATTERN.match(ca_cert_hash):
+        raise ValueError(f"{ca_cert_hash!r} is not a CA pin of the form sha256:<64 hex digits>")
+    documents = {
+        "JoinConfiguration": {
+            "discovery": {"bootstrapToken": {"apiServerEndpoint": api_endpoint,
+                                             "token": str(_token(token)),
+                                             "caCertHashes": [ca_cert_hash]}},
+            "nodeRegistration": _node_registration(spec, node, advertise_address),
+        },
+    }
+    return _render(spec, node, documents)
+
+
+def merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """`patch` deep-merged into a copy of `base`: mappings merge key by key; lists and
+    scalars replace (so a v1beta4 `extraArgs` list in a patch is the whole new list)."""
+    merged = thaw(base)
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = thaw(value)
+    return merged
+
+
+def _render(spec: LabSpec, node: NodeSpec, documents: dict[str, dict[str, Any]]) -> str:
+    override = spec.override_for(node)
+    rendered = []
+    for kind, body in documents.items():
+        for patches in (spec.kubeadm, override.kubeadm):
+            body = merge(body, patches.get(kind, {}))
+        api_version = _API_VERSIONS.get(kind, KUBEADM_API_VERSION)
+        rendered.append({"apiVersion": api_version, "kind": kind, **body})
+    return yaml.safe_dump_all(rendered, sort_keys=False, default_flow_style=False)
+
+
+def _node_registration(spec: LabSpec, node: NodeSpec, address: str) -> dict[str, Any]:
+    registration: dict[str, Any] = {
+        "name": node.name,
+        "criSocket": CRI_SOCKET,
+        # The kubelet would otherwise pick an address itself; pin the one Docker gave us.
+        "kubeletExtraArgs": [{"name": "node-ip", "value": address}],
+    }
+    ignored = dict.fromkeys([*spec.ignore_preflight_errors,
+                             *spec.override_for(node).ignore_preflight_errors])
+    if ignored:
+        registration["ignorePreflightErrors"] = list(ignored)
+    return registration
+
+
+def _cluster_configuration(spec: LabSpec, extra_sans: Iterable[str]) -> dict[str, Any]:
+    network = spec.networking
+    return {
+        "kubernetesVersion": str(spec.kubernetes_version),
+        "clusterName": CLUSTER_NAME,
+        # The node name, not an IP: the endpoint then survives a node getting a new address.
+        "controlPlaneEndpoint": f"{spec.control_plane.name}:{API_SERVER_PORT}",
+        "networking": {"podSubnet": network.pod_subnet,
+                       "serviceSubnet": network.service_subnet,
+                       "dnsDomain": network.dns_domain},
+        # localhost: the host reaches the API server through a port published on 127.0.0.1.
+        "apiServer": {"certSANs": list(dict.fromkeys(["localhost", "127.0.0.1", *extra_sans]))},
+    }
+
+
+def _kubelet_configuration(version: KubernetesVersion) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "cgroupDriver": "systemd",
+        # As kind: pods live under one cgroup, which the node entrypoint prepares on cgroup v1.
+        "cgroupRoot": "/kubelet",
+        "failSwapOn": False,
+        "imageGCHighThresholdPercent": 100,
+        "evictionHard": dict(_EVICTION_HARD),
+    }
+    if version.refuses_cgroup_v1:
+        # From 1.35 the kubelet refuses to start on cgroup v1, which these hosts run.
+        config["failCgroupV1"] = False
+    return config
+
+
+def _token(token: BootstrapToken | str) -> BootstrapToken:
+    return token if isinstance(token, BootstrapToken) else BootstrapToken.parse(token)
+
+
+def _check_address(address: str) -> None:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"advertise address {address!r} is not an IP address") from None
+
+
+@dataclass(frozen=True)
+class InitPhase:
+    """One `kubeadm init phase ...` run. Iterating gives the arguments after `kubeadm`, so
+    `["kubeadm", *phase]` runs it; `name` is kubeadm's name of the phase, for callbacks."""
+
+    name: str
+    args: tuple[str, ...]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.args)
+
+
+# kubeadm v1.34.4 cmd/kubeadm/app/cmd/init.go:158-171 appends the phases in this order
+# (kubelet-start after etcd and control-plane, right before wait-control-plane). Each entry:
+# the phase path, and whether it takes --config (wait-control-plane has no InheritFlags).
+_INIT_PHASES: tuple[tuple[tuple[str, ...], bool], ...] = (
+    (("preflight",), True),
+    (("certs", "all"), True),
+    (("kubeconfig", "all"), True),
+    (("etcd", "local"), True),
+    (("control-plane", "all"), True),
+    (("kubelet-start",), True),
+    # Reads kubeadm's defaults: the kubelet's healthz on 127.0.0.1:10248 and the advertise
+    # address of the default route, which are what the rendered config says too.
+    (("wait-control-plane",), False),
+    (("upload-config", "all"), True),
+    # upload-certs: left out; it only acts with --upload-certs, for joining control planes.
+    (("mark-control-plane",), True),
+    (("bootstrap-token",), True),
+    (("kubelet-finalize", "all"), True),
+    (("addon", "all"), True),
+    # show-join-command: left out; labkit renders the JoinConfiguration itself.
+)
+
+
+def init_phases(version: KubernetesVersion, *, config_path: str = CONFIG_PATH) -> list[InitPhase]:
+    """The `kubeadm init phase` runs that together do what `kubeadm init` does (as kinder's
+    --use-phases does), so that a caller can check the node after each one."""
+    if version.minor not in SUPPORTED_MINORS:
+        raise ValueError(f"no known kubeadm init phase order for {version}")
+    phases = []
+    for path, takes_config in _INIT_PHASES:
+        config = ("--config", config_path) if takes_config else ()
+        phases.append(InitPhase(path[0], ("init", "phase", *path, *config)))
+    return phases

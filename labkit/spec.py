@@ -1,0 +1,452 @@
+"""The lab spec: what a user asks for, validated before anything is created.
+
+A spec comes from a YAML file (camelCase keys; examples/lab.yaml documents them all) or a
+dict. Every problem is a `LabkitError` whose message starts with the source and names the
+full path of the field, what was wrong and what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from labkit.errors import LabkitError
+from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
+
+ROLE_CONTROL_PLANE = "control-plane"
+ROLE_WORKER = "worker"
+
+DEFAULT_NAME = "labkit"
+# The longest node name is `<name>-control-plane`: it must stay a 63-character DNS label.
+MAX_NAME_LENGTH = 40
+MAX_WORKERS = 10
+# The first choice is the default.
+CNI_CHOICES = ("flannel", "none")
+INIT_MODES = ("whole", "phases")
+
+# kind's defaults, so that a lab and a kind cluster can be compared like for like.
+DEFAULT_POD_SUBNET = "10.244.0.0/16"
+DEFAULT_SERVICE_SUBNET = "10.96.0.0/16"
+DEFAULT_DNS_DOMAIN = "cluster.local"
+
+PATCH_KINDS = (
+    "InitConfiguration", "ClusterConfiguration", "JoinConfiguration",
+    "KubeletConfiguration", "KubeProxyConfiguration",
+)
+# The only document kubeadm reads on one node alone: the others are uploaded to ConfigMaps
+# (kubeadm-config, kubelet-config, kube-proxy) that every node shares, so a per-node patch
+# of them would silently change the whole cluster.
+NODE_PATCH_KINDS = {ROLE_CONTROL_PLANE: "InitConfiguration", ROLE_WORKER: "JoinConfiguration"}
+
+_TOP_FIELDS = (
+    "name", "kubernetesVersion", "image", "controlPlanes", "workers", "cni", "networking",
+    "kubeadm", "nodes", "ignorePreflightErrors", "binaries", "init",
+)
+_NETWORKING_FIELDS = ("podSubnet", "serviceSubnet", "dnsDomain")
+_NODE_FIELDS = ("kubeadm", "ignorePreflightErrors")
+_BINARY_FIELDS = ("kubeadm", "kubelet")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# kube-controller-manager gives each node a /24 of the pod subnet by default, and kubeadm
+# refuses a pod subnet more than 16 bits wider than that (PodSubnetNodeMaskMaxDiff).
+_NODE_CIDR_PREFIX = 24
+_MAX_NODE_MASK_DIFF = 16
+# kubeadm: at most 20 host bits (MaximumBitsForServiceSubnet), at least 10 addresses.
+_SERVICE_PREFIXES = (12, 28)
+# v1beta4 turned these from maps into lists of {name, value}; a v1beta3 habit fails late.
+_ARG_LISTS = ("extraArgs", "kubeletExtraArgs")
+
+Patches = Mapping[str, Mapping[str, Any]]
+
+
+class _FieldError(Exception):
+    """A problem at one field; `LabSpec.from_dict` prefixes the source."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node: `index` is its number within its role (1 for `-worker`, 2 for `-worker2`)."""
+
+    name: str
+    role: str
+    index: int
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.role == ROLE_CONTROL_PLANE
+
+
+@dataclass(frozen=True)
+class Networking:
+    pod_subnet: str = DEFAULT_POD_SUBNET
+    service_subnet: str = DEFAULT_SERVICE_SUBNET
+    dns_domain: str = DEFAULT_DNS_DOMAIN
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Host paths of the user's own kubeadm and kubelet builds, to use instead of the image's."""
+
+    kubeadm: Path | None = None
+    kubelet: Path | None = None
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class NodeOverride:
+    kubeadm: Patches = field(default_factory=_empty)
+    ignore_preflight_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """A validated lab; build it with `from_file` or `from_dict`, which check every field."""
+
+    name: str = DEFAULT_NAME
+    kubernetes_version: KubernetesVersion = DEFAULT_VERSION
+    image: str | None = None
+    control_planes: int = 1
+    workers: int = 0
+    cni: str = "flannel"
+    networking: Networking = field(default_factory=Networking)
+    kubeadm: Patches = field(default_factory=_empty)
+    nodes: Mapping[str, NodeOverride] = field(default_factory=_empty)
+    ignore_preflight_errors: tuple[str, ...] = ()
+    binaries: Binaries = field(default_factory=Binaries)
+    init: str = "whole"
+    source: str = field(default="lab spec", compare=False)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> LabSpec:
+        source = str(path)
+        file = Path(path).expanduser()
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise LabkitError(f"{source}: cannot read the lab spec: {error.strerror}") from None
+        try:
+            data = yaml.load(text, Loader=_StrictLoader)
+        except yaml.YAMLError as error:
+            raise LabkitError(f"{source}: not valid YAML: {error}") from None
+        return cls.from_dict(data, source=source, base_dir=file.parent)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "lab spec",
+                  base_dir: Path | None = None) -> LabSpec:
+        """Validate camelCase `data`; relative `binaries` paths are taken from `base_dir`."""
+        try:
+            return _parse({} if data is None else data, source, base_dir or Path.cwd())
+        except (_FieldError, LabkitError) as error:
+            raise LabkitError(f"{source}: {error}") from None
+
+    def replace(self, *, name: str | None = None, workers: int | None = None,
+                cni: str | None = None, kubernetes_version: str | KubernetesVersion | None = None,
+                image: str | None = None, init: str | None = None) -> LabSpec:
+        """A copy with (CLI) overrides applied, validated as if they had been in the file."""
+        version = None if kubernetes_version is None else str(kubernetes_version)
+        changes = {"name": name, "workers": workers, "cni": cni, "image": image, "init": init,
+                   "kubernetesVersion": version}
+        changes = {key: value for key, value in changes.items() if value is not None}
+        if not changes:
+            return self
+        data = self.to_dict()
+        if name is not None:
+            # An override names a role and index; it follows its node when the lab is renamed.
+            data["nodes"] = {f"{name}-{key.removeprefix(self.name + '-')}": value
+                             for key, value in data.get("nodes", {}).items()}
+        data.update(changes)
+        described = ", ".join(f"{key}={value}" for key, value in changes.items())
+        return LabSpec.from_dict(data, source=f"{self.source} (with {described})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """camelCase YAML data that `from_dict` turns back into this spec."""
+        data = thaw(self)
+        del data["source"]
+        return data
+
+    @property
+    def node_image(self) -> str:
+        return self.image or self.kubernetes_version.node_image
+
+    def node_names(self) -> list[NodeSpec]:
+        """Nodes in bring-up order, named as kind names them (`-worker`, `-worker2`, ...)."""
+        return _node_names(self.name, self.control_planes, self.workers)
+
+    @property
+    def control_plane(self) -> NodeSpec:
+        return self.node_names()[0]
+
+    def override_for(self, node: NodeSpec) -> NodeOverride:
+        return self.nodes.get(node.name, NodeOverride())
+
+
+def _node_names(lab: str, control_planes: int, workers: int) -> list[NodeSpec]:
+    def named(role: str, index: int) -> NodeSpec:
+        return NodeSpec(f"{lab}-{role}{index if index > 1 else ''}", role, index)
+
+    return ([named(ROLE_CONTROL_PLANE, i) for i in range(1, control_planes + 1)]
+            + [named(ROLE_WORKER, i) for i in range(1, workers + 1)])
+
+
+def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
+    top = _fields(data, "", _TOP_FIELDS)
+    name = _lab_name(_get(top, "name", str, DEFAULT_NAME))
+    version = _get(top, "kubernetesVersion", str, DEFAULT_KUBERNETES_VERSION)
+    control_planes = _control_planes(_get(top, "controlPlanes", int, 1))
+    workers = _get(top, "workers", int, 0)
+    if not 0 <= workers <= MAX_WORKERS:
+        raise _FieldError("workers", f"{workers} is out of range; expected 0 to {MAX_WORKERS}")
+    nodes = _node_names(name, control_planes, workers)
+    image = _get(top, "image", str, None)
+    if image is not None and (not image or any(c.isspace() for c in image)):
+        raise _FieldError("image", f"{image!r} is not an image such as labkit/node:v1.34.4")
+    return LabSpec(
+        name=name,
+        kubernetes_version=KubernetesVersion.parse(version, field="kubernetesVersion"),
+        image=image,
+        control_planes=control_planes,
+        workers=workers,
+        cni=_choice(top, "cni", CNI_CHOICES),
+        networking=_networking(top.get("networking"), len(nodes)),
+        kubeadm=_patches(top.get("kubeadm"), "kubeadm"),
+        nodes=_node_overrides(top.get("nodes"), nodes),
+        ignore_preflight_errors=_strings(top.get("ignorePreflightErrors"), "ignorePreflightErrors"),
+        binaries=_binaries(top.get("binaries"), base_dir),
+        init=_choice(top, "init", INIT_MODES),
+        source=source,
+    )
+
+
+def _at(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _type_error(path: str, expected: str, value: Any) -> _FieldError:
+    return _FieldError(path, f"expected {expected}, got {type(value).__name__} {value!r}")
+
+
+def _fields(data: Any, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """`data` as a mapping (null is empty) whose keys are all in `allowed`."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise _type_error(path or "the top level", "a mapping", data)
+    for key in data:
+        if key not in allowed:
+            expected = ", ".join(allowed)
+            raise _FieldError(_at(path, key), f"unknown field; expected one of {expected}")
+    return data
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer"}
+
+
+def _get(data: Mapping[str, Any], key: str, kind: type, default: Any, path: str = "") -> Any:
+    """The value at `key`, or `default` when it is absent or null (`workers:` left empty)."""
+    value = data.get(key)
+    if value is None:
+        return default
+    # bool is an int to Python, but `workers: true` is a mistake, not 1 worker.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _type_error(_at(path, key), _TYPE_NAMES[kind], value)
+    return value
+
+
+def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = _get(data, key, str, choices[0])
+    if value not in choices:
+        raise _FieldError(key, f"{value!r} is not supported; expected one of {', '.join(choices)}")
+    return value
+
+
+def _strings(value: Any, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _type_error(path, "a list of strings", value)
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item:
+            raise _type_error(f"{path}[{index}]", "a non-empty string", item)
+    return tuple(value)
+
+
+def _lab_name(name: str) -> str:
+    if not _DNS_LABEL.match(name):
+        raise _FieldError("name", f"{name!r} is not a lowercase DNS label: use a-z, 0-9 and '-', "
+                          "starting and ending with a letter or digit (it prefixes node hostnames "
+                          "and container names)")
+    if len(name) > MAX_NAME_LENGTH:
+        raise _FieldError("name", f"{name!r} is {len(name)} characters long; use at most "
+                          f"{MAX_NAME_LENGTH} so that '<name>-control-plane' stays a valid "
+                          "63-character hostname")
+    return name
+
+
+def _control_planes(count: int) -> int:
+    if count > 1:
+        raise _FieldError("controlPlanes", f"{count} is not supported yet: HA (several control "
+                          "planes behind a load balancer) is not implemented; use 1")
+    if count < 1:
+        raise _FieldError("controlPlanes", f"{count}: a lab needs exactly 1 control plane")
+    return count
+
+
+def _networking(data: Any, node_count: int) -> Networking:
+    section = _fields(data, "networking", _NETWORKING_FIELDS)
+    pod = _ipv4_cidr(_get(section, "podSubnet", str, DEFAULT_POD_SUBNET, "networking"),
+                     "networking.podSubnet")
+    service = _ipv4_cidr(_get(section, "serviceSubnet", str, DEFAULT_SERVICE_SUBNET, "networking"),
+                         "networking.serviceSubnet")
+    domain = _get(section, "dnsDomain", str, DEFAULT_DNS_DOMAIN, "networking")
+    per_node = _NODE_CIDR_PREFIX
+    widest, narrowest = per_node - _MAX_NODE_MASK_DIFF, per_node - (node_count - 1).bit_length()
+    if not widest <= pod.prefixlen <= narrowest:
+        raise _FieldError("networking.podSubnet", f"{pod} must be between /{widest} and "
+                          f"/{narrowest}: each of the {node_count} nodes gets a /{per_node}")
+    low, high = _SERVICE_PREFIXES
+    if not low <= service.prefixlen <= high:
+        raise _FieldError("networking.serviceSubnet",
+                          f"{service} must be between /{low} and /{high} (a kubeadm limit)")
+    if pod.overlaps(service):
+        raise _FieldError("networking", f"podSubnet {pod} and serviceSubnet {service} overlap; "
+                          "give them disjoint ranges")
+    if len(domain) > 253 or not all(_DNS_LABEL.match(label) for label in domain.split(".")):
+        raise _FieldError("networking.dnsDomain", f"{domain!r} is not a lowercase DNS domain "
+                          "such as cluster.local")
+    return Networking(str(pod), str(service), domain)
+
+
+def _ipv4_cidr(text: str, path: str) -> ipaddress.IPv4Network:
+    expected = "expected an IPv4 CIDR such as 10.244.0.0/16 (IPv6 is not supported)"
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise _FieldError(path, f"{text!r} is not a CIDR; {expected}") from None
+    if not isinstance(network, ipaddress.IPv4Network) or "/" not in text:
+        raise _FieldError(path, f"{text!r} is not an IPv4 CIDR; {expected}")
+    if str(network) != text:
+        raise _FieldError(path, f"{text!r} has host bits set; did you mean {network}?")
+    return network
+
+
+def _patches(data: Any, path: str) -> Patches:
+    patches = {}
+    for kind, patch in _fields(data, path, PATCH_KINDS).items():
+        where = _at(path, kind)
+        if not isinstance(patch, Mapping):
+            raise _type_error(where, "a mapping to merge into the document", patch)
+        for key in ("apiVersion", "kind"):
+            if key in patch:
+                raise _FieldError(_at(where, key), "labkit sets it; leave it out of the patch")
+        _check_arg_lists(patch, where)
+        patches[kind] = freeze(patch)
+    return MappingProxyType(patches)
+
+
+def _check_arg_lists(value: Any, path: str) -> None:
+    items = value.items() if isinstance(value, Mapping) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else _at(path, key)
+        if key in _ARG_LISTS and isinstance(item, Mapping):
+            raise _FieldError(where, "kubeadm v1beta4 takes a list of {name, value}, not a "
+                              "mapping, e.g. [{name: v, value: '4'}]")
+        _check_arg_lists(item, where)
+
+
+def _node_overrides(data: Any, nodes: list[NodeSpec]) -> Mapping[str, NodeOverride]:
+    by_name = {node.name: node for node in nodes}
+    if data is not None and not isinstance(data, Mapping):
+        raise _type_error("nodes", "a mapping from node name to overrides", data)
+    overrides = {}
+    for name, value in (data or {}).items():
+        path = _at("nodes", name)
+        if name not in by_name:
+            raise _FieldError(path, f"no such node in this lab; the nodes are {', '.join(by_name)}")
+        entry = _fields(value, path, _NODE_FIELDS)
+        patches = _patches(entry.get("kubeadm"), f"{path}.kubeadm")
+        own = NODE_PATCH_KINDS[by_name[name].role]
+        for kind in patches:
+            if kind != own:
+                raise _FieldError(f"{path}.kubeadm.{kind}", f"{kind} is shared by the whole "
+                                  "cluster (kubeadm uploads it to a ConfigMap), so patch it in "
+                                  f"the top-level kubeadm; a node override may only patch {own}")
+        ignored = _strings(entry.get("ignorePreflightErrors"), f"{path}.ignorePreflightErrors")
+        overrides[name] = NodeOverride(kubeadm=patches, ignore_preflight_errors=ignored)
+    return MappingProxyType(overrides)
+
+
+def _binaries(data: Any, base_dir: Path) -> Binaries:
+    section = _fields(data, "binaries", _BINARY_FIELDS)
+    paths: dict[str, Path] = {}
+    for key in _BINARY_FIELDS:
+        text = _get(section, key, str, None, "binaries")
+        if text is None:
+            continue
+        path = (base_dir / Path(text).expanduser()).absolute()
+        if not path.is_file():
+            raise _FieldError(f"binaries.{key}", f"{path} does not exist or is not a file; "
+                              f"build {key} first or fix the path")
+        if not os.access(path, os.X_OK):
+            raise _FieldError(f"binaries.{key}", f"{path} is not executable; chmod +x it")
+        paths[key] = path
+    return Binaries(**paths)
+
+
+def freeze(value: Any) -> Any:
+    """A read-only deep copy of YAML data: mappings become proxies, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A mutable deep copy as plain YAML data: dicts, lists, and spec objects as camelCase
+    mappings without their unset or empty fields."""
+    if isinstance(value, KubernetesVersion | Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        pairs = ((_camel(f.name), thaw(getattr(value, f.name))) for f in dataclasses.fields(value))
+        return {key: item for key, item in pairs if item not in (None, {}, [])}
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys, where PyYAML would let the last one win."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and keys.count(key.value) > 1:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key.value!r}", key.start_mark)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -1,0 +1,182 @@
+"""Each cluster rule (objects, addons, node state) fails alone when its invariant is broken."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from breakage import ClusterCase, assert_only_rule_fails, run_cluster_case
+from kubeadm_like_cluster import (
+    CP_LABEL,
+    LB_LABEL,
+    TOKEN_ID,
+    TOKEN_SECRET,
+    ClusterObjects,
+    detached_jws,
+    token_secret,
+)
+from kubeadm_like_pki import CONTROL_PLANE, WORKER, Pki, cert_pem
+
+CLUSTER_INFO = "kube-public/ConfigMap/cluster-info"
+JWS_KEY = f"jws-kubeconfig-{TOKEN_ID}"
+COREDNS = "registry.k8s.io/coredns/coredns"
+Mutation = Callable[[ClusterObjects, Pki], None]
+
+
+def edit(kind: str, name: str, namespace: str | None, change: Callable[[Any], None]) -> Mutation:
+    return lambda objects, pki: change(objects.find(kind, name, namespace))
+
+
+def remove(kind: str, name: str, namespace: str | None = None) -> Mutation:
+    return lambda objects, pki: objects.remove(kind, name, namespace)
+
+
+def cluster_info(change: Callable[[dict[str, str]], None]) -> Mutation:
+    return edit("config_maps", "cluster-info", "kube-public", lambda cm: change(cm["data"]))
+
+
+def _forged_jws(data: dict[str, str]) -> None:
+    data[JWS_KEY] = detached_jws(data["kubeconfig"] + "# tampered\n", TOKEN_ID, TOKEN_SECRET)
+
+
+def _resigned(data: dict[str, str], kubeconfig: str) -> None:
+    """A new kubeconfig, signed again as the bootstrap signer would."""
+    data["kubeconfig"] = kubeconfig
+    data[JWS_KEY] = detached_jws(kubeconfig, TOKEN_ID, TOKEN_SECRET)
+
+
+def _jws_wrong_secret(data: dict[str, str]) -> None:
+    data[JWS_KEY] = detached_jws(data["kubeconfig"], TOKEN_ID, "ffffffffffffffff")
+
+
+def _token(**overrides: str) -> Mutation:
+    def mutate(objects: ClusterObjects, pki: Pki) -> None:
+        objects.secrets = [token_secret(objects.taken_at, **overrides)]
+
+    return mutate
+
+
+def _expired_token(objects: ClusterObjects, pki: Pki) -> None:
+    moment = objects.taken_at - timedelta(minutes=1)
+    _token(expiration=moment.strftime("%Y-%m-%dT%H:%M:%SZ"))(objects, pki)
+
+
+def _not_ready(node: Any) -> None:
+    node["status"]["conditions"] = [{
+        "type": "Ready", "status": "False", "reason": "KubeletNotReady",
+        "message": "container runtime network not ready: NetworkReady=false "
+                   "reason:NetworkPluginNotReady message:Network plugin returns error: "
+                   "cni plugin not initialized",
+    }]  # fmt: skip
+
+
+def _drop_subject(binding: Any) -> None:
+    binding["subjects"] = []
+
+
+def _container(workload: Any) -> Any:
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
+CASES = [
+    ClusterCase("cluster.cluster-info", "no cluster-info", remove("config_maps", "cluster-info",
+                "kube-public"), CLUSTER_INFO, "the ConfigMap; found none"),
+    ClusterCase("cluster.cluster-info", "another API server", lambda o, p: None, CLUSTER_INFO,
+                "server https://10.0.0.1:6443", context={"api_server_url": "https://10.0.0.1:6443"}),
+    ClusterCase("cluster.cluster-info", "kubeconfig without clusters",
+                cluster_info(lambda d: _resigned(d, "apiVersion: v1\nclusters: []\n")),
+                CLUSTER_INFO, "0 clusters, not one"),
+    ClusterCase("cluster.discovery-hash", "joins pinned another CA", lambda o, p: None,
+                CLUSTER_INFO, "sha256:" + "0" * 64,
+                context={"discovery_token_ca_cert_hash": "sha256:" + "0" * 64}),
+    ClusterCase("cluster.cluster-info-jws", "bad JWS", cluster_info(_forged_jws), CLUSTER_INFO,
+                "does not match"),
+    ClusterCase("cluster.cluster-info-jws", "signed with another secret",
+                cluster_info(_jws_wrong_secret), CLUSTER_INFO, f"data.{JWS_KEY}: a valid"),
+    ClusterCase("cluster.cluster-info-jws", "signature missing",
+                cluster_info(lambda d: d.pop(JWS_KEY)), CLUSTER_INFO, "no such key"),
+    ClusterCase("cluster.cluster-info-jws", "payload left in",
+                cluster_info(lambda d: d.update({JWS_KEY: "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"})),
+                CLUSTER_INFO, "header..signature"),
+    ClusterCase("cluster.public-bindings", "cluster-info not public",
+                edit("role_bindings", "kubeadm:bootstrap-signer-clusterinfo", "kube-public",
+                     _drop_subject),
+                "kube-public/RoleBinding/kubeadm:bootstrap-signer-clusterinfo", "system:anonymous"),
+    ClusterCase("cluster.kubeadm-configmaps", "kubelet-config without its key",
+                edit("config_maps", "kubelet-config", "kube-system",
+                     lambda cm: cm.update(data={"config": "x"})),
+                "kube-system/ConfigMap/kubelet-config", "data.kubelet: a KubeletConfiguration"),
+    ClusterCase("cluster.bootstrap-token", "not for authentication",
+                _token(**{"usage-bootstrap-authentication": "false"}),
+                f"kube-system/Secret/bootstrap-token-{TOKEN_ID}", "usage-bootstrap-authentication"),
+    ClusterCase("cluster.bootstrap-token", "expired", _expired_token,
+                f"kube-system/Secret/bootstrap-token-{TOKEN_ID}", "expired at"),
+    ClusterCase("cluster.bootstrap-token", "no token", lambda o, p: o.secrets.clear(),
+                "kube-system/Secret/bootstrap-token-*", "a bootstrap token"),
+    ClusterCase("cluster.cluster-role-bindings", "no kubeadm:cluster-admins",
+                remove("cluster_role_bindings", "kubeadm:cluster-admins"),
+                "ClusterRoleBinding/kubeadm:cluster-admins", "ClusterRole cluster-admin"),
+    ClusterCase("addons.coredns-deployment", "CoreDNS 1 replica",
+                edit("deployments", "coredns", "kube-system",
+                     lambda d: d["spec"].update(replicas=1)),
+                "kube-system/Deployment/coredns", "replicas 2; found replicas 1"),
+    ClusterCase("addons.coredns-image", "old CoreDNS",
+                edit("deployments", "coredns", "kube-system",
+                     lambda d: _container(d).update(image=f"{COREDNS}:v1.11.3")),
+                "kube-system/Deployment/coredns", f"image {COREDNS}:v1.12.1"),
+    ClusterCase("addons.kube-dns-service", "kube-dns at the wrong IP",
+                edit("services", "kube-dns", "kube-system",
+                     lambda s: s["spec"].update(clusterIP="10.96.0.11")),
+                "kube-system/Service/kube-dns", "clusterIP 10.96.0.10"),
+    ClusterCase("addons.kube-dns-service", "no metrics port",
+                edit("services", "kube-dns", "kube-system",
+                     lambda s: s["spec"]["ports"].pop()),
+                "kube-system/Service/kube-dns", "(9153, 'TCP')"),
+    ClusterCase("addons.kube-proxy-daemonset", "unprivileged kube-proxy",
+                edit("daemon_sets", "kube-proxy", "kube-system",
+                     lambda d: _container(d).update(securityContext={})),
+                "kube-system/DaemonSet/kube-proxy", "a privileged kube-proxy container"),
+    ClusterCase("addons.kube-proxy-image", "wrong kube-proxy image",
+                edit("daemon_sets", "kube-proxy", "kube-system",
+                     lambda d: _container(d).update(image="registry.k8s.io/kube-proxy:v1.33.0")),
+                "kube-system/DaemonSet/kube-proxy", "image registry.k8s.io/kube-proxy:v1.34.4"),
+    ClusterCase("addons.kube-proxy-everywhere", "no kube-proxy on the worker",
+                remove("pods", "kube-proxy-t7r2d", "kube-system"), f"Node/{WORKER}",
+                "a kube-proxy pod on the node"),
+    ClusterCase("node-state.registered", "worker never registered", remove("nodes", WORKER),
+                f"Node/{WORKER}", "a registered Node"),
+    ClusterCase("node-state.ready", "node NotReady", edit("nodes", WORKER, None, _not_ready),
+                f"Node/{WORKER}", "cni plugin not initialized"),
+    ClusterCase("node-state.control-plane-labels", "no exclude-from-LB label",
+                edit("nodes", CONTROL_PLANE, None,
+                     lambda n: n["metadata"]["labels"].pop(LB_LABEL)),
+                f"Node/{CONTROL_PLANE}", f"missing {LB_LABEL}"),
+    ClusterCase("node-state.control-plane-taint", "missing taint",
+                edit("nodes", CONTROL_PLANE, None, lambda n: n["spec"].pop("taints")),
+                f"Node/{CONTROL_PLANE}", f"taint {CP_LABEL}:NoSchedule; found no taints"),
+    ClusterCase("node-state.worker-role", "worker labelled control-plane",
+                edit("nodes", WORKER, None,
+                     lambda n: n["metadata"]["labels"].update({CP_LABEL: ""})),
+                f"Node/{WORKER}", f"no {CP_LABEL} label"),
+    ClusterCase("node-state.coredns-ready", "CoreDNS pending",
+                edit("pods", "coredns-66bc5c9577-q9wz4", "kube-system",
+                     lambda p: p.update(status={"phase": "Pending"})),
+                "kube-system/Pod/coredns-66bc5c9577-q9wz4", "found Pending, Ready=None"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_broken_cluster_fails_only_its_rule(case: ClusterCase, pki: Pki) -> None:
+    assert_only_rule_fails(run_cluster_case(case, pki), case)
+
+
+def test_cluster_info_with_another_ca(pki: Pki) -> None:
+    other = pki.certs["front-proxy-ca"]
+    context = {"ca_cert_pem": cert_pem(other)}
+    case = ClusterCase(
+        "cluster.cluster-info", "another CA", lambda o, p: None, CLUSTER_INFO,
+        "the CA of pki/ca.crt", context=context,
+    )  # fmt: skip
+    assert_only_rule_fails(run_cluster_case(case, pki), case)
