@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab-image", default=None, help="node image to use instead")
     group.addoption("--lab-keep", action="store_true", default=None,
                     help="keep a lab whose tests failed, for debugging (`labkit lab down` later)")
+    group.addoption("--lab-logs-dir", default=None, metavar="DIR",
+                    help="where a failing scenario's lab logs go (default: <rootdir>/labkit-logs)")
     group.addoption("--lab-reuse", default=None, metavar="NAME",
                     help="use the running lab NAME for the `lab` fixture instead of a new one")
     parser.addini("lab_kubernetes_version", "default of --lab-kubernetes-version", default="")
@@ -61,22 +65,41 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         module = item.getparent(pytest.Module)
         if module is not None:
             module.stash[_FAILED] = True
-        lab = getattr(item, "funcargs", {}).get("lab")
-        if lab is not None and call.when == "call":
-            report.sections.append(("labkit evidence", _evidence_text(lab)))
+        if call.when == "call":
+            for lab in _labs_of(item):
+                report.sections.extend(_failure_sections(item.config, lab))
     return report
 
 
-def _evidence_text(lab: Any) -> str:
-    from labkit.lab.evidence import cluster_evidence, node_evidence
+def _labs_of(item: pytest.Item) -> list[Any]:
+    from labkit.lab.lab import Lab
 
+    labs = []
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, Lab):
+            labs.append(value)
+        elif isinstance(value, LabFactory):
+            labs.extend(value.labs)
+    return labs
+
+
+def _failure_sections(config: pytest.Config, lab: Any) -> list[tuple[str, str]]:
+    """What a failing scenario's report carries: the diagnosis and where the logs are."""
+    from labkit.diagnose import diagnose, format_text
+    from labkit.lab.export_logs import export_logs
+
+    sections = []
     try:
-        evidence = cluster_evidence(lab.api_client())
-        for node in lab.nodes:
-            evidence.update(node_evidence(node, lines=15))
-    except Exception as error:
-        return f"evidence unavailable: {error}"
-    return "\n".join(f"--- {title} ---\n{text.rstrip()}" for title, text in evidence.items())
+        sections.append((f"labkit diagnosis of {lab.name}", format_text(diagnose(lab))))
+    except Exception as error:  # noqa: BLE001 - a report must not fail on its evidence
+        sections.append((f"labkit diagnosis of {lab.name}", f"unavailable: {error}"))
+    logs_root = Path(config.getoption("lab_logs_dir") or config.rootpath / "labkit-logs")
+    try:
+        directory = export_logs(lab, logs_root / f"{lab.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        sections.append((f"labkit logs of {lab.name}", f"exported to {directory}"))
+    except Exception as error:  # noqa: BLE001
+        sections.append((f"labkit logs of {lab.name}", f"export failed: {error}"))
+    return sections
 
 
 def lab_name(nodeid: str, worker: str) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.lab.workloads import exec_in_pod, kubectl, probe_pod, run_probe_pods
+from labkit.lab.workloads import (
+    delete_probe_pods,
+    exec_in_pod,
+    kubectl,
+    probe_pod,
+    run_probe_pods,
+)
 
 pytestmark = pytest.mark.lab(workers=2)
 
@@ -24,7 +30,8 @@ def probe_pods(lab):
     server = f"socat TCP-LISTEN:{GREETING_PORT},fork,reuseaddr SYSTEM:'echo hello from $(hostname)'"
     pods = [probe_pod(f"probe-{i}", worker.name, ["sh", "-c", server])
             for i, worker in enumerate(lab.workers, start=1)]
-    return run_probe_pods(lab, pods)
+    yield run_probe_pods(lab, pods)
+    delete_probe_pods(lab, pods)
 
 
 def test_pods_landed_one_per_worker(lab, probe_pods) -> None:

@@ -88,7 +88,8 @@ def check_inputs(up: BringUp) -> None:
 
 def _named_containers_exist(up: BringUp) -> bool:
     names = {n.name for n in up.spec.node_names()} | {up.spec.name}
-    existing = {c.name for c in up.client.containers.list(all=True)}
+    existing = {name.lstrip("/") for c in up.client.api.containers(all=True)
+                for name in c["Names"]}
     networks = {n.name for n in up.client.networks.list()}
     return bool(names & existing or up.spec.name in networks)
 

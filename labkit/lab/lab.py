@@ -76,8 +76,10 @@ class Lab:
 
 
 def list_labs(client: docker.DockerClient) -> list[str]:
-    names = {c.labels[LABEL_LAB] for c in client.containers.list(
-        all=True, filters={"label": LABEL_LAB}) if c.labels.get(LABEL_LAB)}
+    # The low-level list: no per-container inspect that fails when another run removes
+    # one of its containers between the listing and the inspect.
+    names = {c["Labels"][LABEL_LAB] for c in client.api.containers(
+        all=True, filters={"label": LABEL_LAB}) if c["Labels"].get(LABEL_LAB)}
     names |= {n.attrs["Labels"][LABEL_LAB] for n in client.networks.list(
         filters={"label": LABEL_LAB})}
     return sorted(names)

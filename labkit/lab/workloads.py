@@ -42,6 +42,13 @@ def run_probe_pods(lab: Lab, pods: list[k8s.V1Pod], timeout: float = 120) -> lis
     return [core.read_namespaced_pod(p.metadata.name, namespace) for p in pods]
 
 
+def delete_probe_pods(lab: Lab, pods: list[k8s.V1Pod]) -> None:
+    core = k8s.CoreV1Api(lab.api_client())
+    for pod in pods:
+        core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
+                                   grace_period_seconds=0)
+
+
 def exec_in_pod(lab: Lab, pod: str, command: list[str], namespace: str = "default",
                 timeout: float = 60) -> ExecResult:
     """`kubectl exec` from the control plane: the same path an operator's kubectl takes."""
