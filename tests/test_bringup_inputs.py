@@ -67,7 +67,8 @@ def test_name_in_use_is_a_clear_error_and_creates_nothing() -> None:
     existing = SimpleNamespace(name="t1-control-plane", labels={LABEL_LAB: "t1"})
     the_spec = spec()
     client = FakeDocker(images={the_spec.node_image}, containers=[existing])
-    with pytest.raises(LabkitError, match=r"name: a lab named 't1' already exists.*labkit lab down"):
+    with pytest.raises(LabkitError,
+                       match=r"name: a lab named 't1' already exists.*labkit lab down"):
         bringup.bring_up(the_spec, client=client, progress=quiet())
     assert client.created == []
 
