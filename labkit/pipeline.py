@@ -8,8 +8,10 @@ names the step (a step may raise `StepFailed` itself to add the node and its evi
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TextIO, TypeVar
@@ -59,6 +61,25 @@ class Progress:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+@contextmanager
+def heartbeat(progress: Progress, what: str, every: float = 30.0) -> Iterator[None]:
+    """Say every `every` seconds that `what` is still going: long builds print nothing."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not done.wait(every):
+            progress.say(f"   ... {what} ({time.monotonic() - started:.0f}s)")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def run_steps(steps: Sequence[Step[Context]], context: Context,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +89,10 @@ def list_labs(client: docker.DockerClient) -> list[str]:
 def delete_lab(client: docker.DockerClient, name: str) -> None:
     """Remove everything labelled with this lab: containers, then volumes and network."""
     selector = {"label": f"{LABEL_LAB}={name}"}
-    for container in client.containers.list(all=True, filters=selector):
-        remove_quietly(lambda c=container: c.remove(force=True, v=True))
+    containers = client.containers.list(all=True, filters=selector)
+    with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+        list(pool.map(lambda c: remove_quietly(lambda: c.remove(force=True, v=True)),
+                      containers))
     for volume in client.volumes.list(filters=selector):
         remove_quietly(volume.remove)
     for network in client.networks.list(filters=selector):

@@ -33,7 +33,7 @@ from labkit.nodeimage.images import (
     import_rootfs,
     save_image,
 )
-from labkit.pipeline import Progress, Step, StepTiming, run_steps
+from labkit.pipeline import Progress, Step, StepTiming, heartbeat, run_steps
 from labkit.versions import FLANNEL_IMAGE, TOOLBOX_IMAGE, KubernetesVersion
 
 FILES = Path(__file__).parent / "files"
@@ -60,7 +60,8 @@ class ImageBuild:
 def build_go_components(build: ImageBuild) -> None:
     log = build.progress.detail
     staging = components.staging_modules(kubernetes_go_mod(build.version))
-    output = gomod.build(components.kubernetes(build.version, staging), log)
+    with heartbeat(build.progress, f"building Kubernetes {build.version} from source"):
+        output = gomod.build(components.kubernetes(build.version, staging), log)
     for name in components.KUBERNETES_COMMANDS:
         build.binaries[name] = output / name
     images = KubeadmImages.parse(_run([str(output / "kubeadm"), "config", "images", "list",
@@ -74,7 +75,8 @@ def build_go_components(build: ImageBuild) -> None:
         (components.flannel(), "flannel", "flanneld"),
         (components.flannel_cni_plugin(), "flannel", "flannel-cni"),
     ):
-        build.binaries[name] = gomod.build(component, log) / binary
+        with heartbeat(build.progress, f"building {component.name} {component.version}"):
+            build.binaries[name] = gomod.build(component, log) / binary
     build.binaries["labkit-runc"] = host.build_capwrap()
     build.progress.say(f"   {len(build.binaries)} static binaries ready")
 
