@@ -91,13 +91,13 @@ def _failure_sections(config: pytest.Config, lab: Any) -> list[tuple[str, str]]:
     sections = []
     try:
         sections.append((f"labkit diagnosis of {lab.name}", format_text(diagnose(lab))))
-    except Exception as error:  # noqa: BLE001 - a report must not fail on its evidence
+    except Exception as error:
         sections.append((f"labkit diagnosis of {lab.name}", f"unavailable: {error}"))
     logs_root = Path(config.getoption("lab_logs_dir") or config.rootpath / "labkit-logs")
     try:
         directory = export_logs(lab, logs_root / f"{lab.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         sections.append((f"labkit logs of {lab.name}", f"exported to {directory}"))
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         sections.append((f"labkit logs of {lab.name}", f"export failed: {error}"))
     return sections
 
@@ -174,8 +174,16 @@ def lab_factory(request: pytest.FixtureRequest) -> Iterator[LabFactory]:
 
 
 @pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """One lab per module, shaped by the module's `lab` marker (default 1 + 2 workers)."""
+def lab_spec() -> dict[str, Any]:
+    """Lab spec fields the `lab` fixture adds to the marker's; override it in a module for
+    fields known only at run time (a path built by another fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest, lab_spec: dict[str, Any]) -> Iterator[Any]:
+    """One lab per module, shaped by the module's `lab` marker and `lab_spec` fixture
+    (default: 1 control plane + 2 workers)."""
     reuse = request.config.getoption("lab_reuse")
     if reuse:
         from labkit.host import docker_client
@@ -184,7 +192,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield Lab.find(docker_client(), reuse)
         return
     marker = request.node.get_closest_marker("lab")
-    spec = dict(marker.kwargs) if marker else {}
+    spec = {**(marker.kwargs if marker else {}), **lab_spec}
     spec.setdefault("workers", 2)
     factory = LabFactory(request.config, request.node,
                          lab_name(request.node.nodeid, _worker(request)))
