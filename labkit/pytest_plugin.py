@@ -18,6 +18,7 @@ import pytest
 
 from labkit.errors import LabkitError
 from labkit.spec import LabSpec
+from labkit.yamldata import camel
 
 MARKER = "lab(**spec): the lab a test or module needs, as lab spec fields (workers=2, cni='none')"
 _FAILED = pytest.StashKey[bool]()
@@ -111,7 +112,7 @@ def lab_name(nodeid: str, worker: str) -> str:
 
 
 def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config) -> LabSpec:
-    data = {_camel(key): value for key, value in kwargs.items()}
+    data = {camel(key): value for key, value in kwargs.items()}
     data.setdefault("name", name)
     version = _option(config, "kubernetes_version")
     if version:
@@ -120,11 +121,6 @@ def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config
     if image:
         data.setdefault("image", image)
     return LabSpec.from_dict(data, source=f"lab marker of {name}")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 class LabFactory:

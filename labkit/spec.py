@@ -7,7 +7,6 @@ full path of the field, what was wrong and what is accepted.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import re
@@ -21,6 +20,7 @@ import yaml
 
 from labkit.errors import LabkitError
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
+from labkit.yamldata import StrictLoader, freeze, thaw
 
 ROLE_CONTROL_PLANE = "control-plane"
 ROLE_WORKER = "worker"
@@ -139,7 +139,7 @@ class LabSpec:
         except OSError as error:
             raise LabkitError(f"{source}: cannot read the lab spec: {error.strerror}") from None
         try:
-            data = yaml.load(text, Loader=_StrictLoader)
+            data = yaml.load(text, Loader=StrictLoader)
         except yaml.YAMLError as error:
             raise LabkitError(f"{source}: not valid YAML: {error}") from None
         return cls.from_dict(data, source=source, base_dir=file.parent)
@@ -405,48 +405,3 @@ def _binaries(data: Any, base_dir: Path) -> Binaries:
             raise _FieldError(f"binaries.{key}", f"{path} is not executable; chmod +x it")
         paths[key] = path
     return Binaries(**paths)
-
-
-def freeze(value: Any) -> Any:
-    """A read-only deep copy of YAML data: mappings become proxies, lists tuples."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """A mutable deep copy as plain YAML data: dicts, lists, and spec objects as camelCase
-    mappings without their unset or empty fields."""
-    if isinstance(value, KubernetesVersion | Path):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        pairs = ((_camel(f.name), thaw(getattr(value, f.name))) for f in dataclasses.fields(value))
-        return {key: item for key, item in pairs if item not in (None, {}, [])}
-    if isinstance(value, Mapping):
-        return {key: thaw(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [thaw(item) for item in value]
-    return value
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(word.capitalize() for word in rest)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys, where PyYAML would let the last one win."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
-    for key, _ in node.value:
-        if isinstance(key, yaml.ScalarNode) and keys.count(key.value) > 1:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key.value!r}", key.start_mark)
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
