@@ -66,7 +66,7 @@ def test_lab_names_are_rfc1123_and_unique_per_worker() -> None:
     assert a != b
     for name in (a, b, lab_name("x/" + "Very_Long_Name" * 9 + ".py::t", "gw12")):
         assert len(name) <= 40
-        assert all(c.isalnum() and c.islower() or c.isdigit() or c == "-" for c in name)
+        assert all((c.isalnum() and c.islower()) or c.isdigit() or c == "-" for c in name)
         assert not name.startswith("-") and not name.endswith("-")
 
 

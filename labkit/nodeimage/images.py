@@ -23,7 +23,6 @@ from labkit.errors import StepFailed
 from labkit.naming import LABEL_INPUTS, managed_labels
 from labkit.pipeline import Progress
 
-
 # kube-proxy and flanneld exec iptables, which Debian installs in /usr/sbin.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
