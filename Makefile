@@ -52,7 +52,7 @@ test: image
 	$(PYTHON) -m pytest tests/ scenarios/ $(PYTEST_ARGS)
 
 lint: install
-	ruff check labkit tests scenarios conftest.py
+	ruff check labkit tests scenarios conftest.py bench
 
 prune: install
 	labkit lab prune

@@ -177,7 +177,15 @@ def lab_spec() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest, lab_spec: dict[str, Any]) -> Iterator[Any]:
+def lab_on_phase() -> Callable[[str, Any], None] | None:
+    """Called after each `kubeadm init phase` of the module's lab (with `init="phases"`);
+    override it in a module, e.g. with a `labkit.checks.lab_phases.PhaseRecorder`."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest, lab_spec: dict[str, Any],
+        lab_on_phase: Callable[[str, Any], None] | None) -> Iterator[Any]:
     """One lab per module, shaped by the module's `lab` marker and `lab_spec` fixture
     (default: 1 control plane + 2 workers)."""
     reuse = request.config.getoption("lab_reuse")
@@ -193,7 +201,7 @@ def lab(request: pytest.FixtureRequest, lab_spec: dict[str, Any]) -> Iterator[An
     factory = LabFactory(request.config, request.node,
                          lab_name(request.node.nodeid, _worker(request)))
     try:
-        yield factory(**spec)
+        yield factory(on_phase=lab_on_phase, **spec)
     finally:
         factory.teardown()
 

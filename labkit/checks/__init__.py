@@ -5,11 +5,13 @@
     findings += check_cluster(fetch_cluster_snapshot(api_client), ClusterContext(...))
 
 Rules only report departures: a clean run is an empty list, and `all_rules()` is what
-passed. Findings with status "known" are CIS items kubeadm's defaults fail.
+passed. Findings with status "known" are CIS items kubeadm's defaults fail. For a running
+lab, `labkit.checks.lab_context.check_lab(lab)` builds the contexts and does all of this.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from labkit.checks import (
@@ -65,23 +67,34 @@ def all_rules() -> tuple[Rule, ...]:
 
 
 def check_node(
-    artifacts: NodeArtifacts, context: CheckContext, *, strict: bool = False
+    artifacts: NodeArtifacts,
+    context: CheckContext,
+    *,
+    strict: bool = False,
+    rules: Iterable[Rule] | None = None,
 ) -> list[Finding]:
-    """Every node rule over one node's artifacts; `strict` makes known CIS items failures."""
+    """Every node rule (or only `rules`) over one node's artifacts; `strict` makes known CIS
+    items failures."""
     if (artifacts.node, artifacts.role) != (context.node, context.role):
         raise LabkitError(
             f"artifacts of {artifacts.node} ({artifacts.role}) checked against the context of "
             f"{context.node} ({context.role}); build one CheckContext per node"
         )
-    findings = [f for rule in node_rules() for f in rule.run(artifacts, context, node=context.node)]
+    selected = node_rules() if rules is None else rules
+    findings = [f for rule in selected for f in rule.run(artifacts, context, node=context.node)]
     return _strict(findings) if strict else findings
 
 
 def check_cluster(
-    snapshot: ClusterSnapshot, context: ClusterContext, *, strict: bool = False
+    snapshot: ClusterSnapshot,
+    context: ClusterContext,
+    *,
+    strict: bool = False,
+    rules: Iterable[Rule] | None = None,
 ) -> list[Finding]:
-    """Every cluster rule over one snapshot of the cluster's objects."""
-    findings = [f for rule in cluster_rules() for f in rule.run(snapshot, context, node="cluster")]
+    """Every cluster rule (or only `rules`) over one snapshot of the cluster's objects."""
+    selected = cluster_rules() if rules is None else rules
+    findings = [f for rule in selected for f in rule.run(snapshot, context, node="cluster")]
     return _strict(findings) if strict else findings
 
 

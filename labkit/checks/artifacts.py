@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import posixpath
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,14 +50,15 @@ ARCHIVED_WITHOUT_CONTENTS = (ETCD_DATA_DIR,)
 _TAR_OK_EXIT_CODES = (0, 1)
 
 
-def archive_command() -> list[str]:
-    """The command run inside a node; paths that do not exist are skipped, not errors."""
+def archive_command(extra_paths: Sequence[str] = ()) -> list[str]:
+    """The command run inside a node; paths that do not exist are skipped, not errors.
+    `extra_paths` are read with their contents too (a caller's own config files)."""
     # --dereference: kubelet-client-current.pem is a symlink to the dated certificate, and
     # the rules want the certificate. --no-recursion is positional in GNU tar: it only
     # applies to the paths after it.
     return [
         "tar", "-c", "-f", "-", "--ignore-failed-read", "--dereference",
-        *ARCHIVED_PATHS, "--no-recursion", *ARCHIVED_WITHOUT_CONTENTS,
+        *ARCHIVED_PATHS, *extra_paths, "--no-recursion", *ARCHIVED_WITHOUT_CONTENTS,
     ]  # fmt: skip
 
 
@@ -157,15 +158,41 @@ def _entry(archive: tarfile.TarFile, member: tarfile.TarInfo) -> FileEntry:
     )
 
 
-def read_node_artifacts(container: Any, node: str, role: Role) -> NodeArtifacts:
+# docker-py reads an exec's multiplexed stream from the socket beneath the buffered reader
+# that parsed the HTTP headers; when the first output arrives with the headers (a fast `tar`
+# on a busy host) those bytes are lost and the frames misparse: "117 is not a valid stream",
+# or an archive that does not start with a tar header. Both are detected, so read again.
+READ_ATTEMPTS = 3
+
+
+def read_node_artifacts(
+    container: Any, node: str, role: Role, *, extra_paths: Sequence[str] = ()
+) -> NodeArtifacts:
     """Read a node's artifacts with one exec of `tar` (a docker SDK container object)."""
-    read_at = datetime.now(UTC)
-    exit_code, (stdout, stderr) = container.exec_run(archive_command(), demux=True)
-    if exit_code not in _TAR_OK_EXIT_CODES or not stdout:
-        raise StepFailed(
-            step="read-artifacts",
-            reason=f"`tar` of kubeadm's files exited {exit_code}",
-            node=node,
-            evidence={"tar stderr": (stderr or b"").decode("utf-8", errors="replace")},
-        )
-    return NodeArtifacts.from_tar(node, role, stdout, read_at=read_at)
+    errors: dict[str, str] = {}
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        read_at = datetime.now(UTC)
+        try:
+            exit_code, (stdout, stderr) = container.exec_run(
+                archive_command(extra_paths), demux=True
+            )
+        except ValueError as error:
+            errors[f"attempt {attempt}"] = f"docker exec stream: {error}"
+            continue
+        if exit_code not in _TAR_OK_EXIT_CODES or not stdout:
+            raise StepFailed(
+                step="read-artifacts",
+                reason=f"`tar` of kubeadm's files exited {exit_code}",
+                node=node,
+                evidence={"tar stderr": (stderr or b"").decode("utf-8", errors="replace")},
+            )
+        try:
+            return NodeArtifacts.from_tar(node, role, stdout, read_at=read_at)
+        except tarfile.TarError as error:
+            errors[f"attempt {attempt}"] = f"not a tar archive: {error}"
+    raise StepFailed(
+        step="read-artifacts",
+        reason=f"the `tar` output could not be read in {READ_ATTEMPTS} attempts",
+        node=node,
+        evidence=errors,
+    )

@@ -86,9 +86,11 @@ def _pki_tree(node: NodeArtifacts, context: CheckContext) -> list[str]:
 FILE_ITEMS = (
     FileItem("cis.manifests", "1.1.1-1.1.8: static pod manifests 600 or stricter, root:root",
              _manifests, 0o600),
-    # Not a CIS item: kubeadm creates the manifests directory 0700 (WriteStaticPodToDisk).
-    FileItem("cis.manifests-dir", "The manifests directory is 0700 or stricter, root:root",
-             _fixed(MANIFESTS_DIR), 0o700),
+    # Not a CIS item. kubeadm's WriteStaticPodToDisk creates the directory 0700 only when it
+    # is missing; the kubelet packages (kubernetes build/rpms/kubelet.spec) and node images
+    # ship it 0755, which kubeadm keeps: what matters is that only root may write to it.
+    FileItem("cis.manifests-dir", "The manifests directory is 0755 or stricter (writable by "
+             "root only), root:root", _fixed(MANIFESTS_DIR), 0o755),
     FileItem("cis.etcd-data-dir-mode", "1.1.11: the etcd data directory is 700 or stricter",
              _fixed(ETCD_DATA_DIR), 0o700, owner=None),
     FileItem("cis.etcd-data-dir-owner", "1.1.12: the etcd data directory is owned by etcd:etcd "

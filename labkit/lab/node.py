@@ -75,15 +75,20 @@ class Node:
         exec_id = api.exec_create(self.container.id, list(command), stdout=True, stderr=True)["Id"]
         chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
 
+        failures: list[BaseException] = []
+
         def collect() -> None:
-            for out, err in api.exec_start(exec_id, stream=True, demux=True):
-                if out:
-                    chunks["stdout"].append(out)
-                    if on_line:
-                        for line in out.decode(errors="replace").splitlines():
-                            on_line(line)
-                if err:
-                    chunks["stderr"].append(err)
+            try:
+                for out, err in api.exec_start(exec_id, stream=True, demux=True):
+                    if out:
+                        chunks["stdout"].append(out)
+                        if on_line:
+                            for line in out.decode(errors="replace").splitlines():
+                                on_line(line)
+                    if err:
+                        chunks["stderr"].append(err)
+            except Exception as error:  # handed to the caller: output would be truncated
+                failures.append(error)
 
         reader = threading.Thread(target=collect, daemon=True)
         reader.start()
@@ -92,11 +97,15 @@ class Node:
         if timed_out:
             _kill_exec(api, exec_id)
             reader.join(5)
+        if failures:
+            raise ExecStreamBroken(
+                f"reading the output of `{' '.join(command)}` on {self.name} failed: "
+                f"{failures[0]}") from failures[0]
         stderr = b"".join(chunks["stderr"]).decode(errors="replace")
         if timed_out:
             stderr += f"\n(killed: no exit within {timeout:.0f}s)"
-        result = ExecResult(tuple(command),
-                            _TIMED_OUT if timed_out else api.exec_inspect(exec_id)["ExitCode"] or 0,
+        exit_code = _TIMED_OUT if timed_out else _exit_code(api, exec_id)
+        result = ExecResult(tuple(command), exit_code,
                             b"".join(chunks["stdout"]).decode(errors="replace"), stderr)
         if check and not result.ok:
             raise ExecFailed(self.name, result)
@@ -147,6 +156,20 @@ class Node:
             raise StepFailed(step="wait for systemd", node=self.name,
                              reason=f"systemd did not reach multi-user.target in {timeout:.0f}s",
                              evidence={"container log (tail)": logs})
+
+
+class ExecStreamBroken(Exception):
+    """docker-py lost part of an exec's output stream (seen on busy hosts)."""
+
+
+def _exit_code(api: docker.APIClient, exec_id: str) -> int:
+    # The stream can end a moment before Docker records the exit code.
+    for _ in range(50):
+        state = api.exec_inspect(exec_id)
+        if not state.get("Running"):
+            return int(state.get("ExitCode") or 0)
+        time.sleep(0.1)
+    return int(api.exec_inspect(exec_id).get("ExitCode") or 0)
 
 
 def _kill_exec(api: docker.APIClient, exec_id: str) -> None:

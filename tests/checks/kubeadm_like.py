@@ -61,8 +61,9 @@ def _base(node: str, role: str, address: str, pki: Pki) -> NodeFiles:
     files = NodeFiles(node, role, {}, pki)
     for directory in (K8S, PKI, "/var/lib/kubelet/pki"):
         files.mkdir(directory)
-    # The kubelet creates its staticPodPath; kubeadm's WriteStaticPodToDisk makes it 0700.
-    files.mkdir(f"{K8S}/manifests", 0o700)
+    # The kubelet package (and labkit's node image) ship the directory 0755; kubeadm's
+    # WriteStaticPodToDisk would make it 0700 only if it were missing. Seen on a v1.34.4 lab.
+    files.mkdir(f"{K8S}/manifests", 0o755)
     files.put("/etc/passwd", PASSWD, 0o644)
     files.put("/etc/group", GROUP, 0o644)
     files.put(f"{PKI}/ca.crt", cert_pem(pki.certs["ca"]), 0o644)

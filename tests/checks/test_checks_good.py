@@ -95,6 +95,48 @@ def test_read_node_artifacts_reports_a_failed_tar() -> None:
     assert "Permission denied" in str(failure.value)
 
 
+class FlakyContainer(FakeContainer):
+    """Fails the first reads the way docker-py's exec stream does when it loses bytes."""
+
+    def __init__(self, failures: list[Exception | bytes], stdout: bytes) -> None:
+        super().__init__(0, stdout)
+        self.failures = failures
+
+    def exec_run(self, command: list[str], demux: bool = False) -> Any:
+        result = super().exec_run(command, demux)
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return 0, (failure, b"")
+        return result
+
+
+def test_read_node_artifacts_reads_again_after_a_misframed_stream(pki: Pki) -> None:
+    files = control_plane_node(pki)
+    container = FlakyContainer([ValueError("117 is not a valid stream"), b"ustar\x00 lost start"],
+                               files.tar())
+    artifacts = read_node_artifacts(container, "lab-control-plane", "control-plane")
+    assert len(container.commands) == 3
+    assert artifacts.files.keys() == files.files.keys()
+
+
+def test_read_node_artifacts_gives_up_with_the_evidence(pki: Pki) -> None:
+    container = FlakyContainer([ValueError("117 is not a valid stream")] * 3, b"")
+    with pytest.raises(StepFailed) as failure:
+        read_node_artifacts(container, "lab-worker", "worker")
+    assert len(container.commands) == 3
+    assert "117 is not a valid stream" in str(failure.value)
+
+
+def test_read_node_artifacts_reads_extra_paths_in_the_same_exec(pki: Pki) -> None:
+    container = FakeContainer(0, worker_node(pki).tar())
+    config = "/etc/labkit/kubeadm.yaml"
+    read_node_artifacts(container, "lab-worker", "worker", extra_paths=(config,))
+    command = container.commands[0]
+    assert command.index(config) < command.index("--no-recursion")
+
+
 def test_from_tar_keeps_absolute_paths() -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:

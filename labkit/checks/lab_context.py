@@ -1,0 +1,308 @@
+"""What the rules should expect of a running lab, read from the lab itself.
+
+The values that vary with the kubeadm under test come from that kubeadm (`kubeadm config
+images list`, `kubeadm config print init-defaults`), the values that vary with the lab from
+its own rendered config (/etc/labkit/kubeadm.yaml on each node), node addresses from Docker.
+`check_lab(lab)` reads every node once (one `tar` each, in parallel), builds a `CheckContext`
+per node and a `ClusterContext`, and runs every rule.
+
+    run = check_lab(Lab.find(docker_client(), "demo"))
+    print(render_table(run.findings)); exit(1 if run.failures else 0)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import yaml
+
+from labkit.checks import (
+    CheckContext,
+    ClusterContext,
+    Finding,
+    NodeArtifacts,
+    all_rules,
+    check_cluster,
+    check_node,
+    fetch_cluster_snapshot,
+    parse_images_list,
+    read_node_artifacts,
+)
+from labkit.checks.artifacts import PKI_DIR
+from labkit.checks.context import Role, endpoint_url, url
+from labkit.errors import LabkitError
+from labkit.kubeadm.config import CONFIG_PATH, merge
+from labkit.lab.lab import Lab
+from labkit.lab.node import Node
+from labkit.naming import LABEL_LAB
+
+CA_CERT = f"{PKI_DIR}/ca.crt"
+IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", CONFIG_PATH)
+INIT_DEFAULTS = ("kubeadm", "config", "print", "init-defaults")
+KUBEADM_TIMEOUT = 60.0
+_Result = TypeVar("_Result")
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def go_duration(text: str) -> timedelta:
+    """A Go `time.Duration` as kubeadm prints it (`8760h0m0s`, `24h0m0s`)."""
+    text = str(text).strip()
+    if not text or _GO_DURATION.sub("", text):
+        raise LabkitError(f"{text!r} is not a Go duration such as 24h0m0s")
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _GO_DURATION.findall(text)))
+
+
+def kubeadm_documents(text: str, *, source: str) -> dict[str, dict[str, Any]]:
+    """kind -> document of a multi-document kubeadm config."""
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError as error:
+        raise LabkitError(f"{source}: not YAML kubeadm can read: {error}") from None
+    return {d["kind"]: d for d in documents if isinstance(d, dict) and "kind" in d}
+
+
+def _arg_pairs(args: Any) -> tuple[tuple[str, str], ...]:
+    # v1beta4 extraArgs: a list of {name, value}, in the order the config gives them.
+    return tuple((str(a["name"]), str(a.get("value", ""))) for a in args or ())
+
+
+def _minor(version: str) -> int:
+    match = re.match(r"v?\d+\.(\d+)", version)
+    if not match:
+        raise LabkitError(f"kubernetesVersion {version!r} is not a release such as v1.34.4")
+    return int(match[1])
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """The lab's ClusterConfiguration and InitConfiguration over kubeadm's own defaults, and
+    the images that kubeadm deploys for them."""
+
+    cluster: Mapping[str, Any]
+    init: Mapping[str, Any]
+    images: Mapping[str, str]
+
+    @classmethod
+    def from_kubeadm(cls, lab_config: str, init_defaults: str, images_list: str) -> LabConfig:
+        """From the control plane's /etc/labkit/kubeadm.yaml, `kubeadm config print
+        init-defaults` and `kubeadm config images list --config ...` (their stdout)."""
+        lab = kubeadm_documents(lab_config, source=CONFIG_PATH)
+        defaults = kubeadm_documents(init_defaults, source="kubeadm config print init-defaults")
+        if "ClusterConfiguration" not in lab:
+            raise LabkitError(f"{CONFIG_PATH} has no ClusterConfiguration: is this the "
+                              "control plane's config?")
+        cluster = merge(defaults.get("ClusterConfiguration", {}), lab["ClusterConfiguration"])
+        default_init = defaults.get("InitConfiguration", {})
+        init = merge(default_init, lab.get("InitConfiguration", {}))
+        # A list replaces the default list whole; kubeadm still defaults each token's fields.
+        default_token = (default_init.get("bootstrapTokens") or [{}])[0]
+        init["bootstrapTokens"] = [merge(default_token, token)
+                                   for token in init.get("bootstrapTokens") or ()]
+        return cls(cluster, init, parse_images_list(images_list))
+
+    def _get(self, document: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+        value: Any = document
+        for key in dotted.split("."):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return default if value is None else value
+
+    def cluster_field(self, dotted: str, default: Any = None) -> Any:
+        return self._get(self.cluster, dotted, default)
+
+    @property
+    def kubernetes_minor(self) -> int:
+        return _minor(self.cluster_field("kubernetesVersion"))
+
+    @property
+    def bind_port(self) -> int:
+        return int(self._get(self.init, "localAPIEndpoint.bindPort"))
+
+    @property
+    def token_ttl(self) -> timedelta | None:
+        """The TTL of the token the lab's joins use (the first, as kubeadm prints it)."""
+        tokens = self._get(self.init, "bootstrapTokens", [])
+        return go_duration(tokens[0]["ttl"]) if tokens else None
+
+    def context_fields(self) -> dict[str, Any]:
+        """The CheckContext fields every node of the lab shares."""
+        cluster = self.cluster_field
+        return {
+            "kubernetes_minor": self.kubernetes_minor,
+            "images": dict(self.images),
+            "control_plane_endpoint": cluster("controlPlaneEndpoint") or None,
+            "service_subnet": cluster("networking.serviceSubnet"),
+            "pod_subnet": cluster("networking.podSubnet"),
+            "dns_domain": cluster("networking.dnsDomain"),
+            "cluster_name": cluster("clusterName"),
+            "encryption_algorithm": cluster("encryptionAlgorithm"),
+            "bind_port": self.bind_port,
+            "apiserver_cert_sans": tuple(cluster("apiServer.certSANs", ())),
+            "etcd_server_cert_sans": tuple(cluster("etcd.local.serverCertSANs", ())),
+            "etcd_peer_cert_sans": tuple(cluster("etcd.local.peerCertSANs", ())),
+            "apiserver_extra_args": _arg_pairs(cluster("apiServer.extraArgs")),
+            "certificate_validity": go_duration(cluster("certificateValidityPeriod")),
+            "ca_certificate_validity": go_duration(cluster("caCertificateValidityPeriod")),
+        }
+
+
+def node_config(artifacts: NodeArtifacts) -> dict[str, dict[str, Any]]:
+    """The node's own kubeadm config (InitConfiguration or JoinConfiguration) by kind."""
+    entry = artifacts.get(CONFIG_PATH)
+    return kubeadm_documents(entry.text, source=CONFIG_PATH) if entry else {}
+
+
+def node_context(config: LabConfig, artifacts: NodeArtifacts, address: str, *,
+                 kubelet_client_rotation: bool = True) -> CheckContext:
+    """What kubeadm should have left on the node the artifacts were read from; before
+    kubelet-finalize, pass `kubelet_client_rotation=False`."""
+    fields = config.context_fields()
+    own = node_config(artifacts)
+    document = own.get("InitConfiguration") or own.get("JoinConfiguration") or {}
+    registration = document.get("nodeRegistration") or {}
+    if not fields["control_plane_endpoint"] and artifacts.role == "worker":
+        # Without a controlPlaneEndpoint a worker's kubelet.conf names what it joined.
+        joined = ((document.get("discovery") or {}).get("bootstrapToken") or {})
+        fields["control_plane_endpoint"] = joined.get("apiServerEndpoint")
+    return CheckContext(node=artifacts.node, role=artifacts.role, advertise_address=address,
+                        cri_socket=registration.get("criSocket"),
+                        kubelet_client_rotation=kubelet_client_rotation, **fields)
+
+
+def _join_pins(artifacts: NodeArtifacts) -> list[str]:
+    join = node_config(artifacts).get("JoinConfiguration") or {}
+    token = (join.get("discovery") or {}).get("bootstrapToken") or {}
+    return list(token.get("caCertHashes") or ())
+
+
+def cluster_context(config: LabConfig, nodes: Iterable[NodeArtifacts],
+                    addresses: Mapping[str, str]) -> ClusterContext:
+    """The cluster's expectations: the CA as the control plane's artifacts hold it, the CA
+    pin the workers' JoinConfigurations gave kubeadm, the nodes' addresses from Docker."""
+    nodes = list(nodes)
+    control_planes = tuple(n.node for n in nodes if n.role == "control-plane")
+    if not control_planes:
+        raise LabkitError("a lab's cluster check needs the artifacts of its control plane")
+    first = next(n for n in nodes if n.role == "control-plane")
+    ca = first.get(CA_CERT)
+    endpoint = config.cluster_field("controlPlaneEndpoint")
+    # cluster-info names the controlPlaneEndpoint, else the first control plane's address.
+    server = (endpoint_url(endpoint, config.bind_port) if endpoint
+              else url("https", addresses[first.node], config.bind_port))
+    pins = [pin for n in nodes for pin in _join_pins(n)]
+    # Without a token in the config there is no TTL to hold a token Secret to.
+    ttl = {} if config.token_ttl is None else {"token_ttl": config.token_ttl}
+    return ClusterContext(
+        control_planes=control_planes,
+        workers=tuple(n.node for n in nodes if n.role == "worker"),
+        images=dict(config.images),
+        service_subnet=config.cluster_field("networking.serviceSubnet"),
+        api_server_url=server,
+        ca_cert_pem=ca.data if ca else None,
+        discovery_token_ca_cert_hash=pins[0] if pins else None,
+        **ttl,
+    )
+
+
+def node_address(node: Node) -> str:
+    """The node's address on its lab's network, as Docker assigned it."""
+    return node.address(node.container.labels[LABEL_LAB])
+
+
+def read_node(node: Node) -> NodeArtifacts:
+    """The node's kubeadm files and its own kubeadm config, in one `tar`."""
+    return read_node_artifacts(node.container, node.name, _role(node), extra_paths=(CONFIG_PATH,))
+
+
+def _role(node: Node) -> Role:
+    return "control-plane" if node.is_control_plane else "worker"
+
+
+def _kubeadm(node: Node, command: tuple[str, ...]) -> str:
+    # stdout only: kubeadm logs its warnings to stderr.
+    return node.exec(command, timeout=KUBEADM_TIMEOUT).stdout
+
+
+def lab_config(control_plane: str, artifacts: NodeArtifacts, init_defaults: str,
+               images_list: str) -> LabConfig:
+    entry = artifacts.get(CONFIG_PATH)
+    if entry is None:
+        raise LabkitError(f"{control_plane} has no {CONFIG_PATH}: only labs brought up by "
+                          "labkit can be checked")
+    return LabConfig.from_kubeadm(entry.text, init_defaults, images_list)
+
+
+def read_lab_config(control_plane: Node, artifacts: NodeArtifacts) -> LabConfig:
+    """The LabConfig, given the control plane's artifacts (runs kubeadm twice there)."""
+    return lab_config(control_plane.name, artifacts, _kubeadm(control_plane, INIT_DEFAULTS),
+                      _kubeadm(control_plane, IMAGES_LIST))
+
+
+@dataclass(frozen=True)
+class NodeTiming:
+    node: str
+    read_seconds: float  # the one `tar` of the node, concurrent with the others
+    check_seconds: float  # every node rule, in-process
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """Every rule over every node and the cluster, with where the time went."""
+
+    lab: str
+    findings: tuple[Finding, ...]
+    nodes: tuple[str, ...]
+    rules: int
+    timings: tuple[NodeTiming, ...]
+    cluster_seconds: float  # snapshot read and cluster rules
+    total_seconds: float
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "fail"]
+
+
+def _timed(action: Callable[[], _Result]) -> tuple[_Result, float]:
+    started = time.monotonic()
+    return action(), time.monotonic() - started
+
+
+def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
+    """Read every node (in parallel), the kubeadm under test and the cluster's objects, then
+    run every node rule on every node and every cluster rule; `strict` fails known items."""
+    started = time.monotonic()
+    control_plane = lab.control_plane
+    with ThreadPoolExecutor(max_workers=2 * len(lab.nodes) + 3) as pool:
+        reads = {n.name: pool.submit(_timed, partial(read_node, n)) for n in lab.nodes}
+        addresses = {n.name: pool.submit(node_address, n) for n in lab.nodes}
+        defaults = pool.submit(_kubeadm, control_plane, INIT_DEFAULTS)
+        images = pool.submit(_kubeadm, control_plane, IMAGES_LIST)
+        snapshot = pool.submit(_timed, partial(fetch_cluster_snapshot, lab.api_client()))
+        read = {name: future.result() for name, future in reads.items()}
+        address = {name: future.result() for name, future in addresses.items()}
+        artifacts = {name: result[0] for name, result in read.items()}
+        config = lab_config(control_plane.name, artifacts[control_plane.name],
+                            defaults.result(), images.result())
+        cluster_snapshot, snapshot_seconds = snapshot.result()
+    findings: list[Finding] = []
+    timings = []
+    for node in lab.nodes:
+        context = node_context(config, artifacts[node.name], address[node.name])
+        node_findings, seconds = _timed(
+            partial(check_node, artifacts[node.name], context, strict=strict))
+        findings += node_findings
+        timings.append(NodeTiming(node.name, read[node.name][1], seconds))
+    context = cluster_context(config, artifacts.values(), address)
+    cluster_findings, seconds = _timed(
+        partial(check_cluster, cluster_snapshot, context, strict=strict))
+    return CheckRun(lab.name, tuple(findings + cluster_findings),
+                    tuple(n.name for n in lab.nodes), len(all_rules()), tuple(timings),
+                    snapshot_seconds + seconds, time.monotonic() - started)
