@@ -23,7 +23,8 @@ from diagnose_objects import (
 from kubernetes import client as k8s
 
 from labkit.diagnose import Diagnosis, LabSnapshot, RuntimeContainer, diagnose_snapshot
-from labkit.diagnose.snapshot import suspect_nodes
+from labkit.diagnose.scheduling import tolerates
+from labkit.diagnose.snapshot import kubelet_unit_state, suspect_nodes
 
 
 def causes(snap: LabSnapshot) -> dict[str, str]:
@@ -312,3 +313,99 @@ def test_api_unreachable_reads_the_control_plane(fields: dict, summary: str, fix
     assert "Connection refused" in found.evidence[0]
     assert any("kubelet (tail)" in e for e in found.evidence)
     assert suspect_nodes(snap) == [CP]
+
+
+# --- as real labs showed them (scenarios/test_troubleshooting_*.py) ---
+
+# kube-scheduler 1.34's words for CoreDNS in a lab without a CNI.
+UNNAMED_TAINTS = ("0/1 nodes are available: 1 node(s) had untolerated taint(s). no new claims "
+                  "to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not "
+                  "helpful for scheduling.")
+# kubeadm's CoreDNS Deployment tolerates the control-plane taint.
+COREDNS_TOLERATIONS = [k8s.V1Toleration(key="CriticalAddonsOnly", operator="Exists"),
+                       k8s.V1Toleration(key=CP_TAINT.key, effect="NoSchedule")]
+
+
+def test_an_unnamed_taint_the_pod_tolerates_is_not_blamed() -> None:
+    coredns = pending("coredns-1", UNNAMED_TAINTS, "kube-system")
+    coredns.spec.tolerations = COREDNS_TOLERATIONS
+    nodes = [node(CP, "False", "KubeletNotReady", NO_CNI_MESSAGE, [CP_TAINT, NOT_READY_TAINT])]
+    snap = snapshot(nodes, [coredns], containers={CP: "running"})
+    found = next(d for d in diagnose_snapshot(snap) if d.cause_id == "pod.unschedulable")
+    assert "node.kubernetes.io/not-ready" in found.summary
+    assert CP_TAINT.key not in found.summary and "kubectl taint" not in found.fix
+
+
+@pytest.mark.parametrize(("toleration", "tolerated"), [
+    (k8s.V1Toleration(operator="Exists"), True),
+    (k8s.V1Toleration(key=NOT_READY_TAINT.key, operator="Exists"), True),
+    (k8s.V1Toleration(key=NOT_READY_TAINT.key, effect="NoExecute", operator="Exists"), False),
+    (k8s.V1Toleration(key=NOT_READY_TAINT.key, value="yes"), False),
+    (k8s.V1Toleration(key=CP_TAINT.key), False),
+])
+def test_tolerations_match_as_the_scheduler_matches_them(toleration: k8s.V1Toleration,
+                                                         tolerated: bool) -> None:
+    web = pending("web-1", UNNAMED_TAINTS)
+    web.spec.tolerations = [toleration]
+    assert tolerates(web, NOT_READY_TAINT) is tolerated
+
+
+KUBELET_SKIPPED = (
+    "Nov 24 00:14:38.807076 lab-control-plane systemd[1]: kubelet.service - kubelet: The "
+    "Kubernetes Node Agent was skipped because of an unmet condition check "
+    "(ConditionPathExists=/var/lib/kubelet/config.yaml).")
+# `kubeadm reset` on a joined worker, as its journal shows it.
+KUBELET_RESET = """\
+lab-worker kubelet[2447]: I1124 00:13:35.813822 2447 kubelet_node_status.go:439] "Fast updating"
+lab-worker systemd[1]: Stopping kubelet.service - kubelet: The Kubernetes Node Agent...
+lab-worker systemd[1]: kubelet.service: Deactivated successfully.
+lab-worker systemd[1]: Stopped kubelet.service - kubelet: The Kubernetes Node Agent.
+"""
+
+
+@pytest.mark.parametrize(("journal", "state"), [
+    (KUBELET_SKIPPED, "not configured"),
+    ("x systemd[1]: Condition check resulted in kubelet: The Kubernetes Node Agent being "
+     "skipped.", "not configured"),
+    (KUBELET_RESET, "stopped"),
+    (KUBELET_RESET + "lab-worker systemd[1]: Started kubelet.service - kubelet.\n", "started"),
+    ('lab-worker kubelet[1]: E1124 "Error getting the current node from lister"', None),
+])
+def test_what_systemd_last_did_with_the_kubelet(journal: str, state: str | None) -> None:
+    assert kubelet_unit_state(journal) == state
+
+
+def test_a_control_plane_where_kubeadm_init_never_ran() -> None:
+    snap = snapshot([], [], api_error="lab 'lab' has no kubeconfig", control_plane_runtime=(),
+                    journals={CP: {"kubelet": KUBELET_SKIPPED}}, containers={CP: "running"})
+    found = only(snap, "api.not-initialized")
+    assert found.subject == f"node/{CP}" and "kubeadm init has not completed" in found.summary
+    assert "kubeadm init phase preflight --config /etc/labkit/kubeadm.yaml" in found.fix
+    assert any("ConditionPathExists" in line for line in found.evidence)
+
+
+@pytest.mark.parametrize(("journal", "state"), [(KUBELET_RESET, "stopped"),
+                                                (KUBELET_SKIPPED, "not configured")])
+def test_a_worker_whose_join_failed_with_no_token_left(journal: str, state: str) -> None:
+    snap = snapshot([node(CP, taints=[CP_TAINT])], journals={WORKER: {"kubelet": journal}},
+                    join_tokens=())
+    found = only(snap, "node.not-registered")
+    assert f"its kubelet is {state}" in found.summary
+    assert "no usable bootstrap token" in found.summary
+    assert f"labkit lab exec {LAB} {CP} -- kubeadm token create --print-join-command" \
+        in found.fix
+
+
+def test_a_worker_whose_join_failed_with_tokens_names_kubeadms_discovery_errors() -> None:
+    snap = snapshot([node(CP, taints=[CP_TAINT])], journals={WORKER: {"kubelet": KUBELET_RESET}},
+                    join_tokens=("abcdef",))
+    found = only(snap, "node.not-registered")
+    assert "`kubeadm join` has not completed" in found.summary and "token" not in found.summary
+    assert "could not find a JWS signature" in found.fix and "are pinned" in found.fix
+    assert "bootstrap tokens usable for joining: abcdef" in found.evidence
+
+
+def test_a_kubelet_stopped_by_systemd_says_so() -> None:
+    snap = snapshot([node(CP, taints=[CP_TAINT]), kubelet_stopped_node()],
+                    journals={WORKER: {"kubelet": KUBELET_RESET}})
+    assert "systemd shows the kubelet stopped" in only(snap, "node.kubelet-stopped").summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,36 @@ def test_an_api_error_is_described_not_raised(tmp_path: Path,
 
     monkeypatch.setattr(fetch.k8s, "CoreV1Api", Refusing)
     assert fetch_snapshot(lab(tmp_path)).api_error.startswith("HTTP 503 Service Unavailable")
+
+
+def token_secret(token_id: str, expiration: str | None = None,
+                 **usages: str) -> k8s.V1Secret:
+    data = {"token-id": token_id, "token-secret": "0123456789abcdef",
+            "usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true",
+            **{f"usage-bootstrap-{key}": value for key, value in usages.items()}}
+    if expiration:
+        data["expiration"] = expiration
+    return k8s.V1Secret(type="bootstrap.kubernetes.io/token", data={
+        key: base64.b64encode(value.encode()).decode() for key, value in data.items()})
+
+
+def test_join_tokens_are_those_a_join_can_use_now(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    class WithTokens(FakeCore):
+        def list_namespaced_secret(self, namespace: str, **kwargs: Any) -> k8s.V1SecretList:
+            assert namespace == "kube-system"
+            assert kwargs["field_selector"] == "type=bootstrap.kubernetes.io/token"
+            return k8s.V1SecretList(items=[
+                token_secret("live01", "2999-01-01T00:00:00Z"),
+                token_secret("gone01", "2001-01-01T00:00:00Z"),
+                token_secret("nosign", signing="false"),
+                token_secret("never1")])
+
+    monkeypatch.setattr(fetch.k8s, "CoreV1Api", WithTokens)
+    assert fetch_snapshot(lab(tmp_path)).join_tokens == ("live01", "never1")
+    monkeypatch.setattr(fetch.k8s, "CoreV1Api", FakeCore)  # secrets unreadable: unknown
+    snap = fetch_snapshot(lab(tmp_path))
+    assert snap.api_error is None and snap.join_tokens is None
 
 
 def test_no_problems_says_what_it_looked_at() -> None:

@@ -11,9 +11,11 @@ from labkit.diagnose.snapshot import (
     LabSnapshot,
     RuntimeContainer,
     kubelet_exit_error,
+    kubelet_unit_state,
     node_subject,
     tail,
 )
+from labkit.kubeadm.config import CONFIG_PATH
 
 # In the order they depend on each other: the apiserver needs etcd.
 CONTROL_PLANE_CONTAINERS = ("etcd", "kube-apiserver", "kube-controller-manager",
@@ -65,11 +67,24 @@ def _cause(snapshot: LabSnapshot) -> tuple[str, str]:
             f"apiserver's logs: {on_cp(f'crictl logs {apiserver.id[:13]}')}")
 
 
+def never_initialized(snapshot: LabSnapshot) -> bool:
+    """kubeadm init has not got as far as configuring the kubelet: systemd skips the unit,
+    and the runtime runs no control-plane component."""
+    cp = snapshot.control_plane
+    runtime = snapshot.control_plane_runtime
+    return (runtime is not None and kubelet_unit_state(snapshot.journal(cp, "kubelet"))
+            == "not configured" and not any(newest(runtime, name)
+                                            for name in CONTROL_PLANE_CONTAINERS))
+
+
 @rule("control-plane")
 def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     if snapshot.api_error is None:
         return
     cp = snapshot.control_plane
+    if never_initialized(snapshot):
+        yield _not_initialized(snapshot)
+        return
     evidence = [f"API: {snapshot.api_error}",
                 f"docker: {cp} is {snapshot.containers.get(cp, 'missing')}"]
     if snapshot.control_plane_runtime is not None:
@@ -85,3 +100,20 @@ def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     summary, fix = _cause(snapshot)
     yield Diagnosis("api.unreachable", f"the lab's API server does not answer: {summary}",
                     node_subject(cp), tuple(evidence), fix)
+
+
+def _not_initialized(snapshot: LabSnapshot) -> Diagnosis:
+    cp = snapshot.control_plane
+    kubelet = tail(snapshot.journal(cp, "kubelet"), 3)
+    preflight = f"kubeadm init phase preflight --config {CONFIG_PATH}"
+    return Diagnosis(
+        "api.not-initialized", f"kubeadm init has not completed on {cp}: the kubelet has no "
+        "configuration (/var/lib/kubelet/config.yaml), so systemd does not start it and no "
+        "control-plane component runs", node_subject(cp),
+        (f"API: {snapshot.api_error}",
+         f"crictl ps -a (control plane): none of {', '.join(CONTROL_PLANE_CONTAINERS)}",
+         f"journalctl -u kubelet (tail):\n{kubelet}"),
+        "kubeadm refused its configuration or a preflight check failed: `labkit lab up` "
+        "shows kubeadm's output in the failed `kubeadm init` step, and "
+        f"`labkit lab exec {snapshot.lab} {cp} -- {preflight}` repeats the checks; fix the "
+        f"lab spec (or the node), then `labkit lab down {snapshot.lab}` and `labkit lab up`")

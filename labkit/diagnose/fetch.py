@@ -3,9 +3,11 @@ points at. Every read is bounded and none raises: what could not be read is reco
 
 from __future__ import annotations
 
+import base64
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import docker.errors
 from kubernetes import client as k8s
@@ -29,6 +31,7 @@ CRICTL_TIMEOUT = 20.0
 CONSOLE_LINES = 30
 # Enough for a lab's recent history; a long-lived lab keeps more events than help.
 EVENTS_KEPT = 300
+BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
 
 
 def fetch_snapshot(lab: Lab, *, journal_lines: int = JOURNAL_LINES) -> LabSnapshot:
@@ -36,11 +39,11 @@ def fetch_snapshot(lab: Lab, *, journal_lines: int = JOURNAL_LINES) -> LabSnapsh
     containers = {node.name: container_status(node) for node in lab.nodes}
     consoles = {node.name: _console(node) for node in lab.nodes
                 if containers[node.name] not in ("running", "removed")}
-    nodes, pods, events, api_error = _read_api(lab)
+    nodes, pods, events, join_tokens, api_error = _read_api(lab)
     snapshot = LabSnapshot(
         lab=lab.name, control_plane=control_plane.name, containers=containers,
         consoles=consoles, nodes=nodes, pods=pods, events=events, api_error=api_error,
-        pod_subnet=_pod_subnet(lab))
+        pod_subnet=_pod_subnet(lab), join_tokens=join_tokens)
     by_name = {node.name: node for node in lab.nodes}
     journals = read_journals([by_name[n] for n in suspect_nodes(snapshot) if n in by_name],
                              journal_lines)
@@ -66,23 +69,55 @@ def _console(node: Node) -> str:
         return f"unavailable: {error}"
 
 
-def _read_api(lab: Lab) -> tuple[tuple, tuple, tuple, str | None]:
+def _read_api(lab: Lab) -> tuple[tuple, tuple, tuple, tuple[str, ...] | None, str | None]:
     try:
         api = lab.api_client()
     except LabkitError as error:
-        return (), (), (), str(error)
+        return (), (), (), None, str(error)
     try:
         core = k8s.CoreV1Api(api)
         nodes = core.list_node(_request_timeout=API_TIMEOUT).items
         pods = core.list_pod_for_all_namespaces(_request_timeout=API_TIMEOUT).items
         events = core.list_event_for_all_namespaces(_request_timeout=API_TIMEOUT).items
+        join_tokens = read_join_tokens(core)
     except Exception as error:  # an unreachable API is a finding, not a failure
-        return (), (), (), describe_api_error(error)
+        return (), (), (), None, describe_api_error(error)
     finally:
         api.close()
     events = sorted(events, key=lambda e: str(e.last_timestamp or e.event_time
                                               or e.metadata.creation_timestamp or ""))
-    return tuple(nodes), tuple(pods), tuple(events[-EVENTS_KEPT:]), None
+    return tuple(nodes), tuple(pods), tuple(events[-EVENTS_KEPT:]), join_tokens, None
+
+
+def read_join_tokens(core: k8s.CoreV1Api) -> tuple[str, ...] | None:
+    """Ids of the bootstrap tokens a node could join with now; None when unreadable."""
+    try:
+        secrets = core.list_namespaced_secret(
+            "kube-system", field_selector=f"type={BOOTSTRAP_TOKEN_TYPE}",
+            _request_timeout=API_TIMEOUT).items
+    except Exception:  # evidence is best effort; the rules then say less
+        return None
+    now = datetime.now(UTC)
+    return tuple(sorted(token for token in (usable_join_token(s, now) for s in secrets)
+                        if token))
+
+
+def usable_join_token(secret: k8s.V1Secret, now: datetime) -> str | None:
+    """The token id of a bootstrap token Secret that `kubeadm join` can use at `now`: it
+    signs cluster-info (discovery) and authenticates the kubelet (TLS bootstrap). The
+    token-cleaner removes expired ones, but only every so often."""
+    data = {key: base64.b64decode(value).decode(errors="replace")
+            for key, value in (secret.data or {}).items()}
+    if data.get("usage-bootstrap-signing") != "true" or \
+            data.get("usage-bootstrap-authentication") != "true":
+        return None
+    expiration = data.get("expiration")
+    try:
+        if expiration and datetime.fromisoformat(expiration) <= now:
+            return None
+    except ValueError:
+        return None  # the API server refuses such a token too
+    return data.get("token-id")
 
 
 def describe_api_error(error: Exception) -> str:

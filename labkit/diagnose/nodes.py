@@ -19,6 +19,7 @@ from labkit.diagnose.snapshot import (
     is_failing,
     is_ready,
     kubelet_exit_error,
+    kubelet_unit_state,
     node_condition,
     node_subject,
     tail,
@@ -143,9 +144,12 @@ def kubelet_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         journal = snapshot.journal(name, "kubelet")
         heartbeat = f"last heartbeat: {ready.last_heartbeat_time}" \
             if ready.last_heartbeat_time else "no heartbeat time"
+        # Without the journal's word the kubelet may as well run but not reach the API.
+        why = " (systemd shows the kubelet stopped)" \
+            if kubelet_unit_state(journal) == "stopped" else ""
         yield Diagnosis(
             "node.kubelet-stopped", f"node {name} is NotReady: its kubelet stopped posting "
-            "node status", node_subject(name),
+            f"node status{why}", node_subject(name),
             (describe_condition(ready), heartbeat,
              f"journalctl -u kubelet (tail):\n{tail(journal) or '(empty)'}"),
             f"see whether the kubelet runs: {_exec(snapshot, name, 'systemctl status kubelet')}"
@@ -190,24 +194,61 @@ def pressure(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
                                 (describe_condition(condition), describe_taints(node)), cause.fix)
 
 
+JOIN_COMMAND = "kubeadm token create --print-join-command"
+# What `kubeadm join` says at discovery for the two usual mistakes (kubeadm 1.34).
+TOKEN_UNKNOWN = "could not find a JWS signature in the cluster-info ConfigMap for token ID"
+CA_NOT_PINNED = "cluster CA found in cluster-info ConfigMap is invalid: none of the public " \
+                "keys ... are pinned"
+
+
 @rule("nodes")
 def not_registered(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     if snapshot.api_error is not None:
         return
     registered = {n.metadata.name for n in snapshot.nodes}
     for name, status in sorted(snapshot.containers.items()):
-        if name in registered or status != "running" or \
-                kubelet_exit_error(snapshot.journal(name, "kubelet")):
+        journal = snapshot.journal(name, "kubelet")
+        if name in registered or status != "running" or kubelet_exit_error(journal):
+            continue
+        evidence = [f"API nodes: {', '.join(sorted(registered)) or 'none'}",
+                    f"journalctl -u kubelet (tail):\n{tail(journal)}"]
+        kubelet = kubelet_unit_state(journal)
+        if name != snapshot.control_plane and kubelet in ("not configured", "stopped"):
+            yield _not_joined(snapshot, name, kubelet, evidence)
             continue
         joined_by = "kubeadm init" if name == snapshot.control_plane else "kubeadm join"
         yield Diagnosis(
             "node.not-registered", f"node {name} runs but has no Node object in the API",
-            node_subject(name),
-            (f"API nodes: {', '.join(sorted(registered)) or 'none'}",
-             f"journalctl -u kubelet (tail):\n{tail(snapshot.journal(name, 'kubelet'))}"),
+            node_subject(name), tuple(evidence),
             f"its kubelet never registered: did `{joined_by}` succeed on it? Read why in "
             f"{_exec(snapshot, name, 'journalctl -u kubelet -n 100')} (a wrong API endpoint, "
             "an expired bootstrap token, or certificate errors show there)")
+
+
+def _not_joined(snapshot: LabSnapshot, name: str, kubelet: str,
+                evidence: list[str]) -> Diagnosis:
+    """A worker whose kubelet does not run: `kubeadm join` failed before starting it (at
+    discovery or preflight), and only kubeadm's own output says why."""
+    summary = (f"node {name} runs but has not joined: its kubelet is {kubelet} (systemd), so "
+               "`kubeadm join` has not completed on it")
+    create = _exec(snapshot, snapshot.control_plane, JOIN_COMMAND)
+    if snapshot.join_tokens == ():
+        evidence.append("bootstrap tokens usable for joining: none")
+        return Diagnosis(
+            "node.not-registered", summary + ", and the cluster has no usable bootstrap token "
+            "(expired or deleted), so a join fails at discovery", node_subject(name),
+            tuple(evidence),
+            f"create a token with its join command on the control plane: {create}, then run "
+            f"that command on {name} (after `kubeadm reset -f` there if a join went part way)")
+    if snapshot.join_tokens:
+        evidence.append(f"bootstrap tokens usable for joining: {', '.join(snapshot.join_tokens)}")
+    return Diagnosis(
+        "node.not-registered", summary, node_subject(name), tuple(evidence),
+        f"run `kubeadm join` on it again and read kubeadm's error (the kubelet's journal has "
+        f"none): \"{TOKEN_UNKNOWN} ...\" means its token is expired or deleted, "
+        f"\"{CA_NOT_PINNED}\" a wrong --discovery-token-ca-cert-hash; {create} prints a "
+        f"command with both right (run `kubeadm reset -f` on {name} first if a join went part "
+        "way)")
 
 
 @rule("nodes", fallback=True)

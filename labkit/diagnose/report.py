@@ -21,6 +21,8 @@ def looked_at(snapshot: LabSnapshot) -> list[str]:
         lines += [f"nodes: {ready}/{len(snapshot.nodes)} Ready (conditions and taints)",
                   f"pods: {len(snapshot.pods)}, {failing} not running or not ready",
                   f"events: {len(snapshot.events)}"]
+        if snapshot.join_tokens is not None:
+            lines.append(f"bootstrap tokens usable for joining: {len(snapshot.join_tokens)}")
     lines.append("kubelet and containerd journals of: "
                  + (", ".join(sorted(snapshot.journals)) or "no node (none looked unwell)"))
     if snapshot.control_plane_runtime is not None or snapshot.control_plane_runtime_error:

@@ -101,19 +101,41 @@ def _scheduling_message(snapshot: LabSnapshot, pod: k8s.V1Pod) -> tuple[str, lis
     return "", []
 
 
-def _taint_keys(snapshot: LabSnapshot, message: str) -> list[str]:
+def tolerates(pod: k8s.V1Pod | None, taint: k8s.V1Taint) -> bool:
+    """Whether one of the pod's tolerations matches the taint, as the scheduler decides it
+    (k8s.io/api core/v1 Toleration.ToleratesTaint)."""
+    tolerations = (pod.spec.tolerations or []) if pod is not None and pod.spec else []
+    for toleration in tolerations:
+        if toleration.effect and toleration.effect != taint.effect:
+            continue
+        if not toleration.key:
+            if toleration.operator == "Exists":  # an empty key with Exists tolerates all
+                return True
+            continue
+        if toleration.key != taint.key:
+            continue
+        if toleration.operator == "Exists" or (toleration.value or "") == (taint.value or ""):
+            return True
+    return False
+
+
+def _taint_keys(snapshot: LabSnapshot, message: str, pod: k8s.V1Pod | None) -> list[str]:
     keys = [m["key"].strip() for m in TAINT_IN_MESSAGE.finditer(message)]
     if keys or "taint" not in message:
         return list(dict.fromkeys(keys))
-    # A message that does not name the taint: the nodes' own taints that keep pods off.
+    # kube-scheduler 1.34 says "had untolerated taint(s)" without naming them: take the
+    # nodes' own taints that keep pods off, less those this pod tolerates (CoreDNS
+    # tolerates the control-plane taint, and blaming it would send the user astray).
     return list(dict.fromkeys(t.key for n in snapshot.nodes for t in (n.spec.taints or [])
-                              if n.spec and t.effect in ("NoSchedule", "NoExecute")))
+                              if n.spec and t.effect in ("NoSchedule", "NoExecute")
+                              and not tolerates(pod, t)))
 
 
-def explain(snapshot: LabSnapshot, message: str) -> tuple[list[str], list[str]]:
-    """Each reason in a scheduler message as (why, fix) lines."""
+def explain(snapshot: LabSnapshot, message: str,
+            pod: k8s.V1Pod | None = None) -> tuple[list[str], list[str]]:
+    """Each reason in a scheduler message about `pod` as (why, fix) lines."""
     whys, fixes = [], []
-    for key in _taint_keys(snapshot, message):
+    for key in _taint_keys(snapshot, message, pod):
         cause = TAINT_CAUSES.get(key)
         whys.append(f"taint {key}: " + (cause.why if cause else "a taint the pod does not "
                                         "tolerate"))
@@ -135,7 +157,7 @@ def unschedulable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         message, evidence = _scheduling_message(snapshot, pod)
         if not message:
             continue  # not yet tried, or scheduling gates: nothing says it failed
-        whys, fixes = explain(snapshot, message)
+        whys, fixes = explain(snapshot, message, pod)
         summary = "; ".join(whys) or "the scheduler found no node for it (see the message)"
         yield Diagnosis(
             "pod.unschedulable", f"pod {pod.metadata.name} is Pending, not scheduled: {summary}",

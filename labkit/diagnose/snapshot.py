@@ -19,6 +19,16 @@ JOURNAL_UNITS = ("kubelet", "containerd")
 # How the kubelet says why it exits at start (bad flags, config, cgroups, certificates);
 # systemd then restarts it every second or so, so a journal tail shows the latest try.
 KUBELET_EXIT = re.compile(r'"command failed" err="(?P<err>(?:[^"\\]|\\.)*)"')
+# What systemd says of the kubelet unit (the node image's unit starts only once kubeadm has
+# written /var/lib/kubelet/config.yaml). Older systemd words the skip "Condition check
+# resulted in ... being skipped".
+KUBELET_UNIT_EVENTS = (
+    ("not configured", re.compile(r"systemd\[1\]: .*kubelet.*(was skipped because of an "
+                                  r"unmet condition|being skipped)")),
+    ("stopped", re.compile(r"systemd\[1\]: (Stopped kubelet|kubelet\.service: Deactivated "
+                           r"successfully)")),
+    ("started", re.compile(r"systemd\[1\]: Started kubelet")),
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,9 @@ class LabSnapshot:
     control_plane_runtime: tuple[RuntimeContainer, ...] | None = None
     control_plane_runtime_error: str | None = None
     pod_subnet: str = DEFAULT_POD_SUBNET
+    # Ids of the bootstrap tokens a node could join with now (unexpired, for authentication
+    # and signing); None when they could not be read.
+    join_tokens: tuple[str, ...] | None = None
 
     def journal(self, node: str, unit: str) -> str:
         return self.journals.get(node, {}).get(unit, "")
@@ -146,6 +159,17 @@ def kubelet_exit_error(journal: str) -> str | None:
     """The error of the kubelet's last failed start in a journal tail, if any."""
     errors = [m["err"].replace('\\"', '"') for m in KUBELET_EXIT.finditer(journal)]
     return errors[-1] if errors else None
+
+
+def kubelet_unit_state(journal: str) -> str | None:
+    """What systemd last did with the kubelet unit in a journal tail: "not configured"
+    (skipped: kubeadm init or join has not written its config), "stopped" or "started";
+    None when the tail has no such line (a kubelet running for a while)."""
+    state = None
+    for line in journal.splitlines():
+        state = next((name for name, pattern in KUBELET_UNIT_EVENTS if pattern.search(line)),
+                     state)
+    return state
 
 
 def tail(text: str, lines: int = 12) -> str:

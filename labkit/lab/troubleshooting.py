@@ -1,27 +1,46 @@
 """Breaking a lab on purpose and mending it: what the troubleshooting scenarios (and users
 practising) do to reproduce a symptom, and the fixes they then apply.
 
-Every wait here ends on a watch event, as `labkit.lab.waits` does; nothing sleeps.
+Waits on the API end on a watch event, as `labkit.lab.waits` does.
 """
 
 from __future__ import annotations
 
-import time
+import base64
+import contextlib
+import json
+import re
+import ssl
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
 
 from labkit.errors import LabkitError
+from labkit.kubeadm import BootstrapToken, join_config
 from labkit.lab import waits
 from labkit.lab.bringup import ADMIN_CONF, CNI_MANIFEST, READY_TIMEOUT
 from labkit.lab.lab import Lab
-from labkit.lab.node import Node
+from labkit.lab.node import ExecResult, Node
 from labkit.spec import LabSpec
 
 CNI_MANIFEST_COPY = "/etc/labkit/cni.yaml"
+JOIN_CONFIG = "/etc/labkit/join.yaml"
 CONTAINERD_NAMESPACE = "k8s.io"  # the one the kubelet's CRI uses
-# The node image pins its preloaded images so that the kubelet's image GC never removes
-# them; `ctr images rm` ignores the label, crictl and the CRI honour it in containerd 1.7+.
-PINNED_LABEL = "io.cri-containerd.pinned"
 COREDNS_SELECTOR = "k8s-app=kube-dns"
 COREDNS_REPLICAS = 2
+CONTROLLER_MANAGER_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+# kubeadm prints each failed preflight check as `[ERROR <name>]: <message>`, an ignored or
+# advisory one as `[WARNING <name>]: <message>`.
+PREFLIGHT_LINE = re.compile(r"^\s*\[(?P<level>ERROR|WARNING) (?P<check>[^\]]+)\]: (?P<message>.*)$",
+                            re.MULTILINE)
 
 
 def lab_spec(lab: Lab) -> LabSpec:
@@ -33,43 +52,315 @@ def lab_spec(lab: Lab) -> LabSpec:
     return LabSpec.from_file(path)
 
 
-def install_cni(lab: Lab, timeout: float = READY_TIMEOUT) -> float:
+# --- the network ---
+
+def install_cni(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
     """Apply the node image's flannel manifest with the lab's pod subnet, as `lab up` does
-    for `cni: flannel`, then wait until every node is Ready and CoreDNS runs. Returns the
-    seconds it took. Applying again is harmless."""
-    started = time.monotonic()
+    for `cni: flannel`, then wait until every node is Ready and CoreDNS runs. Applying it
+    again is harmless."""
     node = lab.control_plane
     subnet = lab_spec(lab).networking.pod_subnet
     manifest = node.read_file(CNI_MANIFEST).decode().replace("{{ .PodSubnet }}", subnet)
     node.write_file(CNI_MANIFEST_COPY, manifest.encode())
     node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, "apply", "-f", CNI_MANIFEST_COPY])
-    wait_until_healthy(lab, max(1.0, timeout - (time.monotonic() - started)))
-    return time.monotonic() - started
+    wait_until_healthy(lab, timeout)
 
 
 def wait_until_healthy(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
-    """Every node Ready and CoreDNS Running and Ready, or `StepFailed`-like LabkitError."""
-    api = lab.api_client()
-    deadline = time.monotonic() + timeout
-    if not waits.nodes_ready(api, [n.name for n in lab.nodes], timeout):
-        raise TimeoutError(f"lab {lab.name}: not every node Ready within {timeout:.0f}s")
-    remaining = max(1.0, deadline - time.monotonic())
-    if not waits.pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS, remaining):
-        raise TimeoutError(f"lab {lab.name}: CoreDNS not Running and Ready within "
-                           f"{timeout:.0f}s")
+    """Every node Ready, then CoreDNS Running and Ready; TimeoutError otherwise."""
+    with contextlib.closing(lab.api_client()) as api:
+        if not waits.nodes_ready(api, [n.name for n in lab.nodes], timeout):
+            raise TimeoutError(f"lab {lab.name}: not every node Ready within {timeout:.0f}s")
+        if not waits.pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS,
+                                timeout):
+            raise TimeoutError(f"lab {lab.name}: CoreDNS not Running and Ready within "
+                               f"{timeout:.0f}s")
 
 
-def remove_image(node: Node, reference: str) -> None:
-    """Delete `reference` from the node's containerd, so that the next pod needing it has
-    to pull it (and, with no registry reachable, cannot)."""
-    ctr = ["ctr", "--namespace", CONTAINERD_NAMESPACE, "images"]
-    node.exec([*ctr, "label", reference, f"{PINNED_LABEL}="])
-    node.exec([*ctr, "rm", "--sync", reference])
-    if has_image(node, reference):
-        raise LabkitError(f"{node.name}: {reference} is still in containerd after `ctr images "
-                          "rm`")
+def wait_for_ready_condition(api: k8s.ApiClient, node: str,
+                             wanted: Callable[[k8s.V1NodeCondition], bool],
+                             timeout: float) -> k8s.V1NodeCondition | None:
+    """The node's Ready condition once `wanted` holds for it, or None after `timeout`."""
+    seen: list[k8s.V1NodeCondition] = []
+
+    def satisfied(nodes: list[k8s.V1Node]) -> bool:
+        ready = next((c for n in nodes for c in n.status.conditions or []
+                      if c.type == "Ready"), None)
+        if ready is not None and wanted(ready):
+            seen.append(ready)
+            return True
+        return False
+
+    core = k8s.CoreV1Api(api)
+    found = waits.wait_until(core.list_node, satisfied, timeout,
+                             field_selector=f"metadata.name={node}")
+    return seen[-1] if found else None
 
 
-def has_image(node: Node, reference: str) -> bool:
-    listing = node.exec(["ctr", "--namespace", CONTAINERD_NAMESPACE, "images", "list", "-q"])
-    return reference in listing.stdout.split()
+# --- images ---
+
+def remove_image(node: Node, reference: str) -> list[str]:
+    """Delete the image `reference` names from the node's containerd, under every name it
+    has there, so that the next pod needing it has to pull it (and, with no registry
+    reachable, cannot). Returns the names removed."""
+    names = image_names(node, reference)
+    if not names:
+        raise LabkitError(f"{node.name}: containerd has no image {reference}")
+    image_id = cri_image_id(node, reference)
+    # The CRI also names each image by its config digest (`sha256:...`, crictl's IMAGE ID):
+    # removing only the tag leaves the image there untagged, and `lab load-image` then
+    # finds that ID and skips the node. The node image's `io.cri-containerd.pinned` label
+    # only keeps the kubelet's image GC away; containerd 1.6 removes pinned images.
+    node.exec(["ctr", "--namespace", CONTAINERD_NAMESPACE, "images", "rm", "--sync", *names])
+    if image_id in _cri_image_ids(node):
+        # containerd 1.6's CRI keeps a name that `ctr images import --digests` made
+        # (`import-<date>@sha256:...`, which it cannot normalise) in its cache after the
+        # name is gone; only a restart rebuilds the cache. Running containers keep running.
+        node.exec(["systemctl", "restart", "containerd"])
+        node.exec(["timeout", "30", "sh", "-c", "until crictl info >/dev/null 2>&1; do "
+                   "sleep 0.2; done"])
+    if image_id in _cri_image_ids(node):
+        raise LabkitError(f"{node.name}: the CRI still lists {reference} ({image_id}) after "
+                          "`ctr images rm` and a containerd restart")
+    return names
+
+
+def cri_image_id(node: Node, reference: str) -> str:
+    """The image's ID as the CRI (and the kubelet) know it: its config digest."""
+    status = json.loads(node.exec(["crictl", "inspecti", "-o", "json", reference]).stdout)
+    return status["status"]["id"]
+
+
+def _cri_image_ids(node: Node) -> set[str]:
+    return set(node.exec(["crictl", "images", "--quiet", "--no-trunc"]).stdout.split())
+
+
+def image_names(node: Node, reference: str) -> list[str]:
+    """Every name containerd has for the image `reference` names (same manifest digest)."""
+    listing = node.exec(["ctr", "--namespace", CONTAINERD_NAMESPACE, "images", "list"]).stdout
+    # Columns: REF TYPE DIGEST SIZE PLATFORMS LABELS.
+    digests = {row[0]: row[2] for row in (line.split() for line in listing.splitlines()[1:])
+               if len(row) > 2}
+    wanted = digests.get(reference)
+    return [name for name, digest in digests.items() if wanted and digest == wanted]
+
+
+def watch_waiting_reasons(api: k8s.ApiClient, namespace: str, selector: str, *, node: str,
+                          skip: set[str], until: str,
+                          timeout: float) -> tuple[k8s.V1Pod | None, dict[str, list[str]]]:
+    """Follow the pod matching `selector` on `node` (not one of the uids in `skip`): each
+    container's waiting reasons in the order the API reported them, until one of them is
+    `until` (or `timeout` passes). Returns the pod as last seen and the reasons."""
+    reasons: dict[str, list[str]] = {}
+    latest: list[k8s.V1Pod] = []
+
+    def satisfied(pods: list[k8s.V1Pod]) -> bool:
+        for pod in pods:
+            if pod.spec.node_name != node or pod.metadata.uid in skip:
+                continue
+            latest[:] = [pod]
+            for status in [*(pod.status.init_container_statuses or []),
+                           *(pod.status.container_statuses or [])]:
+                waiting = status.state.waiting if status.state else None
+                seen = reasons.setdefault(status.name, [])
+                if waiting and waiting.reason and seen[-1:] != [waiting.reason]:
+                    seen.append(waiting.reason)
+        return any(until in seen for seen in reasons.values())
+
+    core = k8s.CoreV1Api(api)
+    waits.wait_until(core.list_namespaced_pod, satisfied, timeout, namespace=namespace,
+                     label_selector=selector)
+    return (latest[0] if latest else None), reasons
+
+
+def wait_for_events(api: k8s.ApiClient, namespace: str, pod: str,
+                    wanted: Callable[[list[k8s.CoreV1Event]], bool],
+                    timeout: float) -> list[k8s.CoreV1Event]:
+    """The pod's events, oldest first, once `wanted` holds for them (or at `timeout`)."""
+    core = k8s.CoreV1Api(api)
+    selector = f"involvedObject.name={pod}"
+    waits.wait_until(core.list_namespaced_event, wanted, timeout, namespace=namespace,
+                     field_selector=selector)
+    events = core.list_namespaced_event(namespace, field_selector=selector).items
+    return sorted(events, key=lambda e: str(e.first_timestamp or e.event_time or ""))
+
+
+# --- the kubelet and the control plane's flags ---
+
+def node_monitor_grace_period(lab: Lab) -> float:
+    """Seconds the node controller waits for a silent kubelet before it marks the node
+    Unknown: the controller-manager's flag when kubeadm set one, else its own default."""
+    node = lab.control_plane
+    manifest = yaml.safe_load(node.read_file(CONTROLLER_MANAGER_MANIFEST))
+    command = manifest["spec"]["containers"][0]["command"]
+    flag = next((arg.split("=", 1)[1] for arg in command
+                 if arg.startswith("--node-monitor-grace-period=")), None)
+    if flag is None:
+        # The default moved (40s until 1.31, 50s since 1.32): ask the binary that runs.
+        container = node.exec(["crictl", "ps", "--name", "kube-controller-manager", "-q"])
+        help_text = node.exec(["crictl", "exec", container.stdout.split()[0],
+                               "kube-controller-manager", "--help"]).stdout
+        match = re.search(r"--node-monitor-grace-period duration .*\(default (\S+)\)",
+                          help_text)
+        if not match:
+            raise LabkitError("kube-controller-manager --help does not give the default of "
+                              "--node-monitor-grace-period")
+        flag = match[1]
+    return go_duration_seconds(flag)
+
+
+def go_duration_seconds(text: str) -> float:
+    """A Go duration such as 40s, 1m0s or 1m30s, in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a Go duration")
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+# --- joining ---
+
+def unjoin(lab: Lab, node: Node) -> None:
+    """Undo `kubeadm join` on a worker: `kubeadm reset`, then delete its Node object, as an
+    operator removing a node does."""
+    node.exec(["kubeadm", "reset", "--force"], timeout=120)
+    with contextlib.closing(lab.api_client()) as api, \
+            contextlib.suppress(k8s.ApiException):  # 404: it never registered
+        k8s.CoreV1Api(api).delete_node(node.name)
+
+
+def kubeadm_join(lab: Lab, node: Node, *, endpoint: str, token: BootstrapToken | str,
+                 ca_cert_hash: str, discovery_timeout: str = "10s") -> ExecResult:
+    """Render labkit's JoinConfiguration for `node` with this join material and run
+    `kubeadm join` with it; the result, failed or not.
+
+    kubeadm retries discovery until its timeout (5 minutes by default) when a token is
+    unknown, so a short one keeps a failing join short."""
+    spec = lab_spec(lab)
+    node_spec = next(n for n in spec.node_names() if n.name == node.name)
+    rendered = join_config(spec, node_spec, node.address(lab.name), endpoint, token,
+                           ca_cert_hash)
+    documents = list(yaml.safe_load_all(rendered))
+    for document in documents:
+        if document["kind"] == "JoinConfiguration":
+            document.setdefault("timeouts", {})["discovery"] = discovery_timeout
+    node.write_file(JOIN_CONFIG, yaml.safe_dump_all(documents, sort_keys=False).encode(), 0o600)
+    return node.exec(["kubeadm", "join", "--config", JOIN_CONFIG], timeout=240, check=False)
+
+
+def join_token_in_use(node: Node, path: str = "/etc/labkit/kubeadm.yaml") -> BootstrapToken:
+    """The bootstrap token in the JoinConfiguration `lab up` wrote on a worker."""
+    for document in yaml.safe_load_all(node.read_file(path)):
+        if document and document.get("kind") == "JoinConfiguration":
+            return BootstrapToken.parse(document["discovery"]["bootstrapToken"]["token"])
+    raise LabkitError(f"{node.name}:{path} has no JoinConfiguration")
+
+
+# --- preflight ---
+
+def preflight(node: Node, config: str, *, ignore: tuple[str, ...] = ()) -> ExecResult:
+    """`kubeadm init phase preflight` with a config; the result, failed or not."""
+    command = ["kubeadm", "init", "phase", "preflight", "--config", config]
+    if ignore:
+        command.append(f"--ignore-preflight-errors={','.join(ignore)}")
+    return node.exec(command, timeout=180, check=False)
+
+
+def preflight_findings(result: ExecResult, level: str) -> dict[str, str]:
+    """Check name -> message of the `[ERROR ...]` or `[WARNING ...]` lines kubeadm printed
+    (a check may print several lines: their messages are joined)."""
+    found: dict[str, list[str]] = {}
+    for match in PREFLIGHT_LINE.finditer(result.stdout + "\n" + result.stderr):
+        if match["level"] == level:
+            found.setdefault(match["check"], []).append(match["message"].strip())
+    return {check: "; ".join(messages) for check, messages in found.items()}
+
+
+@contextlib.contextmanager
+def port_taken(node: Node, port: int) -> Iterator[str]:
+    """A listener on `port` in the node for the duration, as a transient systemd unit (so
+    that nothing outlives it); yields the unit's name."""
+    unit = f"labkit-hold-port-{port}"
+    node.exec(["systemd-run", f"--unit={unit}", "--collect", "socat",
+               f"TCP-LISTEN:{port},fork,reuseaddr", "-"])
+    try:
+        # socat binds a moment after systemd has started it.
+        node.exec(["timeout", "10", "sh", "-c",
+                   f"until ss -Hltn 'sport = :{port}' | grep -q .; do sleep 0.1; done"])
+        yield unit
+    finally:
+        node.exec(["systemctl", "stop", unit], check=False)
+
+
+@contextlib.contextmanager
+def sysctl_set(node: Node, key: str, value: str) -> Iterator[str]:
+    """`key` set to `value` in the node (its own network namespace for net.*), restored on
+    exit; yields the value it had."""
+    before = node.exec(["sysctl", "-n", key]).stdout.strip()
+    node.exec(["sysctl", "-w", f"{key}={value}"])
+    try:
+        yield before
+    finally:
+        node.exec(["sysctl", "-w", f"{key}={before}"])
+
+
+# --- access to the API from the host ---
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """The lab's API server and CA, and the admin's client certificate and key, as the
+    lab's kubeconfig (kubeadm's admin.conf, pointed at the host's loopback) embeds them."""
+
+    server: str
+    ca_pem: bytes
+    client_cert_pem: bytes
+    client_key_pem: bytes
+
+    @classmethod
+    def of(cls, lab: Lab) -> ApiAccess:
+        config = yaml.safe_load(lab.kubeconfig.read_text())
+        cluster = config["clusters"][0]["cluster"]
+        user = config["users"][0]["user"]
+        server = cluster["server"]
+        if urllib.parse.urlsplit(server).hostname != "127.0.0.1":
+            raise LabkitError(f"lab {lab.name}: API server {server} is not on the host's "
+                              "loopback; labkit only talks to a lab's own API there")
+        return cls(server, base64.b64decode(cluster["certificate-authority-data"]),
+                   base64.b64decode(user["client-certificate-data"]),
+                   base64.b64decode(user["client-key-data"]))
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: dict[str, Any]
+
+
+def api_request(access: ApiAccess, path: str, *, token: str | None = None,
+                client_certificate: bool = False, body: dict[str, Any] | None = None,
+                timeout: float = 20) -> ApiResponse:
+    """One HTTPS request to the lab's API as a browser or curl would send it: the server
+    verified against the lab's CA, and no credentials unless a bearer `token` or the admin's
+    `client_certificate` is asked for. A POST when there is a `body`."""
+    context = ssl.create_default_context(cadata=access.ca_pem.decode())
+    if client_certificate:
+        # ssl reads a certificate and key only from files; they live for this call only.
+        with tempfile.TemporaryDirectory(prefix="labkit-") as directory:
+            cert, key = Path(directory, "client.crt"), Path(directory, "client.key")
+            cert.write_bytes(access.client_cert_pem)
+            key.touch(mode=0o600)
+            key.write_bytes(access.client_key_pem)
+            context.load_cert_chain(cert, key)
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(access.server + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=timeout) as response:
+            return ApiResponse(response.status, json.load(response))
+    except urllib.error.HTTPError as error:
+        return ApiResponse(error.code, json.loads(error.read() or b"{}"))
