@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 
 from labkit.diagnose import Diagnosis, diagnose
 from labkit.lab import waits
-from labkit.lab.bringup import CNI_MANIFEST
+from labkit.lab.cni import CNI_MANIFEST
 from labkit.lab.images import load_image
 from labkit.lab.troubleshooting import (
     COREDNS_REPLICAS,

@@ -28,6 +28,7 @@ from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
 from labkit.kubeadm.config import API_SERVER_PORT, CONFIG_PATH
 from labkit.lab import waits
+from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, node_evidence
 from labkit.lab.lab import Lab, delete_lab, lab_state_dir, list_labs
 from labkit.lab.network import create_network
@@ -37,7 +38,6 @@ from labkit.spec import LabSpec
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 CA_CERT = "/etc/kubernetes/pki/ca.crt"
-CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
 KUBEADM_TIMEOUT = 600.0
 READY_TIMEOUT = 300.0
 
@@ -202,11 +202,8 @@ def install_cni(up: BringUp) -> None:
         up.progress.say("   cni: none (nodes stay NotReady until one is installed)")
         return
     node = up.control_plane
-    manifest = node.read_file(CNI_MANIFEST).decode()
-    manifest = manifest.replace("{{ .PodSubnet }}", up.spec.networking.pod_subnet)
-    node.write_file("/etc/labkit/cni.yaml", manifest.encode())
     try:
-        node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, "apply", "-f", "/etc/labkit/cni.yaml"])
+        apply_cni_manifest(node, up.spec.networking.pod_subnet)
     except ExecFailed as failure:
         raise StepFailed(step="install CNI", node=node.name, reason=str(failure)) from failure
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -26,7 +27,7 @@ def load_image(client: docker.DockerClient, reference: str, nodes: list[Node],
     except docker.errors.ImageNotFound:
         raise LabkitError(f"image {reference!r} is not in the host's Docker; build or load it "
                           "there first (`docker images` lists what is there)") from None
-    wanted = [n for n in nodes if not _has_image(n, image.id)]
+    wanted = [n for n in nodes if not _has_image(n, reference, image.id)]
     for node in nodes:
         if node not in wanted:
             say(f"{node.name}: already has {reference} ({image.id[:19]})")
@@ -42,7 +43,7 @@ def load_image(client: docker.DockerClient, reference: str, nodes: list[Node],
 
     def load(node: Node) -> None:
         node.container.put_archive(IMPORT_DIR, wrapped)
-        node.exec(["ctr", "--namespace=k8s.io", "images", "import", "--digests",
+        node.exec(["ctr", "--namespace=k8s.io", "images", "import",
                    f"{IMPORT_DIR}/labkit-image.tar"], timeout=300)
         node.exec(["rm", "-f", f"{IMPORT_DIR}/labkit-image.tar"])
         say(f"{node.name}: loaded {reference}")
@@ -51,10 +52,16 @@ def load_image(client: docker.DockerClient, reference: str, nodes: list[Node],
     return [n.name for n in wanted]
 
 
-def _has_image(node: Node, image_id: str) -> bool:
-    # crictl lists image IDs as Docker does: the digest of the image config.
-    listing = node.exec(["crictl", "images", "--quiet", "--no-trunc"], check=False).stdout
-    return image_id in listing.split()
+def _has_image(node: Node, reference: str, image_id: str) -> bool:
+    """The node has this reference, pointing at this image (a node that holds the image
+    under another name only still needs the reference)."""
+    result = node.exec(["crictl", "inspecti", "-o", "json", reference], check=False)
+    if not result.ok:
+        return False
+    try:
+        return json.loads(result.stdout)["status"]["id"] == image_id
+    except (ValueError, KeyError):
+        return False
 
 
 def _wrap(archive: io.BufferedIOBase, size: int) -> bytes:

@@ -26,12 +26,12 @@ from kubernetes import client as k8s
 from labkit.errors import LabkitError
 from labkit.kubeadm import BootstrapToken, join_config
 from labkit.lab import waits
-from labkit.lab.bringup import ADMIN_CONF, CNI_MANIFEST, READY_TIMEOUT
+from labkit.lab.bringup import READY_TIMEOUT
+from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecResult, Node
 from labkit.spec import LabSpec
 
-CNI_MANIFEST_COPY = "/etc/labkit/cni.yaml"
 JOIN_CONFIG = "/etc/labkit/join.yaml"
 CONTAINERD_NAMESPACE = "k8s.io"  # the one the kubelet's CRI uses
 COREDNS_SELECTOR = "k8s-app=kube-dns"
@@ -58,11 +58,7 @@ def install_cni(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
     """Apply the node image's flannel manifest with the lab's pod subnet, as `lab up` does
     for `cni: flannel`, then wait until every node is Ready and CoreDNS runs. Applying it
     again is harmless."""
-    node = lab.control_plane
-    subnet = lab_spec(lab).networking.pod_subnet
-    manifest = node.read_file(CNI_MANIFEST).decode().replace("{{ .PodSubnet }}", subnet)
-    node.write_file(CNI_MANIFEST_COPY, manifest.encode())
-    node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, "apply", "-f", CNI_MANIFEST_COPY])
+    apply_cni_manifest(lab.control_plane, lab_spec(lab).networking.pod_subnet)
     wait_until_healthy(lab, timeout)
 
 
