@@ -44,9 +44,12 @@ def free_subnet(client: docker.DockerClient,
 
 def create_network(client: docker.DockerClient, lab: str,
                    avoid: tuple[ipaddress.IPv4Network, ...] = ()) -> str:
-    """Create the lab's bridge network; retries when a parallel run takes the same subnet."""
+    """Create the lab's bridge network. A parallel bring-up may hold a subnet that is not
+    listed yet (Docker reserves the pool first), so a subnet refused as overlapping is
+    skipped on the next try instead of being picked again."""
+    refused: list[ipaddress.IPv4Network] = []
     for _ in range(5):
-        subnet = free_subnet(client, avoid)
+        subnet = free_subnet(client, (*avoid, *refused))
         try:
             client.networks.create(
                 lab, driver="bridge", labels=managed_labels(**{LABEL_LAB: lab}),
@@ -55,6 +58,7 @@ def create_network(client: docker.DockerClient, lab: str,
             )
             return lab
         except docker.errors.APIError as error:
-            if "overlaps" not in str(error) and "Pool overlaps" not in str(error):
+            if "overlaps" not in str(error):
                 raise
+            refused.append(subnet)
     raise LabkitError(f"could not find a free subnet for network {lab!r} after 5 tries")

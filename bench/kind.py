@@ -1,0 +1,194 @@
+"""kind as a peer: the same node image brought up by `kind create cluster`, for comparison.
+
+kind is built once from the Go module proxy into the cache. Two things stand between kind
+and this host, and both are bridged from outside kind, without changing it:
+
+- Privileged containers need the `labkit-runc` runtime here, and kind runs plain
+  `docker run --privileged`. kind finds `docker` on PATH, so a two-line shim in front of
+  the real CLI adds `--runtime labkit-runc` to `docker run` (nothing else changes, and
+  nothing outside this process sees it; switching dockerd's default-runtime would).
+- kind templates /kind/manifests/default-cni.yaml only when the file carries kind's marker
+  comment ("would you kindly template this file"); labkit's image has the `{{ .PodSubnet }}`
+  placeholder but not the marker, so kind would install it verbatim and flannel would fail
+  to parse its network config. Until the image has the marker, the manifest is rendered on
+  the host and mounted over the image's copy (kind keeps reading a manifest mounted there,
+  for users who bring their own).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import yaml
+
+from labkit import host
+from labkit.errors import LabkitError
+from labkit.host.wrapper import go_binary
+from labkit.lab.cni import CNI_MANIFEST
+from labkit.naming import cache_dir
+from labkit.spec import DEFAULT_POD_SUBNET
+
+KIND_VERSION = "v0.33.0"
+KIND_MODULE = "sigs.k8s.io/kind"
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+# kind's own network is "kind"; a separate one keeps the benchmark off a user's kind setup.
+NETWORK = "labkit-bench-kind"
+# installcni/cni.go: the manifest is a Go template only if it contains this phrase.
+TEMPLATE_MARKER = "would you kindly template this file"
+# kind's default too; labkit's is the same so that the two compare like for like.
+POD_SUBNET = DEFAULT_POD_SUBNET
+CREATE_TIMEOUT = 600.0
+
+
+def kind_binary(version: str = KIND_VERSION) -> Path:
+    """kind, built from the module proxy into ~/.cache/labkit/kind/<version>/ once."""
+    binary = cache_dir() / "kind" / version / "kind"
+    if binary.is_file():
+        return binary
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOBIN": str(binary.parent), "GOTOOLCHAIN": "local",
+           "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
+    result = subprocess.run([go_binary(), "install", f"{KIND_MODULE}@{version}"],
+                            env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not binary.is_file():
+        raise LabkitError(f"could not build {KIND_MODULE}@{version} "
+                          f"(exit {result.returncode}): {result.stderr[-2000:]}")
+    return binary
+
+
+def docker_shim(directory: Path, runtime: str) -> Path:
+    """A `docker` that runs the real CLI, adding `--runtime` to `docker run`."""
+    real = shutil.which("docker")
+    if real is None:
+        raise LabkitError("kind needs the docker CLI on PATH; none was found")
+    directory.mkdir(parents=True, exist_ok=True)
+    shim = directory / "docker"
+    shim.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = run ]; then shift; exec {real} run --runtime {runtime} "$@"; fi\n'
+        f'exec {real} "$@"\n')
+    shim.chmod(0o755)
+    return directory
+
+
+def rendered_cni_manifest(client: docker.DockerClient, image: str, directory: Path,
+                          pod_subnet: str = POD_SUBNET,
+                          transform: Callable[[str], str] | None = None) -> Path | None:
+    """The image's CNI manifest with the pod subnet filled in (and `transform` applied), or
+    None when kind can use the image's own as it is."""
+    manifest = client.containers.run(image, ["cat", CNI_MANIFEST], entrypoint=[],
+                                     remove=True).decode()
+    if transform is None and (TEMPLATE_MARKER in manifest or "{{" not in manifest):
+        return None
+    manifest = manifest.replace("{{ .PodSubnet }}", pod_subnet)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "default-cni.yaml"
+    path.write_text(transform(manifest) if transform else manifest)
+    return path
+
+
+def cluster_config(workers: int, cni_manifest: Path | None) -> str:
+    control_plane: dict = {"role": "control-plane"}
+    if cni_manifest is not None:
+        control_plane["extraMounts"] = [{"hostPath": str(cni_manifest),
+                                         "containerPath": CNI_MANIFEST, "readOnly": True}]
+    config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+              "networking": {"podSubnet": POD_SUBNET},
+              "nodes": [control_plane, *({"role": "worker"} for _ in range(workers))]}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@dataclass
+class KindCluster:
+    """One kind cluster made by the benchmark; `create` records kind's own step times."""
+
+    name: str
+    image: str
+    workdir: Path
+    workers: int = 2
+    client: docker.DockerClient = field(default_factory=host.docker_client)
+    output: list[tuple[float, str]] = field(default_factory=list)
+    # Applied to the CNI manifest before kind sees it (profiling a manifest change on kind).
+    cni_transform: Callable[[str], str] | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": NETWORK,
+               "KUBECONFIG": str(self.kubeconfig)}
+        runtime = host.node_runtime(self.client)
+        if runtime:
+            shim = docker_shim(self.workdir / "shim", runtime)
+            env["PATH"] = f"{shim}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def create(self, on_line: Callable[[str], None] | None = None) -> None:
+        """`kind create cluster` without --wait: readiness is measured by the caller."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        manifest = rendered_cni_manifest(self.client, self.image, self.workdir,
+                                         transform=self.cni_transform)
+        config = self.workdir / "kind.yaml"
+        config.write_text(cluster_config(self.workers, manifest))
+        command = [str(kind_binary()), "create", "cluster", "--name", self.name,
+                   "--image", self.image, "--config", str(config),
+                   "--kubeconfig", str(self.kubeconfig)]
+        started = time.monotonic()
+        process = subprocess.Popen(command, env=self.environment(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.output.append((time.monotonic() - started, line.rstrip()))
+            if on_line:
+                on_line(line.rstrip())
+        if process.wait(CREATE_TIMEOUT) != 0:
+            tail = "\n".join(text for _, text in self.output[-30:])
+            raise LabkitError(f"kind create cluster {self.name} exited "
+                              f"{process.returncode}:\n{tail}")
+
+    def step_seconds(self) -> dict[str, float]:
+        """kind's steps from its status lines: ' • Step ...' starts one, ' ✓ Step' ends it."""
+        started: dict[str, float] = {}
+        steps: dict[str, float] = {}
+        for seconds, line in self.output:
+            text = line.strip()
+            if text.startswith("• ") and text.endswith("..."):
+                started[_step_title(text[2:-3])] = seconds
+            elif text.startswith("✓ "):
+                title = _step_title(text[2:])
+                if title in started:
+                    steps[title] = round(seconds - started[title], 2)
+        return steps
+
+    def delete(self) -> None:
+        subprocess.run([str(kind_binary()), "delete", "cluster", "--name", self.name,
+                        "--kubeconfig", str(self.kubeconfig)], env=self.environment(),
+                       capture_output=True, check=False)
+
+    def containers(self) -> list:
+        return self.client.containers.list(filters={"label": f"{CLUSTER_LABEL}={self.name}"})
+
+
+def remove_network(client: docker.DockerClient) -> None:
+    """kind leaves its network behind on delete; the benchmark's own is removed at the end."""
+    for network in client.networks.list(names=[NETWORK]):
+        if network.name == NETWORK:
+            network.remove()
+
+
+def _step_title(text: str) -> str:
+    """'Preparing nodes 📦 📦 📦' -> 'Preparing nodes': the words before the emoji."""
+    words = []
+    for word in text.split():
+        if not word.isascii():
+            break
+        words.append(word)
+    return " ".join(words).split(" (")[0]

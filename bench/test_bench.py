@@ -1,0 +1,116 @@
+"""The benchmark's pure parts: kind's config and status lines, the flannel variants, the
+report. `python -m pytest bench/test_bench.py` (no Docker needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bench import report
+from bench.kind import KindCluster, _step_title, cluster_config
+from bench.variants import VARIANTS, flannel_manifest
+
+FLANNEL = """
+kind: ConfigMap
+apiVersion: v1
+metadata: {name: kube-flannel-cfg}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: kube-flannel-ds}
+spec:
+  template:
+    spec:
+      initContainers:
+      - name: install-cni
+        image: flannel
+        command: [cp]
+        args: [-f, /etc/kube-flannel/cni-conf.json, /etc/cni/net.d/10-flannel.conflist]
+        volumeMounts: [{name: cni, mountPath: /etc/cni/net.d}]
+      containers:
+      - name: kube-flannel
+        image: flannel
+        env: [{name: POD_NAME, value: x}]
+"""
+
+
+def test_cluster_config_mounts_the_rendered_cni_manifest_on_the_control_plane() -> None:
+    config = yaml.safe_load(cluster_config(2, Path("/tmp/cni.yaml")))
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
+    assert config["nodes"][0]["extraMounts"] == [{
+        "hostPath": "/tmp/cni.yaml", "containerPath": "/kind/manifests/default-cni.yaml",
+        "readOnly": True}]
+    assert "extraMounts" not in config["nodes"][1]
+
+
+def test_cluster_config_without_override_mounts_nothing() -> None:
+    config = yaml.safe_load(cluster_config(1, None))
+    assert all("extraMounts" not in n for n in config["nodes"])
+
+
+def test_kind_step_times_come_from_its_status_lines() -> None:
+    cluster = KindCluster.__new__(KindCluster)
+    cluster.output = [(0.1, " • Ensuring node image (labkit/node:v1.34.4) 🖼️  ..."),
+                      (0.4, " ✓ Ensuring node image (labkit/node:v1.34.4) 🖼️"),
+                      (0.4, " • Preparing nodes 📦 📦 📦   ..."),
+                      (12.5, " ✓ Preparing nodes 📦 📦 📦 "),
+                      (13.0, "WARNING: something")]
+    assert cluster.step_seconds() == {"Ensuring node image": 0.3, "Preparing nodes": 12.1}
+    assert _step_title("Joining worker nodes 🚜") == "Joining worker nodes"
+
+
+def test_flannel_api_variant_sets_the_api_server_address_only() -> None:
+    documents = list(yaml.safe_load_all(flannel_manifest(FLANNEL, api_host="10.0.0.2",
+                                                         gate=False)))
+    pod = documents[1]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["env"][1:] == [
+        {"name": "KUBERNETES_SERVICE_HOST", "value": "10.0.0.2"},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"}]
+    assert pod["initContainers"][0]["command"] == ["cp"]
+
+
+def test_flannel_gate_writes_the_cni_config_after_flanneld_has_its_subnet() -> None:
+    documents = list(yaml.safe_load_all(flannel_manifest(FLANNEL, api_host=None, gate=True)))
+    pod = documents[1]["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    flanneld, install = pod["containers"]
+    assert "env" in flanneld and len(flanneld["env"]) == 1
+    assert install["args"][0].startswith("until [ -s /run/flannel/subnet.env ]")
+    assert {"name": "run", "mountPath": "/run/flannel", "readOnly": True} in install[
+        "volumeMounts"]
+
+
+def test_every_variant_keeps_the_steps_around_join_and_cni() -> None:
+    for name, steps in VARIANTS.items():
+        names = [s.name for s in steps]
+        assert names[0] == "check inputs" and names[-1] == "wait until Ready", name
+        assert names.index("kubeadm init") < names.index("join material"), name
+
+
+def _run(tool: str, ready: float, **extra) -> dict:
+    return {"tool": tool, "ready_seconds": ready, "steps": {"a": ready / 2},
+            "memory": {"control-plane": {"peak_working_set_mib": 400.0,
+                                         "kernel_peak_mib": 900.0}},
+            "load_average": 1.0, **extra}
+
+
+def test_summary_ratio_is_of_medians_and_failed_runs_are_left_out() -> None:
+    runs = [_run("labkit", 40), _run("kind", 60), _run("labkit", 50), _run("kind", 50),
+            _run("labkit", 45), _run("kind", 100, error="boom")]
+    results = report.summarize(runs, {})
+    assert results["median"]["labkit"]["ready_seconds"] == 45
+    assert results["median"]["kind"]["ready_seconds"] == 55
+    assert results["ratio_labkit_over_kind_median_ready"] == round(45 / 55, 3)
+    assert results["goal_met"] is False
+    assert results["failed_runs"] == 1
+
+
+def test_markdown_has_the_ratio_and_one_row_per_run() -> None:
+    runs = [_run("labkit", 40.0), _run("kind", 60.0)]
+    results = report.summarize(runs, {
+        "kind_version": "v0", "generated": "now", "image": "img", "pairs": 1,
+        "machine": {"cpus": 2, "memory_gib": 24}, "load_average_range": "1-1"})
+    text = report.markdown(results)
+    assert "labkit / kind (median time to all Ready): 0.67" in text
+    assert "| 1 | labkit | 40.00 |" in text and "| 2 | kind | 60.00 |" in text
