@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -23,6 +22,7 @@ from labkit.checks.artifacts import KUBERNETES_DIR
 from labkit.checks.lab_context import read_node
 from labkit.errors import LabkitError
 from labkit.lab import waits
+from labkit.lab.lab import host_kubeconfig
 from labkit.lab.node import Node
 
 ADMIN_CONF = f"{KUBERNETES_DIR}/admin.conf"
@@ -52,10 +52,7 @@ def node_api_client(node: Node, artifacts: NodeArtifacts) -> k8s.ApiClient:
     entry = artifacts.get(ADMIN_CONF)
     if entry is None:
         raise LabkitError(f"{node.name} has no {ADMIN_CONF} yet: no phase has written it")
-    admin = yaml.safe_load(entry.data)
-    # The apiserver certificate carries 127.0.0.1: labkit's bring-up adds it to certSANs.
-    for cluster in admin["clusters"]:
-        cluster["cluster"]["server"] = f"https://127.0.0.1:{node.published_api_port()}"
+    admin = host_kubeconfig(entry.data, node.published_api_port())
     return k8s_config.new_client_from_config_dict(admin)
 
 

@@ -24,7 +24,8 @@ from labkit.diagnose.snapshot import (
     node_subject,
     tail,
 )
-from labkit.lab.cni import ADMIN_CONF, CNI_MANIFEST
+from labkit.kubeadm.config import ADMIN_CONF
+from labkit.lab.cni import CNI_MANIFEST
 
 # The Ready message when containerd has no CNI config, and what kubelet (dockershim era)
 # and containerd write to their journals in the same state.

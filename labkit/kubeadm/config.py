@@ -28,6 +28,8 @@ CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 API_SERVER_PORT = 6443
 CLUSTER_NAME = "kubernetes"
 BOOTSTRAP_TOKEN_TTL = "24h0m0s"
+# kubeadm's admin kubeconfig on a control plane (kubectl on the node uses it).
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
 # Where the bring-up writes the rendered config on a node; `init_phases` passes it.
 CONFIG_PATH = "/etc/labkit/kubeadm.yaml"
 _API_VERSIONS = {

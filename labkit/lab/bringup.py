@@ -26,17 +26,16 @@ from kubernetes import client as k8s
 from labkit import host
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
-from labkit.kubeadm.config import API_SERVER_PORT, CONFIG_PATH
+from labkit.kubeadm.config import ADMIN_CONF, API_SERVER_PORT, CONFIG_PATH
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, node_evidence
-from labkit.lab.lab import Lab, delete_lab, lab_state_dir, list_labs
+from labkit.lab.lab import Lab, delete_lab, host_kubeconfig, lab_state_dir, list_labs
 from labkit.lab.network import create_network
 from labkit.lab.node import ExecFailed, Node, create_node
 from labkit.pipeline import Progress, Step, StepTiming, run_steps
 from labkit.spec import LabSpec
 
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 CA_CERT = "/etc/kubernetes/pki/ca.crt"
 KUBEADM_TIMEOUT = 600.0
 READY_TIMEOUT = 300.0
@@ -156,10 +155,8 @@ def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, step: str) -> s
 
 def export_kubeconfig(up: BringUp) -> None:
     """admin.conf, pointed at the API port published on the host's loopback."""
-    admin = yaml.safe_load(up.control_plane.read_file(ADMIN_CONF))
-    port = up.control_plane.published_api_port()
-    for cluster in admin["clusters"]:
-        cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    admin = host_kubeconfig(up.control_plane.read_file(ADMIN_CONF),
+                            up.control_plane.published_api_port())
     state = lab_state_dir(up.spec.name)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state / "kubeconfig"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from labkit.kubeadm.config import ADMIN_CONF
 from labkit.lab.node import Node
 
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 # kind's contract: the node image carries its default CNI with `{{ .PodSubnet }}` in it.
 CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
 RENDERED_MANIFEST = "/etc/labkit/cni.yaml"

@@ -76,6 +76,15 @@ class Lab:
         delete_lab(self.client, self.name)
 
 
+def host_kubeconfig(admin_conf: bytes, api_port: int) -> dict:
+    """kubeadm's admin.conf pointed at the API port published on the host's loopback (the
+    apiserver certificate carries 127.0.0.1: the bring-up adds it to certSANs)."""
+    admin = yaml.safe_load(admin_conf)
+    for cluster in admin["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{api_port}"
+    return admin
+
+
 def list_labs(client: docker.DockerClient) -> list[str]:
     # The low-level list: no per-container inspect that fails when another run removes
     # one of its containers between the listing and the inspect.

@@ -5,12 +5,11 @@ from __future__ import annotations
 from kubernetes import client as k8s
 
 from labkit.errors import StepFailed
+from labkit.kubeadm.config import ADMIN_CONF
 from labkit.lab import waits
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecResult
 from labkit.versions import TOOLBOX_IMAGE
-
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
 def probe_pod(name: str, node: str, command: list[str], namespace: str = "default") -> k8s.V1Pod:
