@@ -39,11 +39,11 @@ from labkit.checks.lab_context import (
     read_node,
 )
 from labkit.checks.lab_phases import PhaseRecorder, PhaseState, rules_of
-from labkit.checks.manifests import COMPONENTS, manifest_path
+from labkit.checks.manifests import manifest_path
 from labkit.checks.parsing import load_yaml_mapping, parse_kubeconfig
 from labkit.checks.snapshot import KUBE_PUBLIC, KUBE_SYSTEM, ClusterSnapshot
 from labkit.cli import main as labkit_main
-from labkit.kubeadm.config import init_phases
+from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS, init_phases
 from labkit.lab.lab import Lab
 from labkit.versions import KubernetesVersion
 
@@ -151,7 +151,7 @@ def test_etcd_then_control_plane_write_the_four_static_pods(lab: Lab, config: La
         phases: PhaseRecorder) -> None:
     assert written_by(phases, "etcd") == {manifest_path("etcd")}
     assert written_by(phases, "control-plane") == {
-        manifest_path(c) for c in COMPONENTS if c != "etcd"}
+        manifest_path(c) for c in CONTROL_PLANE_COMPONENTS if c != "etcd"}
     state = phases["control-plane"]
     rules = rules_of("manifest", ids=("cis.manifests", "cis.manifests-dir"))
     assert failures(check_node(state.artifacts, context_after(state, lab, config),

@@ -23,8 +23,9 @@ from labkit.checks.artifacts import (
 )
 from labkit.checks.context import CheckContext
 from labkit.checks.findings import RuleSet, Violation, cis_source
-from labkit.checks.manifests import COMPONENTS, manifest_path, read_static_pod
+from labkit.checks.manifests import manifest_path, read_static_pod
 from labkit.checks.parsing import parse_flags
+from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 
 RULES = RuleSet(artifact="cis", scope="node")
 
@@ -69,7 +70,7 @@ def _fixed(*paths: str) -> Paths:
 
 
 def _manifests(node: NodeArtifacts, context: CheckContext) -> list[str]:
-    return [manifest_path(component) for component in COMPONENTS]
+    return [manifest_path(component) for component in CONTROL_PLANE_COMPONENTS]
 
 
 def _pki_files(*suffixes: str) -> Paths:

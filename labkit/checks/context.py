@@ -15,14 +15,13 @@ from datetime import timedelta
 from typing import Literal
 
 from labkit.errors import LabkitError
+from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 
 Role = Literal["control-plane", "worker"]
 ROLES: tuple[Role, ...] = ("control-plane", "worker")
 
 ENCRYPTION_ALGORITHMS = ("RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384")
 
-# The images a control plane's static pods run; `kubeadm config images list` names them.
-CONTROL_PLANE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 
 # ClusterConfiguration defaults (kubeadm v1beta4), used when the lab's config leaves them out.
 DEFAULT_SERVICE_SUBNET = "10.96.0.0/12"

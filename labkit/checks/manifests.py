@@ -12,12 +12,12 @@ from labkit.checks.component_flags import ETCD_METRICS_PORT, required_flags
 from labkit.checks.context import CheckContext
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
 from labkit.checks.parsing import load_yaml_mapping, parse_flags
+from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 
 RULES = RuleSet(artifact="manifest", scope="node")
 
 CONTROLPLANE_PHASE = kubeadm_source("phases/controlplane/manifests.go")
 STATICPOD_UTILS = kubeadm_source("util/staticpod/utils.go")
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # The priority of system-node-critical, which kubeadm also sets literally.
 SYSTEM_NODE_CRITICAL = 2000001000
 
@@ -60,7 +60,7 @@ def _pods(node: NodeArtifacts, context: CheckContext) -> Iterator[StaticPod]:
     """The control plane's manifests that exist and parse; `manifests.set` reports others."""
     if not context.is_control_plane:
         return
-    for component in COMPONENTS:
+    for component in CONTROL_PLANE_COMPONENTS:
         try:
             pod = read_static_pod(node, component)
         except ValueError:
@@ -81,7 +81,7 @@ def manifest_set(node: NodeArtifacts, context: CheckContext) -> Iterator[Violati
             if not entry.is_dir:
                 yield Violation(entry.path, "no static pods on a worker", "a manifest")
         return
-    for component in COMPONENTS:
+    for component in CONTROL_PLANE_COMPONENTS:
         path = manifest_path(component)
         try:
             pod = read_static_pod(node, component)

@@ -15,11 +15,8 @@ from labkit.diagnose.snapshot import (
     node_subject,
     tail,
 )
-from labkit.kubeadm.config import CONFIG_PATH
+from labkit.kubeadm.config import CONFIG_PATH, CONTROL_PLANE_COMPONENTS
 
-# In the order they depend on each other: the apiserver needs etcd.
-CONTROL_PLANE_CONTAINERS = ("etcd", "kube-apiserver", "kube-controller-manager",
-                            "kube-scheduler")
 MANIFESTS = "/etc/kubernetes/manifests"
 
 
@@ -46,7 +43,7 @@ def _cause(snapshot: LabSnapshot) -> tuple[str, str]:
                 f"{on_cp('journalctl -u containerd -n 100')}")
     runtime = snapshot.control_plane_runtime
     kubelet_failed = kubelet_exit_error(snapshot.journal(cp, "kubelet"))
-    for name in CONTROL_PLANE_CONTAINERS[:2]:
+    for name in CONTROL_PLANE_COMPONENTS[:2]:
         current = newest(runtime, name)
         if current is None and kubelet_failed:
             return (f"the kubelet on the control plane fails to start, so it never started "
@@ -74,7 +71,7 @@ def never_initialized(snapshot: LabSnapshot) -> bool:
     runtime = snapshot.control_plane_runtime
     return (runtime is not None and kubelet_unit_state(snapshot.journal(cp, "kubelet"))
             == "not configured" and not any(newest(runtime, name)
-                                            for name in CONTROL_PLANE_CONTAINERS))
+                                            for name in CONTROL_PLANE_COMPONENTS))
 
 
 @rule("control-plane")
@@ -89,9 +86,9 @@ def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
                 f"docker: {cp} is {snapshot.containers.get(cp, 'missing')}"]
     if snapshot.control_plane_runtime is not None:
         rows = [str(c) for c in snapshot.control_plane_runtime
-                if c.name in CONTROL_PLANE_CONTAINERS]
+                if c.name in CONTROL_PLANE_COMPONENTS]
         evidence.append("crictl ps -a (control plane):\n" + ("\n".join(rows) or "none of "
-                        + ", ".join(CONTROL_PLANE_CONTAINERS)))
+                        + ", ".join(CONTROL_PLANE_COMPONENTS)))
     elif snapshot.control_plane_runtime_error:
         evidence.append(f"crictl ps -a: {snapshot.control_plane_runtime_error}")
     kubelet = snapshot.journal(cp, "kubelet")
@@ -111,7 +108,7 @@ def _not_initialized(snapshot: LabSnapshot) -> Diagnosis:
         "configuration (/var/lib/kubelet/config.yaml), so systemd does not start it and no "
         "control-plane component runs", node_subject(cp),
         (f"API: {snapshot.api_error}",
-         f"crictl ps -a (control plane): none of {', '.join(CONTROL_PLANE_CONTAINERS)}",
+         f"crictl ps -a (control plane): none of {', '.join(CONTROL_PLANE_COMPONENTS)}",
          f"journalctl -u kubelet (tail):\n{kubelet}"),
         "kubeadm refused its configuration or a preflight check failed: `labkit lab up` "
         "shows kubeadm's output in the failed `kubeadm init` step, and "

@@ -32,6 +32,11 @@ BOOTSTRAP_TOKEN_TTL = "24h0m0s"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 # Where the bring-up writes the rendered config on a node; `init_phases` passes it.
 CONFIG_PATH = "/etc/labkit/kubeadm.yaml"
+# The control plane's static pods, in the order they depend on each other (the apiserver
+# needs etcd); kubeadm labels each `component=<name>,tier=control-plane`.
+CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager",
+                            "kube-scheduler")
+CONTROL_PLANE_SELECTOR = "tier=control-plane"
 _API_VERSIONS = {
     "KubeletConfiguration": KUBELET_API_VERSION,
     "KubeProxyConfiguration": KUBE_PROXY_API_VERSION,

@@ -26,7 +26,13 @@ from kubernetes import client as k8s
 from labkit import host
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
-from labkit.kubeadm.config import ADMIN_CONF, API_SERVER_PORT, CONFIG_PATH
+from labkit.kubeadm.config import (
+    ADMIN_CONF,
+    API_SERVER_PORT,
+    CONFIG_PATH,
+    CONTROL_PLANE_COMPONENTS,
+    CONTROL_PLANE_SELECTOR,
+)
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, node_evidence
@@ -206,19 +212,28 @@ def install_cni(up: BringUp) -> None:
 
 
 def wait_until_ready(up: BringUp) -> None:
+    """Without a CNI, nodes stay NotReady by design: wait for what can still be up, the
+    nodes registered and the control plane's static pods Ready (they use the host's
+    network), so that the lab returned is settled rather than still starting."""
     api = _required(up.api)
     names = [n.name for n in up.nodes]
+    control_plane = (
+        "control plane Running and Ready",
+        lambda t: waits.pods_ready(api, "kube-system", CONTROL_PLANE_SELECTOR,
+                                   len(CONTROL_PLANE_COMPONENTS) * up.spec.control_planes, t))
     if up.spec.cni == "none":
-        if not waits.nodes_registered(api, names, READY_TIMEOUT):
-            _not_ready(up, "not every node registered")
-        return
-    checks = [
-        ("every node Ready", lambda t: waits.nodes_ready(api, names, t)),
-        ("CoreDNS Running and Ready",
-         lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-dns", 2, t)),
-        ("kube-proxy running on every node",
-         lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-proxy", len(names), t)),
-    ]
+        checks = [("every node registered", lambda t: waits.nodes_registered(api, names, t)),
+                  control_plane]
+    else:
+        checks = [
+            ("every node Ready", lambda t: waits.nodes_ready(api, names, t)),
+            control_plane,
+            ("CoreDNS Running and Ready",
+             lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-dns", 2, t)),
+            ("kube-proxy running on every node",
+             lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-proxy", len(names),
+                                        t)),
+        ]
     deadline = time.monotonic() + READY_TIMEOUT
     for title, check in checks:
         if not check(max(1.0, deadline - time.monotonic())):
