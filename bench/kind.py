@@ -7,12 +7,13 @@ and this host, and both are bridged from outside kind, without changing it:
   `docker run --privileged`. kind finds `docker` on PATH, so a two-line shim in front of
   the real CLI adds `--runtime labkit-runc` to `docker run` (nothing else changes, and
   nothing outside this process sees it; switching dockerd's default-runtime would).
-- kind templates /kind/manifests/default-cni.yaml only when the file carries kind's marker
-  comment ("would you kindly template this file"); labkit's image has the `{{ .PodSubnet }}`
-  placeholder but not the marker, so kind would install it verbatim and flannel would fail
-  to parse its network config. Until the image has the marker, the manifest is rendered on
-  the host and mounted over the image's copy (kind keeps reading a manifest mounted there,
-  for users who bring their own).
+- kind would apply the image's flannel manifest as it is, so flannel would reach the API
+  server through the `kubernetes` Service, which until kube-proxy runs on its node leaves
+  the node by the default route: flannel crash-loops and sends its requests off the lab.
+  labkit points flannel at the control plane instead (labkit.lab.cni.render_cni_manifest);
+  the benchmark renders the manifest the same way for kind, with the control plane's name
+  (in the API server certificate), and mounts it over the image's copy (kind keeps reading
+  a manifest mounted there, for users who bring their own).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import yaml
 from labkit import host
 from labkit.errors import LabkitError
 from labkit.host.wrapper import go_binary
-from labkit.lab.cni import CNI_MANIFEST
+from labkit.lab.cni import CNI_MANIFEST, render_cni_manifest
 from labkit.naming import cache_dir
 from labkit.spec import DEFAULT_POD_SUBNET
 
@@ -40,8 +41,6 @@ KIND_MODULE = "sigs.k8s.io/kind"
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 # kind's own network is "kind"; a separate one keeps the benchmark off a user's kind setup.
 NETWORK = "labkit-bench-kind"
-# installcni/cni.go: the manifest is a Go template only if it contains this phrase.
-TEMPLATE_MARKER = "would you kindly template this file"
 # kind's default too; labkit's is the same so that the two compare like for like.
 POD_SUBNET = DEFAULT_POD_SUBNET
 CREATE_TIMEOUT = 600.0
@@ -79,18 +78,14 @@ def docker_shim(directory: Path, runtime: str) -> Path:
 
 
 def rendered_cni_manifest(client: docker.DockerClient, image: str, directory: Path,
-                          pod_subnet: str = POD_SUBNET,
-                          transform: Callable[[str], str] | None = None) -> Path | None:
-    """The image's CNI manifest with the pod subnet filled in (and `transform` applied), or
-    None when kind can use the image's own as it is."""
+                          control_plane: str, pod_subnet: str = POD_SUBNET) -> Path:
+    """The image's CNI manifest as labkit renders it for its own labs, flannel pointed at
+    `control_plane` (kind's control-plane node name)."""
     manifest = client.containers.run(image, ["cat", CNI_MANIFEST], entrypoint=[],
                                      remove=True).decode()
-    if transform is None and (TEMPLATE_MARKER in manifest or "{{" not in manifest):
-        return None
-    manifest = manifest.replace("{{ .PodSubnet }}", pod_subnet)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "default-cni.yaml"
-    path.write_text(transform(manifest) if transform else manifest)
+    path.write_text(render_cni_manifest(manifest, pod_subnet, control_plane))
     return path
 
 
@@ -115,8 +110,6 @@ class KindCluster:
     workers: int = 2
     client: docker.DockerClient = field(default_factory=host.docker_client)
     output: list[tuple[float, str]] = field(default_factory=list)
-    # Applied to the CNI manifest before kind sees it (profiling a manifest change on kind).
-    cni_transform: Callable[[str], str] | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -135,7 +128,7 @@ class KindCluster:
         """`kind create cluster` without --wait: readiness is measured by the caller."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         manifest = rendered_cni_manifest(self.client, self.image, self.workdir,
-                                         transform=self.cni_transform)
+                                         f"{self.name}-control-plane")
         config = self.workdir / "kind.yaml"
         config.write_text(cluster_config(self.workers, manifest))
         command = [str(kind_binary()), "create", "cluster", "--name", self.name,

@@ -70,9 +70,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['machine']['cpus']} CPUs, {results['machine']['memory_gib']} GiB; "
         f"load average at run starts {results['load_average_range']}.",
         "",
-        f"labkit bring-up: {results.get('labkit_variant', 'as-is')} "
-        f"(bench/variants.py); kind's flannel manifest: "
-        f"{'with the Ready gate' if results.get('kind_flannel_gate') else 'as in the image'}.",
+        "Both apply the image's flannel manifest pointed at the control plane's API server "
+        "(labkit.lab.cni.render_cni_manifest).",
         "",
         "| | labkit | kind |",
         "| --- | --- | --- |",

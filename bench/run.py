@@ -20,7 +20,6 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from kubernetes import config as k8s_config
 # A script run as `python bench/run.py` sees bench/ on sys.path, not the repository.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report, timeline, variants
+from bench import report, timeline
 from bench.kind import KIND_VERSION, KindCluster, remove_network
 from bench.memory import MemoryPoller
 from labkit import host
@@ -53,20 +52,9 @@ SETTLE_SECONDS = 15.0
 
 
 def all_ready(api: k8s.ApiClient, nodes: list[str], timeout: float) -> str | None:
-    """labkit's readiness criterion (labkit.lab.bringup.wait_until_ready); the first unmet
-    condition, or None when all hold."""
-    deadline = time.monotonic() + timeout
-    checks: list[tuple[str, Callable[[float], bool]]] = [
-        ("every node Ready", lambda t: waits.nodes_ready(api, nodes, t)),
-        ("CoreDNS Running and Ready",
-         lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-dns", 2, t)),
-        ("kube-proxy on every node",
-         lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-proxy", len(nodes), t)),
-    ]
-    for title, check in checks:
-        if not check(max(1.0, deadline - time.monotonic())):
-            return title
-    return None
+    """labkit's own readiness criterion (labkit.lab.waits.readiness_checks, what `lab up`
+    waits for); the first unmet condition, or None when all hold."""
+    return waits.first_unmet(waits.readiness_checks(api, nodes), timeout)
 
 
 def ready_by_api(marks: timeline.Timeline, nodes: list[str]) -> float | None:
@@ -83,12 +71,11 @@ def node_names(cluster: str) -> list[str]:
             *(f"{cluster}-worker{i if i > 1 else ''}" for i in range(1, WORKERS + 1))]
 
 
-def run_labkit(name: str, extra_spec: dict[str, Any], workdir: Path, settle: float,
-               variant: str = "as-is") -> dict[str, Any]:
+def run_labkit(name: str, extra_spec: dict[str, Any], workdir: Path,
+               settle: float) -> dict[str, Any]:
     client = host.docker_client()
     spec = LabSpec.from_dict({"name": name, "workers": WORKERS, **extra_spec})
-    record: dict[str, Any] = {"tool": "labkit", "name": name, "variant": variant,
-                              **_host_load(client)}
+    record: dict[str, Any] = {"tool": "labkit", "name": name, **_host_load(client)}
     progress = Progress(log_path=workdir / f"{name}.log", quiet=True)
     poller = MemoryPoller(lambda: client.containers.list(
         filters={"label": f"{LABEL_LAB}={name}"}), prefix=f"{name}-")
@@ -96,8 +83,7 @@ def run_labkit(name: str, extra_spec: dict[str, Any], workdir: Path, settle: flo
     lab: Lab | None = None
     try:
         with poller:
-            result = (bring_up(spec, client=client, progress=progress) if variant == "as-is"
-                      else variants.bring_up(spec, variant, client=client, progress=progress))
+            result = bring_up(spec, client=client, progress=progress)
             lab = result.lab
             record["ready_seconds"] = round(time.monotonic() - clock, 2)
             record["steps"] = {t.name: round(t.seconds, 2) for t in result.timings}
@@ -118,14 +104,10 @@ def run_labkit(name: str, extra_spec: dict[str, Any], workdir: Path, settle: flo
     return record
 
 
-def run_kind(name: str, image: str, workdir: Path, settle: float,
-             flannel_gate: bool = False) -> dict[str, Any]:
+def run_kind(name: str, image: str, workdir: Path, settle: float) -> dict[str, Any]:
     client = host.docker_client()
     cluster = KindCluster(name, image, workdir / name, WORKERS, client)
-    if flannel_gate:
-        cluster.cni_transform = lambda m: variants.flannel_manifest(m, api_host=None, gate=True)
-    record: dict[str, Any] = {"tool": "kind", "name": name, "flannel_gate": flannel_gate,
-                              **_host_load(client)}
+    record: dict[str, Any] = {"tool": "kind", "name": name, **_host_load(client)}
     poller = MemoryPoller(cluster.containers, prefix=f"{name}-")
     started, clock = datetime.now(UTC), time.monotonic()
     try:
@@ -200,11 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=report.TOOLS, help="run one tool only (profiling)")
     parser.add_argument("--labkit-spec", type=Path, metavar="YAML",
                         help="extra lab spec fields for labkit runs (e.g. kubeadm patches)")
-    parser.add_argument("--labkit-variant", choices=variants.VARIANTS, default="as-is",
-                        help="a reordered bring-up from bench/variants.py (profiling)")
-    parser.add_argument("--kind-flannel-gate", action="store_true",
-                        help="give kind the flannel manifest with bench/variants.py's Ready "
-                             "gate (what kind would get if the image's manifest had it)")
     parser.add_argument("--settle", type=float, default=SETTLE_SECONDS)
     parser.add_argument("--out", type=Path, default=BENCH_DIR,
                         help="where results.json and results.md go (default bench/)")
@@ -222,10 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 name = f"lkbench-{tag}-{tool[0]}{pair}"
                 print(f"pair {pair + 1}/{args.pairs}: {tool} ({name}) ...", flush=True)
-                record = (run_labkit(name, extra, workdir, args.settle, args.labkit_variant)
-                          if tool == "labkit"
-                          else run_kind(name, args.image, workdir, args.settle,
-                                        args.kind_flannel_gate))
+                record = (run_labkit(name, extra, workdir, args.settle) if tool == "labkit"
+                          else run_kind(name, args.image, workdir, args.settle))
                 runs.append(record)
                 print(f"  {record.get('ready_seconds', 'failed')} s to all Ready"
                       + (f"; {record['error'][:300]}" if record.get("error") else ""),
@@ -237,12 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python bench/run.py " + " ".join(argv if argv is not None else
                                                      sys.argv[1:]),
         "image": args.image, "kind_version": KIND_VERSION, "pairs": args.pairs,
-        "labkit_spec_extra": extra, "labkit_variant": args.labkit_variant,
-        "kind_flannel_gate": args.kind_flannel_gate,
+        "labkit_spec_extra": extra,
         "machine": machine(),
         "load_average_range": _range(r["load_average"] for r in runs),
-        "criterion": "every node Ready, 2 CoreDNS pods Running and Ready, kube-proxy Ready "
-                     "on every node; clock from before the tool starts",
+        "criterion": "every node Ready, the control plane's static pods Ready, 2 CoreDNS "
+                     "pods Running and Ready, kube-proxy Ready on every node; clock from "
+                     "before the tool starts",
         "check_seconds_note": ("invariant-check time: bench/check_speed.py's labkit_check "
                                "(cold) on every node, summed; per node in each run's checks"
                                if CHECK_SPEED.exists() else

@@ -1,5 +1,5 @@
-"""The benchmark's pure parts: kind's config and status lines, the flannel variants, the
-report. `python -m pytest bench/test_bench.py` (no Docker needed)."""
+"""The benchmark's pure parts: kind's config and status lines, the report.
+`python -m pytest bench/test_bench.py` (no Docker needed)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,6 @@ import yaml
 
 from bench import report
 from bench.kind import KindCluster, _step_title, cluster_config
-from bench.variants import VARIANTS, flannel_manifest
-
-FLANNEL = """
-kind: ConfigMap
-apiVersion: v1
-metadata: {name: kube-flannel-cfg}
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: kube-flannel-ds}
-spec:
-  template:
-    spec:
-      initContainers:
-      - name: install-cni
-        image: flannel
-        command: [cp]
-        args: [-f, /etc/kube-flannel/cni-conf.json, /etc/cni/net.d/10-flannel.conflist]
-        volumeMounts: [{name: cni, mountPath: /etc/cni/net.d}]
-      containers:
-      - name: kube-flannel
-        image: flannel
-        env: [{name: POD_NAME, value: x}]
-"""
 
 
 def test_cluster_config_mounts_the_rendered_cni_manifest_on_the_control_plane() -> None:
@@ -58,34 +34,6 @@ def test_kind_step_times_come_from_its_status_lines() -> None:
                       (13.0, "WARNING: something")]
     assert cluster.step_seconds() == {"Ensuring node image": 0.3, "Preparing nodes": 12.1}
     assert _step_title("Joining worker nodes 🚜") == "Joining worker nodes"
-
-
-def test_flannel_api_variant_sets_the_api_server_address_only() -> None:
-    documents = list(yaml.safe_load_all(flannel_manifest(FLANNEL, api_host="10.0.0.2",
-                                                         gate=False)))
-    pod = documents[1]["spec"]["template"]["spec"]
-    assert pod["containers"][0]["env"][1:] == [
-        {"name": "KUBERNETES_SERVICE_HOST", "value": "10.0.0.2"},
-        {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"}]
-    assert pod["initContainers"][0]["command"] == ["cp"]
-
-
-def test_flannel_gate_writes_the_cni_config_after_flanneld_has_its_subnet() -> None:
-    documents = list(yaml.safe_load_all(flannel_manifest(FLANNEL, api_host=None, gate=True)))
-    pod = documents[1]["spec"]["template"]["spec"]
-    assert "initContainers" not in pod
-    flanneld, install = pod["containers"]
-    assert "env" in flanneld and len(flanneld["env"]) == 1
-    assert install["args"][0].startswith("until [ -s /run/flannel/subnet.env ]")
-    assert {"name": "run", "mountPath": "/run/flannel", "readOnly": True} in install[
-        "volumeMounts"]
-
-
-def test_every_variant_keeps_the_steps_around_join_and_cni() -> None:
-    for name, steps in VARIANTS.items():
-        names = [s.name for s in steps]
-        assert names[0] == "check inputs" and names[-1] == "wait until Ready", name
-        assert names.index("kubeadm init") < names.index("join material"), name
 
 
 def _run(tool: str, ready: float, **extra) -> dict:

@@ -16,12 +16,11 @@ import pytest
 from kubernetes import client as k8s
 
 from labkit.diagnose import Diagnosis, diagnose
+from labkit.kubeadm.config import COREDNS_REPLICAS, COREDNS_SELECTOR
 from labkit.lab import waits
 from labkit.lab.cni import CNI_MANIFEST
 from labkit.lab.images import load_image
 from labkit.lab.troubleshooting import (
-    COREDNS_REPLICAS,
-    COREDNS_SELECTOR,
     install_cni,
     node_monitor_grace_period,
     remove_image,
@@ -132,11 +131,16 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
         lab_api, FLANNEL_NAMESPACE, FLANNEL_SELECTOR, node=worker.name,
         skip={old[0].metadata.uid}, until="ImagePullBackOff", timeout=SYMPTOM_TIMEOUT)
     assert pod is not None, "the DaemonSet made no new pod on the worker"
-    # The init container (install-cni, same image) is the first to need the image; before
-    # the kubelet tries, it may report it PodInitializing.
-    pulls = [r for r in reasons.get("install-cni", []) if r != "PodInitializing"]
+    # Both containers (kube-flannel, install-cni) run flannel's image, and the watch ends
+    # when the first of them backs off; before the kubelet tries to pull, a container may
+    # be reported ContainerCreating.
+    assert set(reasons) == {"kube-flannel", "install-cni"}, reasons
+    backing_off = [name for name, seen in reasons.items() if "ImagePullBackOff" in seen]
+    assert backing_off, reasons
+    pulls = [r for r in reasons[backing_off[0]] if r != "ContainerCreating"]
     assert pulls[:2] == ["ErrImagePull", "ImagePullBackOff"], reasons
-    waiting = pod.status.init_container_statuses[0].state.waiting
+    waiting = next(s for s in pod.status.container_statuses
+                   if s.name == backing_off[0]).state.waiting
     assert waiting.message.startswith(f'Back-off pulling image "{FLANNEL_IMAGE}": ErrImagePull: ')
 
     name = pod.metadata.name

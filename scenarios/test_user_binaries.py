@@ -49,7 +49,7 @@ def test_every_node_runs_the_users_kubeadm(lab, user_kubeadm) -> None:
 def test_the_binary_was_in_place_before_kubeadm_ran(lab) -> None:
     steps = list(lab.bringup_record()["timings"])
     assert steps.index("install user binaries") < steps.index("kubeadm init")
-    assert steps.index("kubeadm init") < steps.index("join workers")
+    assert steps.index("kubeadm init") < steps.index("join workers + install CNI")
 
 
 def test_the_lab_built_by_the_users_kubeadm_is_ready(lab) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -228,26 +225,3 @@ def test_init_phases_run_as_argument_lists() -> None:
                                    "/tmp/k.yaml"]
     with pytest.raises(ValueError, match="no known kubeadm init phase order"):
         init_phases(KubernetesVersion(1, 40, 0))
-
-
-# --- the real kubeadm, when there is one -----------------------------------------------
-
-def kubeadm_binary() -> str | None:
-    return os.environ.get("LABKIT_TEST_KUBEADM") or shutil.which("kubeadm")
-
-
-@pytest.mark.skipif(kubeadm_binary() is None,
-                    reason="no kubeadm on PATH and LABKIT_TEST_KUBEADM is unset")
-@pytest.mark.parametrize("version", ["v1.34.4", "v1.35.0"])
-def test_kubeadm_accepts_the_rendered_config(tmp_path: Path, version: str) -> None:
-    spec = LabSpec.from_file(EXAMPLE).replace(kubernetes_version=version)
-    configs = {"init.yaml": init_config(spec, spec.control_plane, "172.18.0.2", TOKEN,
-                                        api_server_cert_sans=["172.18.0.2"]),
-               "join.yaml": join_config(spec, spec.node_names()[2], "172.18.0.4",
-                                        "demo-control-plane:6443", TOKEN, CA_HASH)}
-    for name, text in configs.items():
-        (tmp_path / name).write_text(text)
-        result = subprocess.run(
-            [str(kubeadm_binary()), "config", "validate", "--config", str(tmp_path / name)],
-            capture_output=True, text=True, timeout=60, check=False)
-        assert result.returncode == 0, f"{name}:\n{text}\n{result.stdout}{result.stderr}"

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from labkit import host
+from labkit.kubeadm import BootstrapToken, init_config, join_config
 from labkit.lab.lab import delete_lab
 from labkit.lab.network import create_network
 from labkit.lab.node import Node, create_node
+from labkit.spec import LabSpec
 from labkit.versions import DEFAULT_VERSION
 
 pytestmark = pytest.mark.integration
 
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lab.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +88,22 @@ def test_kubeadm_preflight_passes(node: Node) -> None:
                         "/etc/labkit/preflight.yaml"], check=False, timeout=120)
     assert result.ok, result.stdout + result.stderr
     assert "[preflight]" in result.stdout + result.stderr
+
+
+def test_kubeadm_accepts_the_rendered_config(node: Node) -> None:
+    """The documented example's init and join configs, every patch merged in, pass the
+    pinned kubeadm's own validation (unknown fields and bad values are errors there)."""
+    spec = LabSpec.from_file(EXAMPLE).replace(kubernetes_version=str(DEFAULT_VERSION))
+    token = BootstrapToken.generate()
+    configs = {
+        "init.yaml": init_config(spec, spec.control_plane, "172.18.0.2", token,
+                                 api_server_cert_sans=["172.18.0.2"]),
+        "join.yaml": join_config(spec, spec.node_names()[-1], "172.18.0.4",
+                                 f"{spec.control_plane.name}:6443", token,
+                                 "sha256:" + "0f" * 32),
+    }
+    for name, text in configs.items():
+        node.write_file(f"/etc/labkit/{name}", text.encode())
+        result = node.exec(["kubeadm", "config", "validate", "--config", f"/etc/labkit/{name}"],
+                           check=False, timeout=60)
+        assert result.ok, f"{name}:\n{text}\n{result.stdout}{result.stderr}"

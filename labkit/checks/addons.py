@@ -14,13 +14,12 @@ from labkit.checks.snapshot import (
     labels_of,
     object_path,
 )
+from labkit.kubeadm.config import COREDNS_REPLICAS
 
 RULES = RuleSet(artifact="addons", scope="cluster")
 
 DNS_ADDON = kubeadm_source("phases/addons/dns/manifests.go")
 PROXY_ADDON = kubeadm_source("phases/addons/proxy/manifests.go")
-# kubeadm's coreDNSReplicas (kept on upgrade if someone scaled it, but a new lab has 2).
-COREDNS_REPLICAS = 2
 KUBE_DNS = {"k8s-app": "kube-dns"}
 KUBE_PROXY = {"k8s-app": "kube-proxy"}
 COREDNS = object_path(KUBE_SYSTEM, "Deployment", "coredns")

@@ -37,6 +37,10 @@ CONFIG_PATH = "/etc/labkit/kubeadm.yaml"
 CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager",
                             "kube-scheduler")
 CONTROL_PLANE_SELECTOR = "tier=control-plane"
+# kubeadm's addons: CoreDNS, a Deployment of coreDNSReplicas (2), and kube-proxy.
+COREDNS_SELECTOR = "k8s-app=kube-dns"
+COREDNS_REPLICAS = 2
+KUBE_PROXY_SELECTOR = "k8s-app=kube-proxy"
 _API_VERSIONS = {
     "KubeletConfiguration": KUBELET_API_VERSION,
     "KubeProxyConfiguration": KUBE_PROXY_API_VERSION,

@@ -1,9 +1,9 @@
 """`labkit lab up`: bring a lab up as a pipeline of named steps, as kind's create does.
 
 check inputs -> network -> nodes -> systemd -> user binaries -> kubeadm init -> kubeconfig
--> join material -> join workers -> CNI -> Ready. Every input is checked before anything
-is created; a failed step names itself and the node and carries that node's evidence, and
-the lab is removed unless the caller asked to keep it.
+-> join material (signed cluster-info) -> join workers + CNI at once -> Ready. Every input
+is checked before anything is created; a failed step names itself and the node and carries
+that node's evidence, and the lab is removed unless the caller asked to keep it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,13 +25,7 @@ from kubernetes import client as k8s
 from labkit import host
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
-from labkit.kubeadm.config import (
-    ADMIN_CONF,
-    API_SERVER_PORT,
-    CONFIG_PATH,
-    CONTROL_PLANE_COMPONENTS,
-    CONTROL_PLANE_SELECTOR,
-)
+from labkit.kubeadm.config import ADMIN_CONF, API_SERVER_PORT, CONFIG_PATH
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, node_evidence
@@ -184,6 +177,26 @@ def compute_join_material(up: BringUp) -> None:
                                 f"{up.ca_cert_hash}")
     check = "matches kubeadm's" if printed else "kubeadm printed none (phases)"
     up.progress.say(f"   token {up.token.id}, CA {up.ca_cert_hash[:19]}... ({check})")
+    if up.workers:
+        _wait_for_signed_cluster_info(up)
+
+
+def _wait_for_signed_cluster_info(up: BringUp) -> None:
+    """Right after `kubeadm init` the controller-manager's bootstrap signer has not yet
+    signed cluster-info for the lab's token, and kubeadm join's discovery retries only every
+    5 s: its first try would always fail. Discovery still checks the signature and the CA
+    pin itself; this only waits, on a watch, for the moment it can succeed."""
+    key = f"jws-kubeconfig-{up.token.id}"
+    core = k8s.CoreV1Api(_required(up.api))
+    if not waits.wait_until(core.list_namespaced_config_map,
+                            lambda maps: any(key in (m.data or {}) for m in maps),
+                            READY_TIMEOUT, namespace="kube-public",
+                            field_selector="metadata.name=cluster-info"):
+        raise StepFailed(step="join material", node=up.control_plane.name,
+                         reason=f"cluster-info got no JWS signature for token {up.token.id} "
+                                f"within {READY_TIMEOUT:.0f}s (the controller-manager's "
+                                "bootstrap signer signs it)",
+                         evidence=cluster_evidence(_required(up.api)))
 
 
 def join_workers(up: BringUp) -> None:
@@ -211,34 +224,21 @@ def install_cni(up: BringUp) -> None:
         raise StepFailed(step="install CNI", node=node.name, reason=str(failure)) from failure
 
 
+def join_workers_and_install_cni(up: BringUp) -> None:
+    """The CNI goes in while the workers join (kind installs it before joining), so the
+    control plane's flannel starts meanwhile. Each side raises its own StepFailed."""
+    parallel([join_workers, install_cni], lambda step: step(up))
+
+
 def wait_until_ready(up: BringUp) -> None:
-    """Without a CNI, nodes stay NotReady by design: wait for what can still be up, the
-    nodes registered and the control plane's static pods Ready (they use the host's
-    network), so that the lab returned is settled rather than still starting."""
     api = _required(up.api)
-    names = [n.name for n in up.nodes]
-    control_plane = (
-        "control plane Running and Ready",
-        lambda t: waits.pods_ready(api, "kube-system", CONTROL_PLANE_SELECTOR,
-                                   len(CONTROL_PLANE_COMPONENTS) * up.spec.control_planes, t))
-    if up.spec.cni == "none":
-        checks = [("every node registered", lambda t: waits.nodes_registered(api, names, t)),
-                  control_plane]
-    else:
-        checks = [
-            ("every node Ready", lambda t: waits.nodes_ready(api, names, t)),
-            control_plane,
-            ("CoreDNS Running and Ready",
-             lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-dns", 2, t)),
-            ("kube-proxy running on every node",
-             lambda t: waits.pods_ready(api, "kube-system", "k8s-app=kube-proxy", len(names),
-                                        t)),
-        ]
-    deadline = time.monotonic() + READY_TIMEOUT
-    for title, check in checks:
-        if not check(max(1.0, deadline - time.monotonic())):
-            _not_ready(up, f"{title}: not reached within {READY_TIMEOUT:.0f}s")
-        up.progress.say(f"   {title}")
+    checks = waits.readiness_checks(api, [n.name for n in up.nodes],
+                                    control_planes=up.spec.control_planes,
+                                    cni=up.spec.cni != "none")
+    unmet = waits.first_unmet(checks, READY_TIMEOUT,
+                              on_met=lambda title: up.progress.say(f"   {title}"))
+    if unmet:
+        _not_ready(up, f"{unmet}: not reached within {READY_TIMEOUT:.0f}s")
 
 
 def _not_ready(up: BringUp, reason: str) -> None:
@@ -257,8 +257,7 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
     Step("kubeadm init", kubeadm_init),
     Step("export kubeconfig", export_kubeconfig),
     Step("join material", compute_join_material),
-    Step("join workers", join_workers),
-    Step("install CNI", install_cni),
+    Step("join workers + install CNI", join_workers_and_install_cni),
     Step("wait until Ready", wait_until_ready),
 ]
 

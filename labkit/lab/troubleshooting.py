@@ -34,8 +34,6 @@ from labkit.spec import LabSpec
 
 JOIN_CONFIG = "/etc/labkit/join.yaml"
 CONTAINERD_NAMESPACE = "k8s.io"  # the one the kubelet's CRI uses
-COREDNS_SELECTOR = "k8s-app=kube-dns"
-COREDNS_REPLICAS = 2
 CONTROLLER_MANAGER_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
 # kubeadm prints each failed preflight check as `[ERROR <name>]: <message>`, an ignored or
 # advisory one as `[WARNING <name>]: <message>`.
@@ -63,14 +61,15 @@ def install_cni(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
 
 
 def wait_until_healthy(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
-    """Every node Ready, then CoreDNS Running and Ready; TimeoutError otherwise."""
+    """What `lab up` waits for with a CNI (every node Ready, the control plane, CoreDNS
+    and kube-proxy); TimeoutError naming the first condition not met otherwise."""
+    spec = lab_spec(lab)
     with contextlib.closing(lab.api_client()) as api:
-        if not waits.nodes_ready(api, [n.name for n in lab.nodes], timeout):
-            raise TimeoutError(f"lab {lab.name}: not every node Ready within {timeout:.0f}s")
-        if not waits.pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS,
-                                timeout):
-            raise TimeoutError(f"lab {lab.name}: CoreDNS not Running and Ready within "
-                               f"{timeout:.0f}s")
+        checks = waits.readiness_checks(api, [n.name for n in lab.nodes],
+                                        control_planes=spec.control_planes)
+        unmet = waits.first_unmet(checks, timeout)
+    if unmet:
+        raise TimeoutError(f"lab {lab.name}: {unmet}: not reached within {timeout:.0f}s")
 
 
 def wait_for_ready_condition(api: k8s.ApiClient, node: str,

@@ -10,6 +10,17 @@ from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from labkit.kubeadm.config import (
+    CONTROL_PLANE_COMPONENTS,
+    CONTROL_PLANE_SELECTOR,
+    COREDNS_REPLICAS,
+    COREDNS_SELECTOR,
+    KUBE_PROXY_SELECTOR,
+)
+
+# A named condition of a lab, waited on for up to the given seconds.
+ReadyCheck = tuple[str, Callable[[float], bool]]
+
 
 def wait_until(list_call: Callable[..., Any], satisfied: Callable[[list[Any]], bool],
                timeout: float, **list_args: Any) -> bool:
@@ -68,3 +79,38 @@ def pods_ready(api: k8s.ApiClient, namespace: str, selector: str, count: int,
     return wait_until(core.list_namespaced_pod,
                       lambda pods: sum(pod_running_and_ready(p) for p in pods) >= count,
                       timeout, namespace=namespace, label_selector=selector)
+
+
+def readiness_checks(api: k8s.ApiClient, nodes: list[str], *, control_planes: int = 1,
+                     cni: bool = True) -> list[ReadyCheck]:
+    """What "the lab is up" means, in the order it happens: every node Ready, the control
+    plane's static pods Ready, CoreDNS Running and Ready, kube-proxy on every node. Without
+    a CNI nodes stay NotReady by design, so only what can still be up: every node
+    registered and the control plane Ready (its pods use the host's network)."""
+    control_plane = ("control plane Running and Ready", lambda t: pods_ready(
+        api, "kube-system", CONTROL_PLANE_SELECTOR,
+        len(CONTROL_PLANE_COMPONENTS) * control_planes, t))
+    if not cni:
+        return [("every node registered", lambda t: nodes_registered(api, nodes, t)),
+                control_plane]
+    return [
+        ("every node Ready", lambda t: nodes_ready(api, nodes, t)),
+        control_plane,
+        ("CoreDNS Running and Ready",
+         lambda t: pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS, t)),
+        ("kube-proxy running on every node",
+         lambda t: pods_ready(api, "kube-system", KUBE_PROXY_SELECTOR, len(nodes), t)),
+    ]
+
+
+def first_unmet(checks: list[ReadyCheck], timeout: float,
+                on_met: Callable[[str], None] | None = None) -> str | None:
+    """Wait for each check in turn, all within `timeout`; the title of the first one not
+    met in time, or None."""
+    deadline = time.monotonic() + timeout
+    for title, check in checks:
+        if not check(max(1.0, deadline - time.monotonic())):
+            return title
+        if on_met:
+            on_met(title)
+    return None
