@@ -45,11 +45,14 @@ test-unit: install
 test-integration: image
 	$(PYTHON) -m pytest tests/ -m integration $(PYTEST_ARGS)
 
+# --dist loadscope keeps a module's tests, hence its one lab, on one xdist worker; it is
+# inert without -n (`make scenarios PYTEST_ARGS="-n 2"`). Not loadgroup: xdist 3.8 loses
+# its groups on pytest 9 (bench/xdist_notes.md).
 scenarios: image
-	$(PYTHON) -m pytest scenarios/ $(PYTEST_ARGS)
+	$(PYTHON) -m pytest scenarios/ --dist loadscope $(PYTEST_ARGS)
 
 test: image
-	$(PYTHON) -m pytest tests/ scenarios/ $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests/ scenarios/ --dist loadscope $(PYTEST_ARGS)
 
 lint: install
 	ruff check labkit tests scenarios conftest.py bench

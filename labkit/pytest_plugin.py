@@ -10,18 +10,26 @@ import hashlib
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.spec import LabSpec
+from labkit.spec import MAX_NAME_LENGTH, LabSpec
 from labkit.yamldata import camel
+
+if TYPE_CHECKING:
+    from xdist.workermanage import WorkerController
 
 MARKER = "lab(**spec): the lab a test or module needs, as lab spec fields (workers=2, cni='none')"
 _FAILED = pytest.StashKey[bool]()
+_RUN = pytest.StashKey[str]()
+_CRASHED = pytest.StashKey[list[str]]()
+# LabFactory names a test's further labs `<name>-1`, `<name>-2`...; lab_name leaves room.
+_SUFFIX_ROOM = len("-99")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -103,12 +111,16 @@ def _failure_sections(config: pytest.Config, lab: Any) -> list[tuple[str, str]]:
     return sections
 
 
-def lab_name(nodeid: str, worker: str) -> str:
-    """A short RFC 1123 name, unique per test location and xdist worker."""
+def lab_name(nodeid: str, owner: str) -> str:
+    """A short RFC 1123 name, unique per test location and owner (`lab_owner`: the run and
+    xdist worker). The stem is what gets shortened, never the owner: `labs_of` must still
+    tell whose lab it is."""
     digest = hashlib.sha256(nodeid.encode()).hexdigest()[:6]
+    tail = f"-{digest}-{owner}"
+    room = min(14, MAX_NAME_LENGTH - _SUFFIX_ROOM - len("lk-") - len(tail))
     stem = re.sub(r"[^a-z0-9]+", "-", nodeid.rsplit("/", 1)[-1].split("::")[0].lower())
-    stem = stem.removesuffix("-py").removeprefix("test-")[:14].strip("-") or "lab"
-    return f"lk-{stem}-{digest}-{worker}"[:40].strip("-")
+    stem = stem.removesuffix("-py").removeprefix("test-")[:room].strip("-") or "lab"
+    return f"lk-{stem}{tail}"
 
 
 def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config) -> LabSpec:
@@ -138,7 +150,7 @@ class LabFactory:
         from labkit.lab.bringup import bring_up
 
         suffix = f"-{len(self.labs)}" if self.labs else ""
-        lab_spec = spec_from_marker(spec, name=name or (self.base_name + suffix)[:40],
+        lab_spec = spec_from_marker(spec, name=name or self.base_name + suffix,
                                     config=self.config)
         result = bring_up(lab_spec, keep_on_failure=bool(_option(self.config, "keep")),
                           on_phase=on_phase)
@@ -148,23 +160,103 @@ class LabFactory:
     def teardown(self) -> None:
         failed = self.owner.stash.get(_FAILED, False)
         keep = bool(_option(self.config, "keep")) and failed
+        errors: list[Exception] = []
         for lab in self.labs:
             if keep:
                 print(f"\nlabkit: keeping lab {lab.name!r} after a failure "
                       f"(kubeconfig {lab.kubeconfig}; remove with `labkit lab down {lab.name}`)")
-            else:
+                continue
+            try:
                 lab.down()
+            except Exception as error:  # the test's other labs still go; raised below
+                errors.append(error)
+        if errors:
+            raise errors[0]
 
 
-def _worker(request: pytest.FixtureRequest) -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "gw")
+def _run_id_of(testrunuid: str) -> str:
+    # Hashed, not sliced: `--testrunuid` takes any string, and lab names must stay
+    # lowercase DNS labels.
+    return hashlib.sha256(testrunuid.encode()).hexdigest()[:6]
+
+
+def run_id(config: pytest.Config) -> str:
+    """Six hex digits naming this pytest run, the same in the xdist controller and every
+    worker: lab names carry it, so concurrent runs on one Docker host never pick the same
+    name, and a crashed worker's labs can be told from everyone else's."""
+    if _RUN not in config.stash:
+        workerinput = getattr(config, "workerinput", {})
+        config.stash[_RUN] = _run_id_of(workerinput.get("testrunuid") or uuid.uuid4().hex)
+    return config.stash[_RUN]
+
+
+def lab_owner(config: pytest.Config) -> str:
+    """`<run id>-<xdist worker>` (`-gw` without xdist): the part of a fixture's lab name
+    that says which run and worker it belongs to."""
+    return f"{run_id(config)}-{os.environ.get('PYTEST_XDIST_WORKER', 'gw')}"
+
+
+def labs_of(names: list[str], run: str, worker: str | None = None) -> list[str]:
+    """The labs among `names` that the fixtures of `run` (and `worker`, if given) named."""
+    owner = re.escape(worker) if worker else r"gw\d*"
+    pattern = re.compile(rf"^lk-.+-[0-9a-f]{{6}}-{re.escape(run)}-{owner}(-\d+)?$")
+    return [name for name in names if pattern.match(name)]
+
+
+def _remove_labs(run: str, worker: str | None, why: str) -> None:
+    import docker
+
+    from labkit.host import docker_client
+    from labkit.lab.lab import delete_lab, list_labs
+
+    try:
+        client = docker_client()
+        names = labs_of(list_labs(client), run, worker)
+    except (LabkitError, docker.errors.DockerException) as error:
+        # Raising in an xdist controller hook ends the run with an INTERNALERROR, which
+        # kills the live workers before their teardowns: more labs left behind, not fewer.
+        print(f"\nlabkit: could not look for labs of run {run} to remove ({why}): {error}")
+        return
+    for name in names:
+        print(f"\nlabkit: removing lab {name!r} ({why})", flush=True)
+        delete_lab(client, name)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: WorkerController) -> None:
+    """xdist controller: learn the run id the workers will name their labs with."""
+    node.config.stash[_RUN] = _run_id_of(node.workerinput["testrunuid"])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: WorkerController, error: object | None) -> None:
+    """xdist controller: a worker that crashed never ran its fixture teardowns, and xdist
+    gives its replacement a new id, so nothing else would remove its labs."""
+    if error is None or _option(node.config, "keep"):
+        return
+    worker = node.workerinput["workerid"]
+    node.config.stash.setdefault(_CRASHED, []).append(worker)
+    _remove_labs(_run_id_of(node.workerinput["testrunuid"]), worker, f"worker {worker} crashed")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """xdist controller, once every worker is gone: after a crash, labs of this run still up
+    (a container the engine finished creating after the kill, a replacement worker that
+    died too) are leftovers. Without a crash every worker ran its own teardowns, and a run
+    that never made a lab must not need a Docker engine to finish."""
+    config = session.config
+    crashed = config.stash.get(_CRASHED, [])
+    if crashed and not _option(config, "keep"):
+        _remove_labs(config.stash[_RUN], None,
+                     f"left over after the run; crashed: {', '.join(crashed)}")
 
 
 @pytest.fixture
 def lab_factory(request: pytest.FixtureRequest) -> Iterator[LabFactory]:
     """Call it with lab spec fields to get a `Lab`; every lab is removed after the test."""
     factory = LabFactory(request.config, request.node,
-                         lab_name(request.node.nodeid, _worker(request)))
+                         lab_name(request.node.nodeid, lab_owner(request.config)))
     yield factory
     factory.teardown()
 
@@ -199,7 +291,7 @@ def lab(request: pytest.FixtureRequest, lab_spec: dict[str, Any],
     spec = {**(marker.kwargs if marker else {}), **lab_spec}
     spec.setdefault("workers", 2)
     factory = LabFactory(request.config, request.node,
-                         lab_name(request.node.nodeid, _worker(request)))
+                         lab_name(request.node.nodeid, lab_owner(request.config)))
     try:
         yield factory(on_phase=lab_on_phase, **spec)
     finally:

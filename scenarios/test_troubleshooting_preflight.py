@@ -9,7 +9,6 @@ with that check ignored passing where kubeadm allows it, and puts the node back.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ from labkit.lab.bringup import bring_up
 from labkit.lab.lab import Lab, delete_lab
 from labkit.lab.node import Node
 from labkit.lab.troubleshooting import port_taken, preflight, preflight_findings, sysctl_set
-from labkit.pytest_plugin import lab_name, spec_from_marker
+from labkit.pytest_plugin import lab_name, lab_owner, spec_from_marker
 from labkit.spec import LabSpec
 
 # kubeadm lowercases the name, then validates it as an RFC 1123 subdomain.
@@ -52,7 +51,7 @@ class FailedLab:
 
 @pytest.fixture(scope="module")
 def failed(request: pytest.FixtureRequest) -> Iterator[FailedLab]:
-    name = lab_name(request.node.nodeid, os.environ.get("PYTEST_XDIST_WORKER", "gw"))
+    name = lab_name(request.node.nodeid, lab_owner(request.config))
     fields = {"workers": 0, "cni": "none"}
     override = {"kubeadm": {"InitConfiguration": {"nodeRegistration": {"name": BAD_NAME}}}}
     bad = spec_from_marker({**fields, "nodes": {f"{name}-control-plane": override}},

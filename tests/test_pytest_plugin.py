@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
-from labkit.pytest_plugin import lab_name
+import labkit.host
+import labkit.lab.lab
+from labkit import pytest_plugin
+from labkit.errors import LabkitError
+from labkit.pytest_plugin import lab_name, labs_of, run_id
 
 pytest_plugins = ["pytester"]
 
@@ -60,14 +68,162 @@ def events(log) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
 def test_lab_names_are_rfc1123_and_unique_per_worker() -> None:
-    a = lab_name("scenarios/test_smoke.py::test_x", "gw0")
-    b = lab_name("scenarios/test_smoke.py::test_x", "gw1")
-    assert a != b
-    for name in (a, b, lab_name("x/" + "Very_Long_Name" * 9 + ".py::t", "gw12")):
-        assert len(name) <= 40
-        assert all((c.isalnum() and c.islower()) or c.isdigit() or c == "-" for c in name)
-        assert not name.startswith("-") and not name.endswith("-")
+    a = lab_name("scenarios/test_smoke.py::test_x", "1a2b3c-gw0")
+    b = lab_name("scenarios/test_smoke.py::test_x", "1a2b3c-gw1")
+    other_run = lab_name("scenarios/test_smoke.py::test_x", "ffffff-gw0")
+    assert len({a, b, other_run}) == 3, "unique per worker and per run"
+    long_nodeid = "x/" + "Very_Long_Name" * 9 + ".py::t"
+    for owner in ("1a2b3c-gw", "1a2b3c-gw12", "1a2b3c-gw1234"):
+        name = lab_name(long_nodeid, owner)
+        # The stem is shortened, not the owner: the reaper matches on the end of the name.
+        assert name.endswith(f"-{owner}")
+        # LabFactory appends `-1`, `-2`, ... for a test's further labs.
+        for candidate in (name, name + "-99"):
+            assert len(candidate) <= 40, candidate
+            assert DNS_LABEL.match(candidate), candidate
+    for name in (a, b):
+        assert DNS_LABEL.match(name)
+
+
+def fake_config(**workerinput: str) -> SimpleNamespace:
+    config = SimpleNamespace(stash=pytest.Stash())
+    if workerinput:
+        config.workerinput = workerinput
+    return config
+
+
+def test_run_id_is_shared_by_the_controller_and_its_workers() -> None:
+    uid = "c0ffee" + "0" * 26
+    workers = [fake_config(testrunuid=uid, workerid=f"gw{i}") for i in range(2)]
+    controller = fake_config()
+    pytest_plugin.pytest_configure_node(
+        SimpleNamespace(config=controller, workerinput={"testrunuid": uid, "workerid": "gw0"}))
+    ids = {run_id(config) for config in (*workers, controller)}
+    assert len(ids) == 1
+    assert re.fullmatch(r"[0-9a-f]{6}", ids.pop())
+
+
+def test_run_id_without_xdist_is_fresh_per_session_and_stable_within_one() -> None:
+    first, second = fake_config(), fake_config()
+    assert run_id(first) == run_id(first)
+    assert run_id(first) != run_id(second)
+    # `--testrunuid` takes any string; names must stay DNS labels.
+    assert re.fullmatch(r"[0-9a-f]{6}", run_id(fake_config(testrunuid="CI_Job#42")))
+
+
+def test_labs_of_picks_one_workers_labs_of_one_run() -> None:
+    names = ["lk-a-e1887a-752cff-gw1", "lk-a-e1887a-752cff-gw10", "lk-a-e1887a-752cff-gw1-1",
+             "lk-b-1c2d3e-752cff-gw0", "lk-x-abc123-gw1", "demo"]
+    assert labs_of(names, "752cff", "gw1") == ["lk-a-e1887a-752cff-gw1",
+                                               "lk-a-e1887a-752cff-gw1-1"]
+    assert labs_of(names, "752cff") == names[:4]
+    assert labs_of(names, "abc123") == [], "a lab named before run ids is nobody's to remove"
+    assert labs_of(["lk-a-e1887a-752cff-gw"], "752cff") == ["lk-a-e1887a-752cff-gw"]
+
+
+RUN_UID = "d00d00" + "0" * 26
+RUN = pytest_plugin._run_id_of(RUN_UID)
+OTHER = "0badc0" if RUN != "0badc0" else "0badc1"
+HOST_LABS = [
+    f"lk-smoke-813ffb-{RUN}-gw0",         # a live worker of this run
+    f"lk-smoke-813ffb-{RUN}-gw1",         # the worker that crashes
+    f"lk-factory-1c2d3e-{RUN}-gw1-1",     # its second lab_factory lab
+    f"lk-smoke-813ffb-{RUN}-gw10",
+    f"lk-smoke-813ffb-{OTHER}-gw1",       # someone else's run, same worker id
+    f"lk-smoke-813ffb-{OTHER}-gw",
+    "lk-smoke-813ffb-gw1",                # named before run ids
+    "demo",                               # `labkit lab up --name demo`
+]
+
+
+@pytest.fixture
+def host(monkeypatch) -> SimpleNamespace:
+    """A Docker host as the reaper sees it: list_labs and delete_lab, and nothing else."""
+    state = SimpleNamespace(labs=list(HOST_LABS), deleted=[], clients=0)
+
+    def docker_client() -> str:
+        state.clients += 1
+        return "client"
+
+    def delete_lab(client: str, name: str) -> None:
+        state.labs.remove(name)
+        state.deleted.append(name)
+
+    monkeypatch.setattr(labkit.host, "docker_client", docker_client)
+    monkeypatch.setattr(labkit.lab.lab, "list_labs", lambda client: list(state.labs))
+    monkeypatch.setattr(labkit.lab.lab, "delete_lab", delete_lab)
+    return state
+
+
+def controller_with_workers(pytester: pytest.Pytester, *args: str) -> tuple[Any, list[Any]]:
+    config = pytester.parseconfig(*args)
+    nodes = [SimpleNamespace(config=config,
+                             workerinput={"workerid": f"gw{i}", "testrunuid": RUN_UID})
+             for i in range(3)]
+    for node in nodes:
+        pytest_plugin.pytest_configure_node(node)
+    return config, nodes
+
+
+def test_a_crashed_workers_labs_are_removed_and_only_those(pytester, host, capsys) -> None:
+    config, (_, gw1, _) = controller_with_workers(pytester)
+    pytest_plugin.pytest_testnodedown(gw1, error="worker 'gw1' crashed while running 't'")
+    assert host.deleted == [f"lk-smoke-813ffb-{RUN}-gw1", f"lk-factory-1c2d3e-{RUN}-gw1-1"]
+    assert f"removing lab 'lk-smoke-813ffb-{RUN}-gw1' (worker gw1 crashed)" in (
+        capsys.readouterr().out)
+
+    # The end-of-run sweep after that crash: this run's leftovers, no one else's.
+    pytest_plugin.pytest_sessionfinish(SimpleNamespace(config=config))
+    assert host.deleted[2:] == [f"lk-smoke-813ffb-{RUN}-gw0", f"lk-smoke-813ffb-{RUN}-gw10"]
+    assert host.labs == [name for name in HOST_LABS if RUN not in name]
+
+
+def test_a_clean_exit_removes_nothing_and_needs_no_engine(pytester, host) -> None:
+    config, nodes = controller_with_workers(pytester)
+    for node in nodes:
+        pytest_plugin.pytest_testnodedown(node, error=None)
+    pytest_plugin.pytest_sessionfinish(SimpleNamespace(config=config))
+    assert host.deleted == []
+    assert host.clients == 0, "a run without a crash must not need Docker at its end"
+
+
+def test_lab_keep_removes_nothing_after_a_crash(pytester, host) -> None:
+    config, (_, gw1, _) = controller_with_workers(pytester, "--lab-keep")
+    pytest_plugin.pytest_testnodedown(gw1, error="crashed")
+    pytest_plugin.pytest_sessionfinish(SimpleNamespace(config=config))
+    assert host.deleted == []
+    assert host.labs == HOST_LABS
+
+
+def test_an_unreachable_engine_is_reported_not_raised(pytester, monkeypatch, capsys) -> None:
+    def no_engine() -> None:
+        raise LabkitError("no Docker engine answers at unix:///var/run/docker.sock")
+
+    monkeypatch.setattr(labkit.host, "docker_client", no_engine)
+    _, (_, gw1, _) = controller_with_workers(pytester)
+    pytest_plugin.pytest_testnodedown(gw1, error="crashed")
+    out = capsys.readouterr().out
+    assert f"could not look for labs of run {RUN} to remove (worker gw1 crashed)" in out
+    assert "no Docker engine answers" in out
+
+
+def test_xdist_workers_name_labs_with_one_run_id_and_their_own_worker(pytester, fake) -> None:
+    pytester.makepyfile(test_f="""
+        def test_a_lab(lab_factory):
+            lab_factory(workers=0)
+    """)
+    # `each` runs the test on both workers, so both name a lab for the same node id.
+    pytester.runpytest("-p", "xdist", "-n", "2", "--dist", "each").assert_outcomes(passed=2)
+    ups = [e[1].split(":")[0] for e in events(fake) if e[0] == "up"]
+    owners = {re.fullmatch(r"lk-f-[0-9a-f]{6}-([0-9a-f]{6})-(gw\d+)", name).groups()
+              for name in ups}
+    assert len({run for run, _ in owners}) == 1, ups
+    assert {worker for _, worker in owners} == {"gw0", "gw1"}, ups
+    assert sorted(e[1] for e in events(fake) if e[0] == "down") == sorted(ups)
 
 
 def test_marker_shapes_the_module_lab_and_teardown_removes_it(pytester, fake) -> None:
@@ -95,6 +251,21 @@ def test_lab_factory_removes_every_lab(pytester, fake) -> None:
     """)
     pytester.runpytest().assert_outcomes(passed=1)
     assert [e[0] for e in events(fake)] == ["up", "up", "down", "down"]
+
+
+def test_a_lab_that_fails_to_go_down_does_not_keep_the_others_up(pytester, fake) -> None:
+    pytester.makepyfile(test_c2="""
+        def test_two_labs(lab_factory):
+            first = lab_factory(workers=0)
+            lab_factory(workers=1)
+            def broken_down():
+                raise RuntimeError("engine went away")
+            first.down = broken_down
+    """)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: engine went away*"])
+    assert [e[0] for e in events(fake)] == ["up", "up", "down"]
 
 
 def test_keep_leaves_a_failed_lab_and_the_report_has_labkit_sections(pytester, fake) -> None:
