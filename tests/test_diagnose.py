@@ -198,6 +198,32 @@ def test_image_pull_failure_of_an_init_container() -> None:
     assert "example.com/init:2" in found.summary
 
 
+def test_two_containers_of_one_image_are_one_diagnosis_with_both_as_evidence() -> None:
+    # flannel's DaemonSet: kube-flannel and install-cni run the same image.
+    image = "ghcr.io/flannel-io/flannel:v0.28.4"
+    statuses = [status(name, image, waiting(reason, f"Back-off pulling image \"{image}\""),
+                       ready=False)
+                for name, reason in (("install-cni", "ImagePullBackOff"),
+                                     ("kube-flannel", "ErrImagePull"))]
+    broken = pod("kube-flannel-ds-x", "kube-flannel", phase="Pending", statuses=statuses)
+    found = only(snapshot(pods=[*healthy_pods(), broken]), "pod.image-pull")
+    assert found.summary == f"pod kube-flannel-ds-x cannot pull image {image} on node {WORKER}"
+    assert found.fix.count("labkit lab load-image") == 1
+    assert [e.split(":")[0] for e in found.evidence[:2]] == ["container install-cni",
+                                                            "container kube-flannel"]
+
+
+def test_containers_of_two_images_get_a_load_for_each() -> None:
+    statuses = [status(name, image, waiting("ErrImagePull"), ready=False)
+                for name, image in (("app", "example.com/app:1.0"),
+                                    ("sidecar", "example.com/proxy:2"))]
+    found = only(snapshot(pods=[*healthy_pods(), pod("web-2", phase="Pending",
+                                                     statuses=statuses)]), "pod.image-pull")
+    assert "images example.com/app:1.0, example.com/proxy:2" in found.summary
+    for image in ("example.com/app:1.0", "example.com/proxy:2"):
+        assert f"labkit lab load-image {LAB} {image} --nodes {WORKER}" in found.fix
+
+
 def test_crash_loop_gives_the_exit_and_logs_previous() -> None:
     last = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(
         exit_code=127, reason="Error"))

@@ -63,29 +63,48 @@ def pull_policy(container: k8s.V1Container | None, image: str) -> str:
 
 @rule("pods")
 def image_pull(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
+    """One diagnosis per pod: its containers often share the image (flannel's two do), and
+    one load fixes them all."""
+    failing: dict[str, list[tuple[k8s.V1ContainerStatus, k8s.V1ContainerStateWaiting]]] = {}
+    pods: dict[str, k8s.V1Pod] = {}
     for pod, status, waiting in _failing_containers(snapshot, IMAGE_PULL_REASONS):
-        container = container_spec(pod, status.name)
-        image = container.image if container is not None and container.image else status.image
-        node = pod.spec.node_name if pod.spec else None
-        events = [e for e in snapshot.events_about("Pod", pod.metadata.namespace,
-                                                   pod.metadata.name)
-                  if (e.message or "").startswith("Failed to pull image")]
-        policy = pull_policy(container, image)
-        nodes = f" --nodes {node}" if node else ""
-        fix = (f"no registry is reachable from the lab's nodes: load the image from the host's "
-               f"Docker with `labkit lab load-image {snapshot.lab} {image}{nodes}` (pull or "
-               "build it on the host first)")
-        if policy == "Always":
-            fix += ("; its imagePullPolicy is Always (the default for `:latest` or no tag), so "
-                    "the kubelet pulls even when the node has the image: set "
-                    "`imagePullPolicy: IfNotPresent` or tag the image")
-        else:
-            fix += f"; its imagePullPolicy {policy} then uses the loaded image"
-        yield Diagnosis(
-            "pod.image-pull", f"pod {pod.metadata.name} cannot pull image {image} on node "
-            f"{node or '-'}", pod_subject(pod),
-            (_waiting(status, waiting), f"imagePullPolicy: {policy}",
-             *(describe_event(e) for e in events[-2:])), fix)
+        pods[pod_subject(pod)] = pod
+        failing.setdefault(pod_subject(pod), []).append((status, waiting))
+    for subject, containers in failing.items():
+        yield _image_pull(snapshot, pods[subject], containers)
+
+
+def _image_pull(snapshot: LabSnapshot, pod: k8s.V1Pod,
+                containers: list[tuple[k8s.V1ContainerStatus, k8s.V1ContainerStateWaiting]]
+                ) -> Diagnosis:
+    policies: dict[str, str] = {}
+    for status, _ in containers:
+        spec = container_spec(pod, status.name)
+        image = spec.image if spec is not None and spec.image else status.image
+        policies.setdefault(image, pull_policy(spec, image))
+    node = pod.spec.node_name if pod.spec else None
+    events = [e for e in snapshot.events_about("Pod", pod.metadata.namespace, pod.metadata.name)
+              if (e.message or "").startswith("Failed to pull image")]
+    nodes = f" --nodes {node}" if node else ""
+    loads = " and ".join(f"`labkit lab load-image {snapshot.lab} {image}{nodes}`"
+                         for image in policies)
+    fix = (f"no registry is reachable from the lab's nodes: load the image from the host's "
+           f"Docker with {loads} (pull or build it on the host first)")
+    always = [image for image, policy in policies.items() if policy == "Always"]
+    if always:
+        fix += (f"; imagePullPolicy is Always for {', '.join(always)} (the default for "
+                "`:latest` or no tag), so the kubelet pulls even when the node has the image: "
+                "set `imagePullPolicy: IfNotPresent` or tag the image")
+    else:
+        fix += f"; its imagePullPolicy {'/'.join(sorted(set(policies.values())))} then uses " \
+               "the loaded image"
+    images = ", ".join(policies)
+    return Diagnosis(
+        "pod.image-pull", f"pod {pod.metadata.name} cannot pull image{'s' * (len(policies) > 1)} "
+        f"{images} on node {node or '-'}", pod_subject(pod),
+        (*(_waiting(status, waiting) for status, waiting in containers),
+         *(f"imagePullPolicy of {image}: {policy}" for image, policy in policies.items()),
+         *(describe_event(e) for e in events[-2:])), fix)
 
 
 @rule("pods")

@@ -141,11 +141,14 @@ def image_names(node: Node, reference: str) -> list[str]:
 
 
 def watch_waiting_reasons(api: k8s.ApiClient, namespace: str, selector: str, *, node: str,
-                          skip: set[str], until: str,
-                          timeout: float) -> tuple[k8s.V1Pod | None, dict[str, list[str]]]:
+                          skip: set[str], until: str, timeout: float,
+                          every_container: bool = False,
+                          ) -> tuple[k8s.V1Pod | None, dict[str, list[str]]]:
     """Follow the pod matching `selector` on `node` (not one of the uids in `skip`): each
-    container's waiting reasons in the order the API reported them, until one of them is
-    `until` (or `timeout` passes). Returns the pod as last seen and the reasons."""
+    container's waiting reasons in the order the API reported them, until one of them (or,
+    with `every_container`, each of them) has been `until` (or `timeout` passes). Returns
+    the pod as last seen and the reasons. The kubelet reports a pod's status in batches, so
+    a short-lived reason can be missed; the pod's events keep every step."""
     reasons: dict[str, list[str]] = {}
     latest: list[k8s.V1Pod] = []
 
@@ -160,7 +163,8 @@ def watch_waiting_reasons(api: k8s.ApiClient, namespace: str, selector: str, *, 
                 seen = reasons.setdefault(status.name, [])
                 if waiting and waiting.reason and seen[-1:] != [waiting.reason]:
                     seen.append(waiting.reason)
-        return any(until in seen for seen in reasons.values())
+        wanted = [until in seen for seen in reasons.values()]
+        return bool(wanted) and (all(wanted) if every_container else any(wanted))
 
     core = k8s.CoreV1Api(api)
     waits.wait_until(core.list_namespaced_pod, satisfied, timeout, namespace=namespace,
