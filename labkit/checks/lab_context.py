@@ -228,7 +228,7 @@ def _role(node: Node) -> Role:
 
 def _kubeadm(node: Node, command: tuple[str, ...]) -> str:
     # stdout only: kubeadm logs its warnings to stderr.
-    return node.exec(command, timeout=KUBEADM_TIMEOUT).stdout
+    return node.output(command, timeout=KUBEADM_TIMEOUT)
 
 
 def lab_config(control_plane: str, artifacts: NodeArtifacts, init_defaults: str,

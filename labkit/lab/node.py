@@ -24,6 +24,7 @@ from labkit.naming import LABEL_LAB, LABEL_NODE, LABEL_ROLE, managed_labels
 API_SERVER_PORT = "6443/tcp"
 _TIMED_OUT = 124  # as timeout(1) reports it
 SYSTEMD_BOOT_TIMEOUT = 60.0
+EMPTY_OUTPUT_TRIES = 3
 # systemd prints this on the console (a tty) once the boot target is reached.
 _BOOTED = re.compile(rb"Reached target .*(Multi-User System|Graphical Interface)")
 
@@ -110,6 +111,16 @@ class Node:
         if check and not result.ok:
             raise ExecFailed(self.name, result)
         return result
+
+    def output(self, command: Sequence[str], *, timeout: float = 120.0) -> str:
+        """The standard output of a command that always prints something on success. Docker
+        can lose a short-lived exec's output under load (moby/moby#27289): a run that
+        succeeds with nothing on stdout is repeated, at most twice more."""
+        for _ in range(EMPTY_OUTPUT_TRIES):
+            stdout = self.exec(command, timeout=timeout).stdout
+            if stdout.strip():
+                break
+        return stdout
 
     def read_file(self, path: str) -> bytes:
         stream, _ = self.container.get_archive(path)

@@ -122,7 +122,7 @@ def remove_image(node: Node, reference: str) -> list[str]:
 
 def cri_image_id(node: Node, reference: str) -> str:
     """The image's ID as the CRI (and the kubelet) know it: its config digest."""
-    status = json.loads(node.exec(["crictl", "inspecti", "-o", "json", reference]).stdout)
+    status = json.loads(node.output(["crictl", "inspecti", "-o", "json", reference]))
     return status["status"]["id"]
 
 
@@ -132,7 +132,7 @@ def _cri_image_ids(node: Node) -> set[str]:
 
 def image_names(node: Node, reference: str) -> list[str]:
     """Every name containerd has for the image `reference` names (same manifest digest)."""
-    listing = node.exec(["ctr", "--namespace", CONTAINERD_NAMESPACE, "images", "list"]).stdout
+    listing = node.output(["ctr", "--namespace", CONTAINERD_NAMESPACE, "images", "list"])
     # Columns: REF TYPE DIGEST SIZE PLATFORMS LABELS.
     digests = {row[0]: row[2] for row in (line.split() for line in listing.splitlines()[1:])
                if len(row) > 2}
@@ -196,9 +196,9 @@ def node_monitor_grace_period(lab: Lab) -> float:
                  if arg.startswith("--node-monitor-grace-period=")), None)
     if flag is None:
         # The default moved (40s until 1.31, 50s since 1.32): ask the binary that runs.
-        container = node.exec(["crictl", "ps", "--name", "kube-controller-manager", "-q"])
-        help_text = node.exec(["crictl", "exec", container.stdout.split()[0],
-                               "kube-controller-manager", "--help"]).stdout
+        container = node.output(["crictl", "ps", "--name", "kube-controller-manager", "-q"])
+        help_text = node.output(["crictl", "exec", container.split()[0],
+                                 "kube-controller-manager", "--help"])
         match = re.search(r"--node-monitor-grace-period duration .*\(default (\S+)\)",
                           help_text)
         if not match:
@@ -295,7 +295,7 @@ def port_taken(node: Node, port: int) -> Iterator[str]:
 def sysctl_set(node: Node, key: str, value: str) -> Iterator[str]:
     """`key` set to `value` in the node (its own network namespace for net.*), restored on
     exit; yields the value it had."""
-    before = node.exec(["sysctl", "-n", key]).stdout.strip()
+    before = node.output(["sysctl", "-n", key]).strip()
     node.exec(["sysctl", "-w", f"{key}={value}"])
     try:
         yield before
