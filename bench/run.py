@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                                "invariant-check time: null, bench/check_speed.py did not "
                                "exist when this ran"),
     })
+    args.out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = report.write(results, args.out)
     # labkit's per-run logs (every kubeadm line, timestamped) stay: the profile reads them.
     for leftover in ("shim", "kubeconfig"):

@@ -1,9 +1,9 @@
 """`labkit lab up`: bring a lab up as a pipeline of named steps, as kind's create does.
 
 check inputs -> network -> nodes -> systemd -> user binaries -> kubeadm init -> kubeconfig
--> join material (signed cluster-info) -> join workers + CNI at once -> Ready. Every input
-is checked before anything is created; a failed step names itself and the node and carries
-that node's evidence, and the lab is removed unless the caller asked to keep it.
+-> join material -> join workers (once cluster-info is signed) and the CNI at once -> Ready.
+Every input is checked before anything is created; a failed step names itself and the node
+and carries that node's evidence, and the lab is removed unless the caller asked to keep it.
 """
 
 from __future__ import annotations
@@ -172,13 +172,11 @@ def compute_join_material(up: BringUp) -> None:
     up.ca_cert_hash = ca_cert_hash(up.control_plane.read_file(CA_CERT))
     printed = [w for w in up.init_output.split() if w.startswith("sha256:")]
     if printed and printed[-1] != up.ca_cert_hash:
-        raise StepFailed(step="join material", node=up.control_plane.name,
+        raise StepFailed(step="join workers", node=up.control_plane.name,
                          reason=f"kubeadm printed CA hash {printed[-1]}, but ca.crt hashes to "
                                 f"{up.ca_cert_hash}")
     check = "matches kubeadm's" if printed else "kubeadm printed none (phases)"
     up.progress.say(f"   token {up.token.id}, CA {up.ca_cert_hash[:19]}... ({check})")
-    if up.workers:
-        _wait_for_signed_cluster_info(up)
 
 
 def _wait_for_signed_cluster_info(up: BringUp) -> None:
@@ -192,7 +190,7 @@ def _wait_for_signed_cluster_info(up: BringUp) -> None:
                             lambda maps: any(key in (m.data or {}) for m in maps),
                             READY_TIMEOUT, namespace="kube-public",
                             field_selector="metadata.name=cluster-info"):
-        raise StepFailed(step="join material", node=up.control_plane.name,
+        raise StepFailed(step="join workers", node=up.control_plane.name,
                          reason=f"cluster-info got no JWS signature for token {up.token.id} "
                                 f"within {READY_TIMEOUT:.0f}s (the controller-manager's "
                                 "bootstrap signer signs it)",
@@ -200,6 +198,9 @@ def _wait_for_signed_cluster_info(up: BringUp) -> None:
 
 
 def join_workers(up: BringUp) -> None:
+    if not up.workers:
+        return
+    _wait_for_signed_cluster_info(up)
     endpoint = f"{up.spec.control_plane.name}:{API_SERVER_PORT}"
     node_specs = {n.name: n for n in up.spec.node_names()}
 
@@ -225,8 +226,9 @@ def install_cni(up: BringUp) -> None:
 
 
 def join_workers_and_install_cni(up: BringUp) -> None:
-    """The CNI goes in while the workers join (kind installs it before joining), so the
-    control plane's flannel starts meanwhile. Each side raises its own StepFailed."""
+    """The CNI goes in while the workers wait for the signed cluster-info and join (kind
+    installs it before joining), so the control plane's flannel, and CoreDNS there, start
+    meanwhile. Each side raises its own StepFailed."""
     parallel([join_workers, install_cni], lambda step: step(up))
 
 
