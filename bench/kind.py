@@ -33,7 +33,8 @@ from labkit import host
 from labkit.errors import LabkitError
 from labkit.host.wrapper import go_binary
 from labkit.lab.cni import CNI_MANIFEST, render_cni_manifest
-from labkit.naming import cache_dir
+from labkit.lab.node import container_file
+from labkit.naming import cache_dir, managed_labels
 from labkit.spec import DEFAULT_POD_SUBNET
 
 KIND_VERSION = "v0.33.0"
@@ -81,12 +82,21 @@ def rendered_cni_manifest(client: docker.DockerClient, image: str, directory: Pa
                           control_plane: str, pod_subnet: str = POD_SUBNET) -> Path:
     """The image's CNI manifest as labkit renders it for its own labs, flannel pointed at
     `control_plane` (kind's control-plane node name)."""
-    manifest = client.containers.run(image, ["cat", CNI_MANIFEST], entrypoint=[],
-                                     remove=True).decode()
+    manifest = read_image_file(client, image, CNI_MANIFEST)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "default-cni.yaml"
     path.write_text(render_cni_manifest(manifest, pod_subnet, control_plane))
     return path
+
+
+def read_image_file(client: docker.DockerClient, image: str, path: str) -> str:
+    """A file of the image, from a container that is created, never started, and removed
+    with its anonymous volumes."""
+    container = client.containers.create(image, labels=managed_labels())
+    try:
+        return container_file(container, path).decode()
+    finally:
+        container.remove(v=True, force=True)
 
 
 def cluster_config(workers: int, cni_manifest: Path | None) -> str:

@@ -43,6 +43,13 @@ def node() -> Iterator[Node]:
         delete_lab(client, lab)
 
 
+def test_the_image_declares_no_volume() -> None:
+    # A declared VOLUME gives every container an anonymous volume that outlives
+    # `docker rm` without -v (a reader of one file, kind's deletes) and carries no label.
+    config = host.docker_client().images.get(DEFAULT_VERSION.node_image).attrs["Config"]
+    assert not config.get("Volumes"), config.get("Volumes")
+
+
 def test_systemd_is_running(node: Node) -> None:
     state = node.exec(["systemctl", "is-system-running", "--wait"], check=False, timeout=60)
     assert state.stdout.strip() in ("running", "degraded"), state

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
+import docker.errors
 import pytest
 
 from labkit.errors import LabkitError
+from labkit.nodeimage import build as build_module
 from labkit.nodeimage import components, gomod
 from labkit.nodeimage.components import KubeadmImages
 from labkit.nodeimage.images import ImageRecipe
@@ -114,3 +117,53 @@ def test_image_inputs_key_follows_file_content(tmp_path: Path) -> None:
     assert recipe.inputs_key() != key
     assert "FROM scratch" in recipe.dockerfile()
     assert "COPY file0 /usr/local/bin/kube-apiserver" in recipe.dockerfile()
+
+
+# --- the image a rebuild replaces ---
+
+class FakeImages:
+    """`client.images` with tags by id; `remove` refuses an image a container uses."""
+
+    def __init__(self, tags: dict[str, list[str]], in_use: set[str] = frozenset()) -> None:
+        self.tags, self.in_use, self.removed = tags, in_use, []
+
+    def get(self, name: str) -> SimpleNamespace:
+        for image_id, tags in self.tags.items():
+            if name == image_id or name in tags:
+                return SimpleNamespace(id=image_id, tags=tags)
+        raise docker.errors.ImageNotFound(name)
+
+    def remove(self, image_id: str) -> None:
+        if image_id in self.in_use:
+            raise docker.errors.APIError("conflict: image is being used by a container")
+        self.removed.append(image_id)
+
+
+def replacing(images: FakeImages) -> tuple[FakeImages, list[str]]:
+    said: list[str] = []
+    build = SimpleNamespace(client=SimpleNamespace(images=images), reference="labkit/node:v1",
+                            progress=SimpleNamespace(say=said.append))
+    build_module._remove_if_untagged(build, "sha256:" + "0" * 64)
+    return images, said
+
+
+def test_the_replaced_node_image_is_removed_once_nothing_names_it() -> None:
+    images, said = replacing(FakeImages({"sha256:" + "0" * 64: [],
+                                         "sha256:" + "1" * 64: ["labkit/node:v1"]}))
+    assert images.removed == ["sha256:" + "0" * 64]
+    assert "removed the image it replaces" in said[0]
+
+
+def test_a_replaced_image_with_another_tag_or_a_container_stays() -> None:
+    tagged, _ = replacing(FakeImages({"sha256:" + "0" * 64: ["mine:keep"],
+                                      "sha256:" + "1" * 64: ["labkit/node:v1"]}))
+    assert tagged.removed == []
+    used, said = replacing(FakeImages({"sha256:" + "0" * 64: [],
+                                       "sha256:" + "1" * 64: ["labkit/node:v1"]},
+                                      in_use={"sha256:" + "0" * 64}))
+    assert used.removed == [] and "stays" in said[0]
+
+
+def test_an_up_to_date_image_is_not_its_own_replacement() -> None:
+    images, said = replacing(FakeImages({"sha256:" + "0" * 64: ["labkit/node:v1"]}))
+    assert images.removed == [] and said == []

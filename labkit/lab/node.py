@@ -123,13 +123,7 @@ class Node:
         return stdout
 
     def read_file(self, path: str) -> bytes:
-        stream, _ = self.container.get_archive(path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            member = archive.next()
-            extracted = archive.extractfile(member) if member else None
-            if extracted is None:
-                raise FileNotFoundError(f"{self.name}:{path} is not a regular file")
-            return extracted.read()
+        return container_file(self.container, path)
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write through the container's filesystem layer: not into its tmpfs mounts (/tmp,
@@ -227,3 +221,14 @@ def find_nodes(client: docker.DockerClient, lab: str) -> list[Node]:
 def remove_quietly(action: Callable[[], object]) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         action()
+
+
+def container_file(container: Container, path: str) -> bytes:
+    """One regular file of a container (running or only created), in one archive read."""
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = archive.next()
+        extracted = archive.extractfile(member) if member else None
+        if extracted is None:
+            raise FileNotFoundError(f"{container.name}:{path} is not a regular file")
+        return extracted.read()

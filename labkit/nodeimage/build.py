@@ -39,6 +39,9 @@ from labkit.versions import FLANNEL_IMAGE, TOOLBOX_IMAGE, KubernetesVersion
 FILES = Path(__file__).parent / "files"
 _T = TypeVar("_T")
 NODE_ENTRYPOINT = ["/usr/local/bin/labkit-entrypoint", "/sbin/init"]
+# Part of the inputs key: raise it when the assembly changes in a way the files and
+# versions do not show, so that an image assembled the old way is rebuilt.
+ASSEMBLY_REVISION = 2
 
 
 @dataclass
@@ -121,7 +124,7 @@ def build_component_images(build: ImageBuild) -> None:
 
 def decide_inputs(build: ImageBuild) -> None:
     digest = hashlib.sha256()
-    parts = [str(build.version), build.rootfs["node"].name,
+    parts = [f"assembly {ASSEMBLY_REVISION}", str(build.version), build.rootfs["node"].name,
              *(f"{r.reference}={r.inputs_key()}" for r in build.component_images)]
     for name in sorted(build.binaries):
         parts.append(f"{name}={build.binaries[name].parent.name}")
@@ -139,10 +142,32 @@ def assemble_node_image(build: ImageBuild) -> None:
         return
     base = import_rootfs(build.client, build.rootfs["node"],
                          f"labkit/node-rootfs:{build.rootfs['node'].stem}", build.progress)
+    replaced = _image_id(build.client, build.reference)
     with tempfile.TemporaryDirectory(prefix="labkit-stage-", dir=cache_dir()) as stage_dir:
         stage = Path(stage_dir)
         _stage_files(build, stage)
         _preload_and_commit(build, base, stage)
+    _remove_if_untagged(build, replaced)
+
+
+def _image_id(client: docker.DockerClient, reference: str) -> str | None:
+    try:
+        return client.images.get(reference).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _remove_if_untagged(build: ImageBuild, image_id: str | None) -> None:
+    """The node image this build replaced is 1.3 GB that nothing names any more; a
+    container still made from it keeps it (Docker refuses), and so does another tag."""
+    if image_id is None or image_id == _image_id(build.client, build.reference):
+        return
+    try:
+        if not build.client.images.get(image_id).tags:
+            build.client.images.remove(image_id)
+            build.progress.say(f"   removed the image it replaces ({image_id[7:19]})")
+    except docker.errors.APIError as error:  # in use by a container: it stays, said so
+        build.progress.say(f"   the image it replaces ({image_id[7:19]}) stays: {error}")
 
 
 def _stage_files(build: ImageBuild, stage: Path) -> None:
@@ -173,7 +198,9 @@ def _preload_and_commit(build: ImageBuild, base: str, stage: Path) -> None:
     container = build.client.containers.run(
         base, command=["sleep", "infinity"], detach=True, privileged=True,
         runtime=host.node_runtime(build.client), labels=managed_labels(),
-        volumes={str(stage): {"bind": "/labkit-stage", "mode": "ro"}},
+        # A mount, not `volumes=`: the SDK also declares those as the container's VOLUMEs,
+        # which `commit` keeps, and every node would then get an anonymous volume.
+        mounts=[docker.types.Mount("/labkit-stage", str(stage), type="bind", read_only=True)],
         tmpfs={"/run": "", "/tmp": ""},
     )
     try:
