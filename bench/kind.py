@@ -7,13 +7,14 @@ and this host, and both are bridged from outside kind, without changing it:
   `docker run --privileged`. kind finds `docker` on PATH, so a two-line shim in front of
   the real CLI adds `--runtime labkit-runc` to `docker run` (nothing else changes, and
   nothing outside this process sees it; switching dockerd's default-runtime would).
-- kind would apply the image's flannel manifest as it is, so flannel would reach the API
-  server through the `kubernetes` Service, which until kube-proxy runs on its node leaves
-  the node by the default route: flannel crash-loops and sends its requests off the lab.
-  labkit points flannel at the control plane instead (labkit.lab.cni.render_cni_manifest);
-  the benchmark renders the manifest the same way for kind, with the control plane's name
-  (in the API server certificate), and mounts it over the image's copy (kind keeps reading
-  a manifest mounted there, for users who bring their own).
+- kind applies the image's flannel manifest as it is, so flannel reaches the API server
+  through the `kubernetes` Service, whose address, until kube-proxy runs on the node,
+  leaves the node by its default route and would leave this host too. The benchmark owns
+  kind's network and, while kind runs, rejects at the host what that network sends to the
+  service range (`service_range_rejected`): flannel fails at once instead of reaching out,
+  as kind's users see it fail (it crash-loops until kube-proxy is up). With
+  `flannel_rendered`, kind gets labkit's rendering instead (flannel pointed at the control
+  plane, labkit.lab.cni.render_cni_manifest), mounted over the image's copy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from labkit import host
 from labkit.errors import LabkitError
 from labkit.host.wrapper import go_binary
 from labkit.lab.cni import CNI_MANIFEST, render_cni_manifest
+from labkit.lab.network import create_network
 from labkit.lab.node import container_file
 from labkit.naming import cache_dir, managed_labels
 from labkit.spec import DEFAULT_POD_SUBNET
@@ -42,6 +45,9 @@ KIND_MODULE = "sigs.k8s.io/kind"
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 # kind's own network is "kind"; a separate one keeps the benchmark off a user's kind setup.
 NETWORK = "labkit-bench-kind"
+# The `kubernetes` Service and its kin: kind's default service subnet (10.96.0.0/16) and
+# kubeadm's (10.96.0.0/12).
+SERVICE_RANGE = "10.96.0.0/12"
 # kind's default too; labkit's is the same so that the two compare like for like.
 POD_SUBNET = DEFAULT_POD_SUBNET
 CREATE_TIMEOUT = 600.0
@@ -99,6 +105,27 @@ def read_image_file(client: docker.DockerClient, image: str, path: str) -> str:
         container.remove(v=True, force=True)
 
 
+def create_network_for_kind(client: docker.DockerClient) -> str:
+    """kind's network, made by labkit (labelled, on a free subnet) so that its subnet is
+    known before kind starts; kind uses a network that exists. Returns the subnet."""
+    remove_network(client)
+    create_network(client, NETWORK)
+    return client.networks.get(NETWORK).attrs["IPAM"]["Config"][0]["Subnet"]
+
+
+@contextmanager
+def service_range_rejected(subnet: str) -> Iterator[None]:
+    """While it lasts, the host refuses whatever `subnet` sends to the service range: a
+    pod that dials the `kubernetes` Service before kube-proxy has rules on its node gets a
+    refusal instead of sending its request off the lab."""
+    rule = ["DOCKER-USER", "-s", subnet, "-d", SERVICE_RANGE, "-j", "REJECT"]
+    subprocess.run(["iptables", "-I", *rule], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=False, capture_output=True)
+
+
 def cluster_config(workers: int, cni_manifest: Path | None) -> str:
     control_plane: dict = {"role": "control-plane"}
     if cni_manifest is not None:
@@ -120,6 +147,8 @@ class KindCluster:
     workers: int = 2
     client: docker.DockerClient = field(default_factory=host.docker_client)
     output: list[tuple[float, str]] = field(default_factory=list)
+    # labkit's flannel rendering instead of the image's manifest as it is.
+    flannel_rendered: bool = False
 
     @property
     def kubeconfig(self) -> Path:
@@ -137,8 +166,9 @@ class KindCluster:
     def create(self, on_line: Callable[[str], None] | None = None) -> None:
         """`kind create cluster` without --wait: readiness is measured by the caller."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        manifest = rendered_cni_manifest(self.client, self.image, self.workdir,
-                                         f"{self.name}-control-plane")
+        manifest = (rendered_cni_manifest(self.client, self.image, self.workdir,
+                                          f"{self.name}-control-plane")
+                    if self.flannel_rendered else None)
         config = self.workdir / "kind.yaml"
         config.write_text(cluster_config(self.workers, manifest))
         command = [str(kind_binary()), "create", "cluster", "--name", self.name,

@@ -70,8 +70,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['machine']['cpus']} CPUs, {results['machine']['memory_gib']} GiB; "
         f"load average at run starts {results['load_average_range']}.",
         "",
-        "Both apply the image's flannel manifest pointed at the control plane's API server "
-        "(labkit.lab.cni.render_cni_manifest).",
+        "kind applies " + ("labkit's flannel rendering (flannel pointed at the control plane)"
+                           if results.get("kind_flannel_rendered") else
+                           "the image's flannel manifest as it is (flannel dials the "
+                           "`kubernetes` Service; the host refuses it off the lab)") + ".",
         "",
         "| | labkit | kind |",
         "| --- | --- | --- |",
