@@ -172,7 +172,7 @@ def compute_join_material(up: BringUp) -> None:
     up.ca_cert_hash = ca_cert_hash(up.control_plane.read_file(CA_CERT))
     printed = [w for w in up.init_output.split() if w.startswith("sha256:")]
     if printed and printed[-1] != up.ca_cert_hash:
-        raise StepFailed(step="join workers", node=up.control_plane.name,
+        raise StepFailed(step="join material", node=up.control_plane.name,
                          reason=f"kubeadm printed CA hash {printed[-1]}, but ca.crt hashes to "
                                 f"{up.ca_cert_hash}")
     check = "matches kubeadm's" if printed else "kubeadm printed none (phases)"
@@ -190,7 +190,7 @@ def _wait_for_signed_cluster_info(up: BringUp) -> None:
                             lambda maps: any(key in (m.data or {}) for m in maps),
                             READY_TIMEOUT, namespace="kube-public",
                             field_selector="metadata.name=cluster-info"):
-        raise StepFailed(step="join workers", node=up.control_plane.name,
+        raise StepFailed(step="join workers + install CNI", node=up.control_plane.name,
                          reason=f"cluster-info got no JWS signature for token {up.token.id} "
                                 f"within {READY_TIMEOUT:.0f}s (the controller-manager's "
                                 "bootstrap signer signs it)",
