@@ -86,20 +86,21 @@ def readiness_checks(api: k8s.ApiClient, nodes: list[str], *, control_planes: in
     """What "the lab is up" means, in the order it happens: every node Ready, the control
     plane's static pods Ready, CoreDNS Running and Ready, kube-proxy on every node. Without
     a CNI nodes stay NotReady by design, so only what can still be up: every node
-    registered and the control plane Ready (its pods use the host's network)."""
+    registered, the control plane and kube-proxy (their pods use the host's network)."""
     control_plane = ("control plane Running and Ready", lambda t: pods_ready(
         api, "kube-system", CONTROL_PLANE_SELECTOR,
         len(CONTROL_PLANE_COMPONENTS) * control_planes, t))
+    kube_proxy = ("kube-proxy running on every node",
+                  lambda t: pods_ready(api, "kube-system", KUBE_PROXY_SELECTOR, len(nodes), t))
     if not cni:
         return [("every node registered", lambda t: nodes_registered(api, nodes, t)),
-                control_plane]
+                control_plane, kube_proxy]
     return [
         ("every node Ready", lambda t: nodes_ready(api, nodes, t)),
         control_plane,
         ("CoreDNS Running and Ready",
          lambda t: pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS, t)),
-        ("kube-proxy running on every node",
-         lambda t: pods_ready(api, "kube-system", KUBE_PROXY_SELECTOR, len(nodes), t)),
+        kube_proxy,
     ]
 
 

@@ -1,0 +1,48 @@
+"""What `lab up` waits for, with and without a CNI (no API: the waits are recorded)."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.lab import waits
+
+NODES = ["lab-control-plane", "lab-worker", "lab-worker2"]
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    calls: list[tuple] = []
+    monkeypatch.setattr(waits, "pods_ready", lambda api, ns, selector, count, t:
+                        calls.append(("pods", ns, selector, count)) or True)
+    monkeypatch.setattr(waits, "nodes_ready", lambda api, names, t:
+                        calls.append(("nodes Ready", tuple(names))) or True)
+    monkeypatch.setattr(waits, "nodes_registered", lambda api, names, t:
+                        calls.append(("nodes registered", tuple(names))) or True)
+    return calls
+
+
+def test_with_a_cni_every_node_the_control_plane_coredns_and_kube_proxy(recorded) -> None:
+    checks = waits.readiness_checks(None, NODES)
+    assert waits.first_unmet(checks, 10) is None
+    assert recorded == [("nodes Ready", tuple(NODES)),
+                        ("pods", "kube-system", "tier=control-plane", 4),
+                        ("pods", "kube-system", "k8s-app=kube-dns", 2),
+                        ("pods", "kube-system", "k8s-app=kube-proxy", 3)]
+
+
+def test_without_a_cni_what_runs_on_the_hosts_network_is_still_waited_for(recorded) -> None:
+    # The control plane's static pods and kube-proxy need no CNI; a lab returned before
+    # they are Ready shows their start-up (probe failures, a missing kube-root-ca.crt) as
+    # problems.
+    checks = waits.readiness_checks(None, NODES, control_planes=1, cni=False)
+    assert waits.first_unmet(checks, 10) is None
+    assert recorded == [("nodes registered", tuple(NODES)),
+                        ("pods", "kube-system", "tier=control-plane", 4),
+                        ("pods", "kube-system", "k8s-app=kube-proxy", 3)]
+
+
+def test_the_first_unmet_condition_is_named_and_the_rest_not_waited_for() -> None:
+    met: list[str] = []
+    checks = [("a", lambda t: True), ("b", lambda t: False), ("c", lambda t: True)]
+    assert waits.first_unmet(checks, 10, on_met=met.append) == "b"
+    assert met == ["a"]
