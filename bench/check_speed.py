@@ -24,7 +24,7 @@ from typing import Any
 import testinfra
 
 from labkit.checks import NodeArtifacts, check_node, node_rules
-from labkit.checks.lab_context import node_address, node_context, read_lab_config, read_node
+from labkit.checks.lab_context import node_context, read_lab_config, read_node
 from labkit.host import docker_client
 from labkit.lab.lab import Lab
 from labkit.lab.node import Node
@@ -42,7 +42,7 @@ def labkit_check(node: Node, lab: Lab) -> tuple[NodeArtifacts, int, float, float
     node rule on it."""
     # The lab's expectations are read once per lab, not per node: outside the timing.
     config = read_lab_config(lab.control_plane, read_node(lab.control_plane))
-    address = node_address(node)
+    address = node.lab_address()
     artifacts, read_seconds = timed(lambda: read_node(node))
     context = node_context(config, artifacts, address)
     findings, rules_seconds = timed(lambda: check_node(artifacts, context))

@@ -21,7 +21,6 @@ from labkit.checks.lab_context import (
     CheckRun,
     LabConfig,
     check_lab,
-    node_address,
     node_context,
     read_lab_config,
     read_node,
@@ -70,7 +69,7 @@ def test_every_rule_passes_and_rsa_expectations_would_fail(
     assert [f.message for f in checked.failures] == []
     # The key rules do look: the same node against RSA-2048 expectations fails them.
     artifacts = read_node(lab.control_plane)
-    rsa = replace(node_context(config, artifacts, node_address(lab.control_plane)),
+    rsa = replace(node_context(config, artifacts, lab.control_plane.lab_address()),
                   encryption_algorithm="RSA-2048")
     failing = {f.rule_id for f in check_node(artifacts, rsa) if f.status == "fail"}
     assert failing == {"pki.key-algorithm", "kubeconfig.key-algorithm"}

@@ -33,7 +33,6 @@ from labkit.checks.lab_context import (
     LabConfig,
     check_lab,
     cluster_context,
-    node_address,
     node_context,
     read_lab_config,
     read_node,
@@ -86,7 +85,7 @@ def written_by(phases: PhaseRecorder, phase: str) -> set[str]:
 
 def context_after(phase: PhaseState, lab: Lab, config: LabConfig, *,
                   rotation: bool = False) -> CheckContext:
-    return node_context(config, phase.artifacts, node_address(lab.control_plane),
+    return node_context(config, phase.artifacts, lab.control_plane.lab_address(),
                         kubelet_client_rotation=rotation)
 
 
@@ -98,7 +97,7 @@ def cluster_failures(phase: PhaseState, lab: Lab, config: LabConfig,
                      *rule_ids: str) -> list[Finding]:
     """The failing findings of these cluster rules on the objects recorded after `phase`."""
     assert phase.snapshot is not None, f"no cluster snapshot after {phase.phase}"
-    address = {lab.control_plane.name: node_address(lab.control_plane)}
+    address = {lab.control_plane.name: lab.control_plane.lab_address()}
     rules = rules_of(ids=rule_ids)
     assert len(rules) == len(rule_ids), f"unknown rule among {rule_ids}"
     findings = check_cluster(phase.snapshot, cluster_context(config, [phase.artifacts], address),
@@ -236,7 +235,7 @@ def test_addon_installs_coredns_and_kube_proxy(lab: Lab, config: LabConfig,
 def test_worker_holds_only_what_join_leaves(lab: Lab, config: LabConfig) -> None:
     worker = lab.workers[0]
     artifacts = read_node(worker)
-    context = node_context(config, artifacts, node_address(worker))
+    context = node_context(config, artifacts, worker.lab_address())
     assert failures(check_node(artifacts, context)) == []
     files = {p for p, e in artifacts.files.items() if not e.is_dir}
     assert under(files, PKI_DIR) == {f"{PKI_DIR}/ca.crt"}
@@ -251,7 +250,7 @@ def test_worker_holds_only_what_join_leaves(lab: Lab, config: LabConfig) -> None
 
 def test_cluster_objects_are_kubeadms(lab: Lab, config: LabConfig) -> None:
     artifacts = [read_node(node) for node in lab.nodes]
-    addresses = {node.name: node_address(node) for node in lab.nodes}
+    addresses = {node.name: node.lab_address() for node in lab.nodes}
     context = cluster_context(config, artifacts, addresses)
     # The CA pin the worker joined with is what the discovery-hash rule compares.
     assert context.discovery_token_ca_cert_hash

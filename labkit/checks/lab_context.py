@@ -41,7 +41,6 @@ from labkit.errors import LabkitError
 from labkit.kubeadm.config import CONFIG_PATH, merge
 from labkit.lab.lab import Lab
 from labkit.lab.node import Node
-from labkit.naming import LABEL_LAB
 
 CA_CERT = f"{PKI_DIR}/ca.crt"
 IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", CONFIG_PATH)
@@ -212,11 +211,6 @@ def cluster_context(config: LabConfig, nodes: Iterable[NodeArtifacts],
     )
 
 
-def node_address(node: Node) -> str:
-    """The node's address on its lab's network, as Docker assigned it."""
-    return node.address(node.container.labels[LABEL_LAB])
-
-
 def read_node(node: Node) -> NodeArtifacts:
     """The node's kubeadm files and its own kubeadm config, in one `tar`."""
     return read_node_artifacts(node.container, node.name, _role(node), extra_paths=(CONFIG_PATH,))
@@ -282,7 +276,7 @@ def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
     control_plane = lab.control_plane
     with ThreadPoolExecutor(max_workers=2 * len(lab.nodes) + 3) as pool:
         reads = {n.name: pool.submit(_timed, partial(read_node, n)) for n in lab.nodes}
-        addresses = {n.name: pool.submit(node_address, n) for n in lab.nodes}
+        addresses = {n.name: pool.submit(n.lab_address) for n in lab.nodes}
         defaults = pool.submit(_kubeadm, control_plane, INIT_DEFAULTS)
         images = pool.submit(_kubeadm, control_plane, IMAGES_LIST)
         snapshot = pool.submit(_timed, partial(fetch_cluster_snapshot, lab.api_client()))

@@ -7,7 +7,6 @@ import yaml
 
 from labkit.kubeadm.config import ADMIN_CONF, API_SERVER_PORT
 from labkit.lab.node import Node
-from labkit.naming import LABEL_LAB
 
 # kind's contract: the node image carries its default CNI with `{{ .PodSubnet }}` in it.
 CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
@@ -21,10 +20,8 @@ def apply_cni_manifest(control_plane: Node, pod_subnet: str) -> None:
     the same DaemonSet and does not roll it. Raises ExecFailed with kubectl's output when
     the API refuses it."""
     manifest = control_plane.read_file(CNI_MANIFEST).decode()
-    # The lab's network is named after the lab (labkit.lab.network.create_network).
-    address = control_plane.address(control_plane.container.labels[LABEL_LAB])
-    control_plane.write_file(RENDERED_MANIFEST,
-                             render_cni_manifest(manifest, pod_subnet, address).encode())
+    control_plane.write_file(RENDERED_MANIFEST, render_cni_manifest(
+        manifest, pod_subnet, control_plane.lab_address()).encode())
     control_plane.exec(["kubectl", "--kubeconfig", ADMIN_CONF, "apply", "-f", RENDERED_MANIFEST])
 
 

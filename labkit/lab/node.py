@@ -64,6 +64,11 @@ class Node:
         self.container.reload()
         return self.container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
 
+    def lab_address(self) -> str:
+        """The node's address on its lab's network (named after the lab, as
+        labkit.lab.network.create_network makes it), as Docker assigned it."""
+        return self.address(self.container.labels[LABEL_LAB])
+
     def published_api_port(self) -> int:
         self.container.reload()
         bindings = self.container.attrs["NetworkSettings"]["Ports"].get(API_SERVER_PORT) or []
