@@ -109,10 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{node.name}: {result['files']} files")
-    print(f"  labkit    {cold:7.2f}s  1 docker exec ({read_seconds:.2f}s), {len(node_rules())} "
-          f"rules ({rules_seconds:.2f}s); warm {result['labkit_warm_seconds']}s")
-    print(f"  testinfra {testinfra_seconds:7.2f}s  {execs} docker execs "
-          "(exists, mode, owner, content)")
+    print(
+        f"  labkit    {cold:7.2f}s  1 docker exec ({read_seconds:.2f}s), {len(node_rules())} "
+        f"rules ({rules_seconds:.2f}s); warm {result['labkit_warm_seconds']}s"
+    )
+    print(
+        f"  testinfra {testinfra_seconds:7.2f}s  {execs} docker execs "
+        "(exists, mode, owner, content)"
+    )
     print(f"  ratio     {result['ratio']}x (reads alone {result['read_ratio']}x) -> {args.output}")
     return 0
 

@@ -59,13 +59,25 @@ def kind_binary(version: str = KIND_VERSION) -> Path:
     if binary.is_file():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GOBIN": str(binary.parent), "GOTOOLCHAIN": "local",
-           "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
-    result = subprocess.run([go_binary(), "install", f"{KIND_MODULE}@{version}"],
-                            env=env, capture_output=True, text=True, check=False)
+    env = {
+        **os.environ,
+        "GOBIN": str(binary.parent),
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-mod=mod",
+        "CGO_ENABLED": "0",
+    }
+    result = subprocess.run(
+        [go_binary(), "install", f"{KIND_MODULE}@{version}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0 or not binary.is_file():
-        raise LabkitError(f"could not build {KIND_MODULE}@{version} "
-                          f"(exit {result.returncode}): {result.stderr[-2000:]}")
+        raise LabkitError(
+            f"could not build {KIND_MODULE}@{version} "
+            f"(exit {result.returncode}): {result.stderr[-2000:]}"
+        )
     return binary
 
 
@@ -79,13 +91,19 @@ def docker_shim(directory: Path, runtime: str) -> Path:
     shim.write_text(
         "#!/bin/sh\n"
         f'if [ "$1" = run ]; then shift; exec {real} run --runtime {runtime} "$@"; fi\n'
-        f'exec {real} "$@"\n')
+        f'exec {real} "$@"\n'
+    )
     shim.chmod(0o755)
     return directory
 
 
-def rendered_cni_manifest(client: docker.DockerClient, image: str, directory: Path,
-                          control_plane: str, pod_subnet: str = POD_SUBNET) -> Path:
+def rendered_cni_manifest(
+    client: docker.DockerClient,
+    image: str,
+    directory: Path,
+    control_plane: str,
+    pod_subnet: str = POD_SUBNET,
+) -> Path:
     """The image's CNI manifest as labkit renders it for its own labs, flannel pointed at
     `control_plane` (kind's control-plane node name)."""
     manifest = read_image_file(client, image, CNI_MANIFEST)
@@ -129,11 +147,15 @@ def service_range_rejected(subnet: str) -> Iterator[None]:
 def cluster_config(workers: int, cni_manifest: Path | None) -> str:
     control_plane: dict = {"role": "control-plane"}
     if cni_manifest is not None:
-        control_plane["extraMounts"] = [{"hostPath": str(cni_manifest),
-                                         "containerPath": CNI_MANIFEST, "readOnly": True}]
-    config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
-              "networking": {"podSubnet": POD_SUBNET},
-              "nodes": [control_plane, *({"role": "worker"} for _ in range(workers))]}
+        control_plane["extraMounts"] = [
+            {"hostPath": str(cni_manifest), "containerPath": CNI_MANIFEST, "readOnly": True}
+        ]
+    config = {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "networking": {"podSubnet": POD_SUBNET},
+        "nodes": [control_plane, *({"role": "worker"} for _ in range(workers))],
+    }
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -155,8 +177,11 @@ class KindCluster:
         return self.workdir / "kubeconfig"
 
     def environment(self) -> dict[str, str]:
-        env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": NETWORK,
-               "KUBECONFIG": str(self.kubeconfig)}
+        env = {
+            **os.environ,
+            "KIND_EXPERIMENTAL_DOCKER_NETWORK": NETWORK,
+            "KUBECONFIG": str(self.kubeconfig),
+        }
         runtime = host.node_runtime(self.client)
         if runtime:
             shim = docker_shim(self.workdir / "shim", runtime)
@@ -166,17 +191,36 @@ class KindCluster:
     def create(self, on_line: Callable[[str], None] | None = None) -> None:
         """`kind create cluster` without --wait: readiness is measured by the caller."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        manifest = (rendered_cni_manifest(self.client, self.image, self.workdir,
-                                          f"{self.name}-control-plane")
-                    if self.flannel_rendered else None)
+        manifest = (
+            rendered_cni_manifest(
+                self.client, self.image, self.workdir, f"{self.name}-control-plane"
+            )
+            if self.flannel_rendered
+            else None
+        )
         config = self.workdir / "kind.yaml"
         config.write_text(cluster_config(self.workers, manifest))
-        command = [str(kind_binary()), "create", "cluster", "--name", self.name,
-                   "--image", self.image, "--config", str(config),
-                   "--kubeconfig", str(self.kubeconfig)]
+        command = [
+            str(kind_binary()),
+            "create",
+            "cluster",
+            "--name",
+            self.name,
+            "--image",
+            self.image,
+            "--config",
+            str(config),
+            "--kubeconfig",
+            str(self.kubeconfig),
+        ]
         started = time.monotonic()
-        process = subprocess.Popen(command, env=self.environment(), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            command,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         assert process.stdout is not None
         for line in process.stdout:
             self.output.append((time.monotonic() - started, line.rstrip()))
@@ -184,8 +228,9 @@ class KindCluster:
                 on_line(line.rstrip())
         if process.wait(CREATE_TIMEOUT) != 0:
             tail = "\n".join(text for _, text in self.output[-30:])
-            raise LabkitError(f"kind create cluster {self.name} exited "
-                              f"{process.returncode}:\n{tail}")
+            raise LabkitError(
+                f"kind create cluster {self.name} exited {process.returncode}:\n{tail}"
+            )
 
     def step_seconds(self) -> dict[str, float]:
         """kind's steps from its status lines: ' • Step ...' starts one, ' ✓ Step' ends it."""
@@ -202,9 +247,20 @@ class KindCluster:
         return steps
 
     def delete(self) -> None:
-        subprocess.run([str(kind_binary()), "delete", "cluster", "--name", self.name,
-                        "--kubeconfig", str(self.kubeconfig)], env=self.environment(),
-                       capture_output=True, check=False)
+        subprocess.run(
+            [
+                str(kind_binary()),
+                "delete",
+                "cluster",
+                "--name",
+                self.name,
+                "--kubeconfig",
+                str(self.kubeconfig),
+            ],
+            env=self.environment(),
+            capture_output=True,
+            check=False,
+        )
 
     def containers(self) -> list:
         return self.client.containers.list(filters={"label": f"{CLUSTER_LABEL}={self.name}"})

@@ -28,18 +28,22 @@ class NodeMemory:
     samples: int = 0
 
     def to_dict(self) -> dict[str, float | int | None]:
-        return {"peak_working_set_mib": round(self.peak_working_set / MIB, 1),
-                "kernel_peak_mib": (round(self.kernel_peak / MIB, 1)
-                                    if self.kernel_peak is not None else None),
-                "samples": self.samples}
+        return {
+            "peak_working_set_mib": round(self.peak_working_set / MIB, 1),
+            "kernel_peak_mib": (
+                round(self.kernel_peak / MIB, 1) if self.kernel_peak is not None else None
+            ),
+            "samples": self.samples,
+        }
 
 
 class MemoryPoller:
     """Polls every container `find` returns until stopped; node key = name minus `prefix`
     (`-control-plane`, `-worker`, ...), so that labkit's and kind's nodes line up."""
 
-    def __init__(self, find: Callable[[], list[Container]], prefix: str,
-                 interval: float = POLL_SECONDS) -> None:
+    def __init__(
+        self, find: Callable[[], list[Container]], prefix: str, interval: float = POLL_SECONDS
+    ) -> None:
         self.find = find
         self.prefix = prefix
         self.interval = interval

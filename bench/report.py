@@ -18,8 +18,10 @@ def median(values: Iterable[float | None]) -> float | None:
 
 
 def summarize(runs: list[dict[str, Any]], context: dict[str, Any]) -> dict[str, Any]:
-    medians = {tool: _tool_medians([r for r in runs if r["tool"] == tool and not r.get("error")])
-               for tool in TOOLS}
+    medians = {
+        tool: _tool_medians([r for r in runs if r["tool"] == tool and not r.get("error")])
+        for tool in TOOLS
+    }
     labkit, kind = (medians[t]["ready_seconds"] for t in TOOLS)
     ratio = round(labkit / kind, 3) if labkit and kind else None
     return {
@@ -45,10 +47,13 @@ def _tool_medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "teardown_seconds": median(r.get("teardown_seconds") for r in runs),
         "check_seconds": median(r.get("check_seconds") for r in runs),
         "steps": {s: median(r["steps"].get(s) for r in runs) for s in steps},
-        "peak_working_set_mib": {n: median(r["memory"].get(n, {}).get("peak_working_set_mib")
-                                           for r in runs) for n in nodes},
-        "kernel_peak_mib": {n: median(r["memory"].get(n, {}).get("kernel_peak_mib")
-                                      for r in runs) for n in nodes},
+        "peak_working_set_mib": {
+            n: median(r["memory"].get(n, {}).get("peak_working_set_mib") for r in runs)
+            for n in nodes
+        },
+        "kernel_peak_mib": {
+            n: median(r["memory"].get(n, {}).get("kernel_peak_mib") for r in runs) for n in nodes
+        },
     }
 
 
@@ -70,10 +75,14 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['machine']['cpus']} CPUs, {results['machine']['memory_gib']} GiB; "
         f"load average at run starts {results['load_average_range']}.",
         "",
-        "kind applies " + ("labkit's flannel rendering (flannel pointed at the control plane)"
-                           if results.get("kind_flannel_rendered") else
-                           "the image's flannel manifest as it is (flannel dials the "
-                           "`kubernetes` Service; the host refuses it off the lab)") + ".",
+        "kind applies "
+        + (
+            "labkit's flannel rendering (flannel pointed at the control plane)"
+            if results.get("kind_flannel_rendered")
+            else "the image's flannel manifest as it is (flannel dials the "
+            "`kubernetes` Service; the host refuses it off the lab)"
+        )
+        + ".",
         "",
         "| | labkit | kind |",
         "| --- | --- | --- |",
@@ -84,28 +93,49 @@ def markdown(results: dict[str, Any]) -> str:
         _row("invariant checks (s)", med, "check_seconds"),
     ]
     for node in nodes:
-        lines.append(f"| peak memory {node} (MiB, working set / kernel peak) | "
-                     + " | ".join(f"{_fmt(med[t]['peak_working_set_mib'].get(node))} / "
-                                  f"{_fmt(med[t]['kernel_peak_mib'].get(node))}"
-                                  for t in TOOLS) + " |")
+        lines.append(
+            f"| peak memory {node} (MiB, working set / kernel peak) | "
+            + " | ".join(
+                f"{_fmt(med[t]['peak_working_set_mib'].get(node))} / "
+                f"{_fmt(med[t]['kernel_peak_mib'].get(node))}"
+                for t in TOOLS
+            )
+            + " |"
+        )
     ratio = results["ratio_labkit_over_kind_median_ready"]
-    lines += ["", f"**labkit / kind (median time to all Ready): {_fmt(ratio)}** "
-                  f"(goal <= {GOAL_RATIO}: {'met' if results['goal_met'] else 'not met'})", ""]
-    lines += ["Median step times (s):", "",
-              "| labkit step | s | | kind step | s |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        f"**labkit / kind (median time to all Ready): {_fmt(ratio)}** "
+        f"(goal <= {GOAL_RATIO}: {'met' if results['goal_met'] else 'not met'})",
+        "",
+    ]
+    lines += [
+        "Median step times (s):",
+        "",
+        "| labkit step | s | | kind step | s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     labkit_steps = list(med["labkit"]["steps"].items())
     kind_steps = list(med["kind"]["steps"].items())
     for i in range(max(len(labkit_steps), len(kind_steps))):
         left = labkit_steps[i] if i < len(labkit_steps) else ("", None)
         right = kind_steps[i] if i < len(kind_steps) else ("", None)
         lines.append(f"| {left[0]} | {_fmt(left[1])} | | {right[0]} | {_fmt(right[1])} |")
-    lines += ["", "Every run, in order:", "", "| # | tool | all Ready (s) | load avg | note |",
-              "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "Every run, in order:",
+        "",
+        "| # | tool | all Ready (s) | load avg | note |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for i, run in enumerate(results["runs"], start=1):
         note = run.get("error", "")[:80] or (
-            f"{sum(r['count'] for r in run.get('restarts', []))} container restarts")
-        lines.append(f"| {i} | {run['tool']} | {_fmt(run.get('ready_seconds'))} | "
-                     f"{run.get('load_average', '')} | {note} |")
+            f"{sum(r['count'] for r in run.get('restarts', []))} container restarts"
+        )
+        lines.append(
+            f"| {i} | {run['tool']} | {_fmt(run.get('ready_seconds'))} | "
+            f"{run.get('load_average', '')} | {note} |"
+        )
     lines += ["", results.get("check_seconds_note", ""), ""]
     return "\n".join(lines)
 

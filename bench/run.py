@@ -67,25 +67,32 @@ def all_ready(api: k8s.ApiClient, nodes: list[str], timeout: float) -> str | Non
 def ready_by_api(marks: timeline.Timeline, nodes: list[str]) -> float | None:
     """When the criterion held by the cluster's own timestamps (last node or pod to become
     Ready), independent of how quickly a tool noticed."""
-    wanted = [m.seconds for m in marks.marks
-              if (m.what == "node Ready" and m.subject in nodes)
-              or (m.what == "pod Ready" and m.subject.startswith(("coredns-", "kube-proxy-")))]
+    wanted = [
+        m.seconds
+        for m in marks.marks
+        if (m.what == "node Ready" and m.subject in nodes)
+        or (m.what == "pod Ready" and m.subject.startswith(("coredns-", "kube-proxy-")))
+    ]
     return max(wanted) if wanted else None
 
 
 def node_names(cluster: str) -> list[str]:
-    return [f"{cluster}-control-plane",
-            *(f"{cluster}-worker{i if i > 1 else ''}" for i in range(1, WORKERS + 1))]
+    return [
+        f"{cluster}-control-plane",
+        *(f"{cluster}-worker{i if i > 1 else ''}" for i in range(1, WORKERS + 1)),
+    ]
 
 
-def run_labkit(name: str, extra_spec: dict[str, Any], workdir: Path,
-               settle: float) -> dict[str, Any]:
+def run_labkit(
+    name: str, extra_spec: dict[str, Any], workdir: Path, settle: float
+) -> dict[str, Any]:
     client = host.docker_client()
     spec = LabSpec.from_dict({"name": name, "workers": WORKERS, **extra_spec})
     record: dict[str, Any] = {"tool": "labkit", "name": name, **_host_load(client)}
     progress = Progress(log_path=workdir / f"{name}.log", quiet=True)
-    poller = MemoryPoller(lambda: client.containers.list(
-        filters={"label": f"{LABEL_LAB}={name}"}), prefix=f"{name}-")
+    poller = MemoryPoller(
+        lambda: client.containers.list(filters={"label": f"{LABEL_LAB}={name}"}), prefix=f"{name}-"
+    )
     started, clock = datetime.now(UTC), time.monotonic()
     lab: Lab | None = None
     try:
@@ -111,11 +118,13 @@ def run_labkit(name: str, extra_spec: dict[str, Any], workdir: Path,
     return record
 
 
-def run_kind(name: str, image: str, workdir: Path, settle: float,
-             flannel_rendered: bool = False) -> dict[str, Any]:
+def run_kind(
+    name: str, image: str, workdir: Path, settle: float, flannel_rendered: bool = False
+) -> dict[str, Any]:
     client = host.docker_client()
-    cluster = KindCluster(name, image, workdir / name, WORKERS, client,
-                          flannel_rendered=flannel_rendered)
+    cluster = KindCluster(
+        name, image, workdir / name, WORKERS, client, flannel_rendered=flannel_rendered
+    )
     record: dict[str, Any] = {"tool": "kind", "name": name, **_host_load(client)}
     poller = MemoryPoller(cluster.containers, prefix=f"{name}-")
     started, clock = datetime.now(UTC), time.monotonic()
@@ -124,7 +133,8 @@ def run_kind(name: str, image: str, workdir: Path, settle: float,
             cluster.create()
             record["create_seconds"] = round(time.monotonic() - clock, 2)
             api = k8s_config.new_client_from_config_dict(
-                yaml.safe_load(cluster.kubeconfig.read_text()))
+                yaml.safe_load(cluster.kubeconfig.read_text())
+            )
             unmet = all_ready(api, node_names(name), READY_TIMEOUT)
             if unmet:
                 raise TimeoutError(f"{unmet}: not reached within {READY_TIMEOUT:.0f}s")
@@ -143,8 +153,9 @@ def run_kind(name: str, image: str, workdir: Path, settle: float,
     return record
 
 
-def _observe(record: dict[str, Any], api: k8s.ApiClient, started: datetime,
-             nodes: list[str]) -> None:
+def _observe(
+    record: dict[str, Any], api: k8s.ApiClient, started: datetime, nodes: list[str]
+) -> None:
     marks = timeline.collect(api, started)
     record["ready_seconds_by_api"] = ready_by_api(marks, nodes)
     record["restarts"] = marks.to_dict()["restarts"]
@@ -168,8 +179,10 @@ def invariant_check_seconds(lab: Lab) -> dict[str, Any] | None:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        per_node = {node.name.removeprefix(f"{lab.name}-"):
-                    round(module.labkit_check(node, lab)[2], 2) for node in lab.nodes}
+        per_node = {
+            node.name.removeprefix(f"{lab.name}-"): round(module.labkit_check(node, lab)[2], 2)
+            for node in lab.nodes
+        }
     except Exception as error:
         # check_speed.py is another engineer's and may be mid-change: say so, don't fail.
         return {"error": f"{type(error).__name__}: {error}"[:500]}
@@ -179,9 +192,14 @@ def invariant_check_seconds(lab: Lab) -> dict[str, Any] | None:
 def machine() -> dict[str, Any]:
     client = host.docker_client()
     info = client.info()
-    return {"cpus": os.cpu_count(), "memory_gib": round(info["MemTotal"] / 2**30, 1),
-            "kernel": platform.release(), "docker": info.get("ServerVersion"),
-            "cgroup": info.get("CgroupVersion"), "node_runtime": host.node_runtime(client)}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(info["MemTotal"] / 2**30, 1),
+        "kernel": platform.release(),
+        "docker": info.get("ServerVersion"),
+        "cgroup": info.get("CgroupVersion"),
+        "node_runtime": host.node_runtime(client),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,14 +207,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=3, help="labkit+kind pairs (default 3)")
     parser.add_argument("--image", default=DEFAULT_VERSION.node_image)
     parser.add_argument("--only", choices=report.TOOLS, help="run one tool only (profiling)")
-    parser.add_argument("--labkit-spec", type=Path, metavar="YAML",
-                        help="extra lab spec fields for labkit runs (e.g. kubeadm patches)")
-    parser.add_argument("--kind-flannel-rendered", action="store_true",
-                        help="give kind labkit's flannel rendering (flannel pointed at the "
-                             "control plane) instead of the image's manifest as it is")
+    parser.add_argument(
+        "--labkit-spec",
+        type=Path,
+        metavar="YAML",
+        help="extra lab spec fields for labkit runs (e.g. kubeadm patches)",
+    )
+    parser.add_argument(
+        "--kind-flannel-rendered",
+        action="store_true",
+        help="give kind labkit's flannel rendering (flannel pointed at the "
+        "control plane) instead of the image's manifest as it is",
+    )
     parser.add_argument("--settle", type=float, default=SETTLE_SECONDS)
-    parser.add_argument("--out", type=Path, default=BENCH_DIR,
-                        help="where results.json and results.md go (default bench/)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH_DIR,
+        help="where results.json and results.md go (default bench/)",
+    )
     args = parser.parse_args(argv)
     extra = yaml.safe_load(args.labkit_spec.read_text()) if args.labkit_spec else {}
     workdir = cache_dir() / "bench" / f"{os.getpid()}"
@@ -207,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # kind's network, and the host refusing what it sends to the service range: kind's
         # flannel dials the `kubernetes` Service before kube-proxy runs (bench/kind.py).
-        guard = (service_range_rejected(create_network_for_kind(client))
-                 if args.only != "labkit" else contextlib.nullcontext())
+        guard = (
+            service_range_rejected(create_network_for_kind(client))
+            if args.only != "labkit"
+            else contextlib.nullcontext()
+        )
         with guard:
             for pair in range(args.pairs):
                 order = report.TOOLS if pair % 2 == 0 else report.TOOLS[::-1]
@@ -217,33 +249,45 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     name = f"lkbench-{tag}-{tool[0]}{pair}"
                     print(f"pair {pair + 1}/{args.pairs}: {tool} ({name}) ...", flush=True)
-                    record = (run_labkit(name, extra, workdir, args.settle)
-                              if tool == "labkit"
-                              else run_kind(name, args.image, workdir, args.settle,
-                                            args.kind_flannel_rendered))
+                    record = (
+                        run_labkit(name, extra, workdir, args.settle)
+                        if tool == "labkit"
+                        else run_kind(
+                            name, args.image, workdir, args.settle, args.kind_flannel_rendered
+                        )
+                    )
                     runs.append(record)
-                    print(f"  {record.get('ready_seconds', 'failed')} s to all Ready"
-                          + (f"; {record['error'][:300]}" if record.get("error") else ""),
-                          flush=True)
+                    print(
+                        f"  {record.get('ready_seconds', 'failed')} s to all Ready"
+                        + (f"; {record['error'][:300]}" if record.get("error") else ""),
+                        flush=True,
+                    )
     finally:
         remove_network(client)
-    results = report.summarize(runs, {
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python bench/run.py " + " ".join(argv if argv is not None else
-                                                     sys.argv[1:]),
-        "image": args.image, "kind_version": KIND_VERSION, "pairs": args.pairs,
-        "labkit_spec_extra": extra, "kind_flannel_rendered": args.kind_flannel_rendered,
-        "machine": machine(),
-        "load_average_range": _range(r["load_average"] for r in runs),
-        "criterion": "every node Ready, the control plane's static pods Ready, 2 CoreDNS "
-                     "pods Running and Ready, kube-proxy Ready on every node; clock from "
-                     "before the tool starts",
-        "check_seconds_note": ("invariant-check time: bench/check_speed.py's labkit_check "
-                               "(cold) on every node, summed; per node in each run's checks"
-                               if CHECK_SPEED.exists() else
-                               "invariant-check time: null, bench/check_speed.py did not "
-                               "exist when this ran"),
-    })
+    results = report.summarize(
+        runs,
+        {
+            "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "python bench/run.py "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
+            "image": args.image,
+            "kind_version": KIND_VERSION,
+            "pairs": args.pairs,
+            "labkit_spec_extra": extra,
+            "kind_flannel_rendered": args.kind_flannel_rendered,
+            "machine": machine(),
+            "load_average_range": _range(r["load_average"] for r in runs),
+            "criterion": "every node Ready, the control plane's static pods Ready, 2 CoreDNS "
+            "pods Running and Ready, kube-proxy Ready on every node; clock from "
+            "before the tool starts",
+            "check_seconds_note": (
+                "invariant-check time: bench/check_speed.py's labkit_check "
+                "(cold) on every node, summed; per node in each run's checks"
+                if CHECK_SPEED.exists()
+                else "invariant-check time: null, bench/check_speed.py did not exist when this ran"
+            ),
+        },
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = report.write(results, args.out)
     # labkit's per-run logs (every kubeadm line, timestamped) stay: the profile reads them.
@@ -251,8 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in workdir.glob(f"*/{leftover}"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     print(f"logs: {workdir}")
-    print(f"ratio labkit/kind (median time to all Ready): "
-          f"{results['ratio_labkit_over_kind_median_ready']}; {json_path}, {md_path}")
+    print(
+        f"ratio labkit/kind (median time to all Ready): "
+        f"{results['ratio_labkit_over_kind_median_ready']}; {json_path}, {md_path}"
+    )
     print(json.dumps(results["median"], indent=2))
     return 0 if not results["failed_runs"] else 1
 

@@ -42,14 +42,20 @@ class Timeline:
     restarts: list[Restart] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"marks": [asdict(m) for m in sorted(self.marks, key=lambda m: m.seconds)],
-                "restarts": [asdict(r) for r in self.restarts]}
+        return {
+            "marks": [asdict(m) for m in sorted(self.marks, key=lambda m: m.seconds)],
+            "restarts": [asdict(r) for r in self.restarts],
+        }
 
     def text(self) -> str:
-        lines = [f"{m.seconds:7.1f}s  {m.what:<22} {m.subject}"
-                 for m in sorted(self.marks, key=lambda m: m.seconds)]
-        lines += [f"restarts: {r.pod}/{r.container} x{r.count} ({r.last_reason}: "
-                  f"{r.last_message[:160]})" for r in self.restarts]
+        lines = [
+            f"{m.seconds:7.1f}s  {m.what:<22} {m.subject}"
+            for m in sorted(self.marks, key=lambda m: m.seconds)
+        ]
+        lines += [
+            f"restarts: {r.pod}/{r.container} x{r.count} ({r.last_reason}: {r.last_message[:160]})"
+            for r in self.restarts
+        ]
         return "\n".join(lines)
 
 
@@ -61,8 +67,7 @@ def collect(api: k8s.ApiClient, started: datetime) -> Timeline:
 
     def mark(moment: datetime | None, what: str, subject: str) -> None:
         if moment is not None:
-            timeline.marks.append(Mark(round((moment - started).total_seconds(), 1), what,
-                                       subject))
+            timeline.marks.append(Mark(round((moment - started).total_seconds(), 1), what, subject))
 
     for node in core.list_node().items:
         mark(node.metadata.creation_timestamp, "node registered", node.metadata.name)
@@ -94,8 +99,13 @@ def _restarts(pod: k8s.V1Pod) -> list[Restart]:
         if not status.restart_count:
             continue
         terminated = status.last_state.terminated if status.last_state else None
-        restarts.append(Restart(
-            pod.metadata.name, status.name, status.restart_count,
-            terminated.reason if terminated else "",
-            (terminated.message or "").strip() if terminated else ""))
+        restarts.append(
+            Restart(
+                pod.metadata.name,
+                status.name,
+                status.restart_count,
+                terminated.reason if terminated else "",
+                (terminated.message or "").strip() if terminated else "",
+            )
+        )
     return restarts

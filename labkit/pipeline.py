@@ -36,8 +36,9 @@ class StepTiming:
 class Progress:
     """Prints one line per event to the terminal and every detail to a log file."""
 
-    def __init__(self, log_path: Path | None = None, stream: TextIO = sys.stderr,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self, log_path: Path | None = None, stream: TextIO = sys.stderr, quiet: bool = False
+    ) -> None:
         self.log_path = log_path
         self.stream = stream
         self.quiet = quiet
@@ -82,8 +83,9 @@ def heartbeat(progress: Progress, what: str, every: float = 30.0) -> Iterator[No
         thread.join()
 
 
-def run_steps(steps: Sequence[Step[Context]], context: Context,
-              progress: Progress) -> list[StepTiming]:
+def run_steps(
+    steps: Sequence[Step[Context]], context: Context, progress: Progress
+) -> list[StepTiming]:
     timings: list[StepTiming] = []
     for step in steps:
         progress.say(f" • {step.name} ...")

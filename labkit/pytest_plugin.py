@@ -34,15 +34,30 @@ _SUFFIX_ROOM = len("-99")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labkit", "labkit: Kubernetes labs in Docker")
-    group.addoption("--lab-kubernetes-version", default=None,
-                    help="Kubernetes release of the labs (picks labkit/node:<version>)")
+    group.addoption(
+        "--lab-kubernetes-version",
+        default=None,
+        help="Kubernetes release of the labs (picks labkit/node:<version>)",
+    )
     group.addoption("--lab-image", default=None, help="node image to use instead")
-    group.addoption("--lab-keep", action="store_true", default=None,
-                    help="keep a lab whose tests failed, for debugging (`labkit lab down` later)")
-    group.addoption("--lab-logs-dir", default=None, metavar="DIR",
-                    help="where a failing scenario's lab logs go (default: <rootdir>/labkit-logs)")
-    group.addoption("--lab-reuse", default=None, metavar="NAME",
-                    help="use the running lab NAME for the `lab` fixture instead of a new one")
+    group.addoption(
+        "--lab-keep",
+        action="store_true",
+        default=None,
+        help="keep a lab whose tests failed, for debugging (`labkit lab down` later)",
+    )
+    group.addoption(
+        "--lab-logs-dir",
+        default=None,
+        metavar="DIR",
+        help="where a failing scenario's lab logs go (default: <rootdir>/labkit-logs)",
+    )
+    group.addoption(
+        "--lab-reuse",
+        default=None,
+        metavar="NAME",
+        help="use the running lab NAME for the `lab` fixture instead of a new one",
+    )
     parser.addini("lab_kubernetes_version", "default of --lab-kubernetes-version", default="")
     parser.addini("lab_keep", "default of --lab-keep", type="bool", default=False)
 
@@ -138,22 +153,28 @@ def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config
 class LabFactory:
     """Brings labs up for tests and guarantees their removal (unless kept after a failure)."""
 
-    def __init__(self, config: pytest.Config, owner: pytest.Item | pytest.Collector,
-                 base_name: str) -> None:
+    def __init__(
+        self, config: pytest.Config, owner: pytest.Item | pytest.Collector, base_name: str
+    ) -> None:
         self.config = config
         self.owner = owner
         self.base_name = base_name
         self.labs: list[Any] = []
 
-    def __call__(self, name: str | None = None, *, on_phase: Callable[[str, Any], None] | None
-                 = None, **spec: Any) -> Any:
+    def __call__(
+        self,
+        name: str | None = None,
+        *,
+        on_phase: Callable[[str, Any], None] | None = None,
+        **spec: Any,
+    ) -> Any:
         from labkit.lab.bringup import bring_up
 
         suffix = f"-{len(self.labs)}" if self.labs else ""
-        lab_spec = spec_from_marker(spec, name=name or self.base_name + suffix,
-                                    config=self.config)
-        result = bring_up(lab_spec, keep_on_failure=bool(_option(self.config, "keep")),
-                          on_phase=on_phase)
+        lab_spec = spec_from_marker(spec, name=name or self.base_name + suffix, config=self.config)
+        result = bring_up(
+            lab_spec, keep_on_failure=bool(_option(self.config, "keep")), on_phase=on_phase
+        )
         self.labs.append(result.lab)
         return result.lab
 
@@ -163,8 +184,10 @@ class LabFactory:
         errors: list[Exception] = []
         for lab in self.labs:
             if keep:
-                print(f"\nlabkit: keeping lab {lab.name!r} after a failure "
-                      f"(kubeconfig {lab.kubeconfig}; remove with `labkit lab down {lab.name}`)")
+                print(
+                    f"\nlabkit: keeping lab {lab.name!r} after a failure "
+                    f"(kubeconfig {lab.kubeconfig}; remove with `labkit lab down {lab.name}`)"
+                )
                 continue
             try:
                 lab.down()
@@ -248,15 +271,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     crashed = config.stash.get(_CRASHED, [])
     if crashed and not _option(config, "keep"):
-        _remove_labs(config.stash[_RUN], None,
-                     f"left over after the run; crashed: {', '.join(crashed)}")
+        _remove_labs(
+            config.stash[_RUN], None, f"left over after the run; crashed: {', '.join(crashed)}"
+        )
 
 
 @pytest.fixture
 def lab_factory(request: pytest.FixtureRequest) -> Iterator[LabFactory]:
     """Call it with lab spec fields to get a `Lab`; every lab is removed after the test."""
-    factory = LabFactory(request.config, request.node,
-                         lab_name(request.node.nodeid, lab_owner(request.config)))
+    factory = LabFactory(
+        request.config, request.node, lab_name(request.node.nodeid, lab_owner(request.config))
+    )
     yield factory
     factory.teardown()
 
@@ -276,8 +301,11 @@ def lab_on_phase() -> Callable[[str, Any], None] | None:
 
 
 @pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest, lab_spec: dict[str, Any],
-        lab_on_phase: Callable[[str, Any], None] | None) -> Iterator[Any]:
+def lab(
+    request: pytest.FixtureRequest,
+    lab_spec: dict[str, Any],
+    lab_on_phase: Callable[[str, Any], None] | None,
+) -> Iterator[Any]:
     """One lab per module, shaped by the module's `lab` marker and `lab_spec` fixture
     (default: 1 control plane + 2 workers)."""
     reuse = request.config.getoption("lab_reuse")
@@ -290,8 +318,9 @@ def lab(request: pytest.FixtureRequest, lab_spec: dict[str, Any],
     marker = request.node.get_closest_marker("lab")
     spec = {**(marker.kwargs if marker else {}), **lab_spec}
     spec.setdefault("workers", 2)
-    factory = LabFactory(request.config, request.node,
-                         lab_name(request.node.nodeid, lab_owner(request.config)))
+    factory = LabFactory(
+        request.config, request.node, lab_name(request.node.nodeid, lab_owner(request.config))
+    )
     try:
         yield factory(on_phase=lab_on_phase, **spec)
     finally:

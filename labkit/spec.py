@@ -39,8 +39,11 @@ DEFAULT_SERVICE_SUBNET = "10.96.0.0/16"
 DEFAULT_DNS_DOMAIN = "cluster.local"
 
 PATCH_KINDS = (
-    "InitConfiguration", "ClusterConfiguration", "JoinConfiguration",
-    "KubeletConfiguration", "KubeProxyConfiguration",
+    "InitConfiguration",
+    "ClusterConfiguration",
+    "JoinConfiguration",
+    "KubeletConfiguration",
+    "KubeProxyConfiguration",
 )
 # The only document kubeadm reads on one node alone: the others are uploaded to ConfigMaps
 # (kubeadm-config, kubelet-config, kube-proxy) that every node shares, so a per-node patch
@@ -48,8 +51,18 @@ PATCH_KINDS = (
 NODE_PATCH_KINDS = {ROLE_CONTROL_PLANE: "InitConfiguration", ROLE_WORKER: "JoinConfiguration"}
 
 _TOP_FIELDS = (
-    "name", "kubernetesVersion", "image", "controlPlanes", "workers", "cni", "networking",
-    "kubeadm", "nodes", "ignorePreflightErrors", "binaries", "init",
+    "name",
+    "kubernetesVersion",
+    "image",
+    "controlPlanes",
+    "workers",
+    "cni",
+    "networking",
+    "kubeadm",
+    "nodes",
+    "ignorePreflightErrors",
+    "binaries",
+    "init",
 )
 _NETWORKING_FIELDS = ("podSubnet", "serviceSubnet", "dnsDomain")
 _NODE_FIELDS = ("kubeadm", "ignorePreflightErrors")
@@ -145,29 +158,45 @@ class LabSpec:
         return cls.from_dict(data, source=source, base_dir=file.parent)
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str = "lab spec",
-                  base_dir: Path | None = None) -> LabSpec:
+    def from_dict(
+        cls, data: Any, *, source: str = "lab spec", base_dir: Path | None = None
+    ) -> LabSpec:
         """Validate camelCase `data`; relative `binaries` paths are taken from `base_dir`."""
         try:
             return _parse({} if data is None else data, source, base_dir or Path.cwd())
         except (_FieldError, LabkitError) as error:
             raise LabkitError(f"{source}: {error}") from None
 
-    def replace(self, *, name: str | None = None, workers: int | None = None,
-                cni: str | None = None, kubernetes_version: str | KubernetesVersion | None = None,
-                image: str | None = None, init: str | None = None) -> LabSpec:
+    def replace(
+        self,
+        *,
+        name: str | None = None,
+        workers: int | None = None,
+        cni: str | None = None,
+        kubernetes_version: str | KubernetesVersion | None = None,
+        image: str | None = None,
+        init: str | None = None,
+    ) -> LabSpec:
         """A copy with (CLI) overrides applied, validated as if they had been in the file."""
         version = None if kubernetes_version is None else str(kubernetes_version)
-        changes = {"name": name, "workers": workers, "cni": cni, "image": image, "init": init,
-                   "kubernetesVersion": version}
+        changes = {
+            "name": name,
+            "workers": workers,
+            "cni": cni,
+            "image": image,
+            "init": init,
+            "kubernetesVersion": version,
+        }
         changes = {key: value for key, value in changes.items() if value is not None}
         if not changes:
             return self
         data = self.to_dict()
         if name is not None:
             # An override names a role and index; it follows its node when the lab is renamed.
-            data["nodes"] = {f"{name}-{key.removeprefix(self.name + '-')}": value
-                             for key, value in data.get("nodes", {}).items()}
+            data["nodes"] = {
+                f"{name}-{key.removeprefix(self.name + '-')}": value
+                for key, value in data.get("nodes", {}).items()
+            }
         data.update(changes)
         described = ", ".join(f"{key}={value}" for key, value in changes.items())
         return LabSpec.from_dict(data, source=f"{self.source} (with {described})")
@@ -198,8 +227,9 @@ def _node_names(lab: str, control_planes: int, workers: int) -> list[NodeSpec]:
     def named(role: str, index: int) -> NodeSpec:
         return NodeSpec(f"{lab}-{role}{index if index > 1 else ''}", role, index)
 
-    return ([named(ROLE_CONTROL_PLANE, i) for i in range(1, control_planes + 1)]
-            + [named(ROLE_WORKER, i) for i in range(1, workers + 1)])
+    return [named(ROLE_CONTROL_PLANE, i) for i in range(1, control_planes + 1)] + [
+        named(ROLE_WORKER, i) for i in range(1, workers + 1)
+    ]
 
 
 def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
@@ -286,20 +316,29 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
 
 def _lab_name(name: str) -> str:
     if not _DNS_LABEL.match(name):
-        raise _FieldError("name", f"{name!r} is not a lowercase DNS label: use a-z, 0-9 and '-', "
-                          "starting and ending with a letter or digit (it prefixes node hostnames "
-                          "and container names)")
+        raise _FieldError(
+            "name",
+            f"{name!r} is not a lowercase DNS label: use a-z, 0-9 and '-', "
+            "starting and ending with a letter or digit (it prefixes node hostnames "
+            "and container names)",
+        )
     if len(name) > MAX_NAME_LENGTH:
-        raise _FieldError("name", f"{name!r} is {len(name)} characters long; use at most "
-                          f"{MAX_NAME_LENGTH} so that '<name>-control-plane' stays a valid "
-                          "63-character hostname")
+        raise _FieldError(
+            "name",
+            f"{name!r} is {len(name)} characters long; use at most "
+            f"{MAX_NAME_LENGTH} so that '<name>-control-plane' stays a valid "
+            "63-character hostname",
+        )
     return name
 
 
 def _control_planes(count: int) -> int:
     if count > 1:
-        raise _FieldError("controlPlanes", f"{count} is not supported yet: HA (several control "
-                          "planes behind a load balancer) is not implemented; use 1")
+        raise _FieldError(
+            "controlPlanes",
+            f"{count} is not supported yet: HA (several control "
+            "planes behind a load balancer) is not implemented; use 1",
+        )
     if count < 1:
         raise _FieldError("controlPlanes", f"{count}: a lab needs exactly 1 control plane")
     return count
@@ -307,26 +346,38 @@ def _control_planes(count: int) -> int:
 
 def _networking(data: Any, node_count: int) -> Networking:
     section = _fields(data, "networking", _NETWORKING_FIELDS)
-    pod = _ipv4_cidr(_get(section, "podSubnet", str, DEFAULT_POD_SUBNET, "networking"),
-                     "networking.podSubnet")
-    service = _ipv4_cidr(_get(section, "serviceSubnet", str, DEFAULT_SERVICE_SUBNET, "networking"),
-                         "networking.serviceSubnet")
+    pod = _ipv4_cidr(
+        _get(section, "podSubnet", str, DEFAULT_POD_SUBNET, "networking"), "networking.podSubnet"
+    )
+    service = _ipv4_cidr(
+        _get(section, "serviceSubnet", str, DEFAULT_SERVICE_SUBNET, "networking"),
+        "networking.serviceSubnet",
+    )
     domain = _get(section, "dnsDomain", str, DEFAULT_DNS_DOMAIN, "networking")
     per_node = _NODE_CIDR_PREFIX
     widest, narrowest = per_node - _MAX_NODE_MASK_DIFF, per_node - (node_count - 1).bit_length()
     if not widest <= pod.prefixlen <= narrowest:
-        raise _FieldError("networking.podSubnet", f"{pod} must be between /{widest} and "
-                          f"/{narrowest}: each of the {node_count} nodes gets a /{per_node}")
+        raise _FieldError(
+            "networking.podSubnet",
+            f"{pod} must be between /{widest} and "
+            f"/{narrowest}: each of the {node_count} nodes gets a /{per_node}",
+        )
     low, high = _SERVICE_PREFIXES
     if not low <= service.prefixlen <= high:
-        raise _FieldError("networking.serviceSubnet",
-                          f"{service} must be between /{low} and /{high} (a kubeadm limit)")
+        raise _FieldError(
+            "networking.serviceSubnet",
+            f"{service} must be between /{low} and /{high} (a kubeadm limit)",
+        )
     if pod.overlaps(service):
-        raise _FieldError("networking", f"podSubnet {pod} and serviceSubnet {service} overlap; "
-                          "give them disjoint ranges")
+        raise _FieldError(
+            "networking",
+            f"podSubnet {pod} and serviceSubnet {service} overlap; give them disjoint ranges",
+        )
     if len(domain) > 253 or not all(_DNS_LABEL.match(label) for label in domain.split(".")):
-        raise _FieldError("networking.dnsDomain", f"{domain!r} is not a lowercase DNS domain "
-                          "such as cluster.local")
+        raise _FieldError(
+            "networking.dnsDomain",
+            f"{domain!r} is not a lowercase DNS domain such as cluster.local",
+        )
     return Networking(str(pod), str(service), domain)
 
 
@@ -358,13 +409,19 @@ def _patches(data: Any, path: str) -> Patches:
 
 
 def _check_arg_lists(value: Any, path: str) -> None:
-    items = value.items() if isinstance(value, Mapping) else (
-        enumerate(value) if isinstance(value, list) else ())
+    items = (
+        value.items()
+        if isinstance(value, Mapping)
+        else (enumerate(value) if isinstance(value, list) else ())
+    )
     for key, item in items:
         where = f"{path}[{key}]" if isinstance(key, int) else _at(path, key)
         if key in _ARG_LISTS and isinstance(item, Mapping):
-            raise _FieldError(where, "kubeadm v1beta4 takes a list of {name, value}, not a "
-                              "mapping, e.g. [{name: v, value: '4'}]")
+            raise _FieldError(
+                where,
+                "kubeadm v1beta4 takes a list of {name, value}, not a "
+                "mapping, e.g. [{name: v, value: '4'}]",
+            )
         _check_arg_lists(item, where)
 
 
@@ -382,9 +439,12 @@ def _node_overrides(data: Any, nodes: list[NodeSpec]) -> Mapping[str, NodeOverri
         own = NODE_PATCH_KINDS[by_name[name].role]
         for kind in patches:
             if kind != own:
-                raise _FieldError(f"{path}.kubeadm.{kind}", f"{kind} is shared by the whole "
-                                  "cluster (kubeadm uploads it to a ConfigMap), so patch it in "
-                                  f"the top-level kubeadm; a node override may only patch {own}")
+                raise _FieldError(
+                    f"{path}.kubeadm.{kind}",
+                    f"{kind} is shared by the whole "
+                    "cluster (kubeadm uploads it to a ConfigMap), so patch it in "
+                    f"the top-level kubeadm; a node override may only patch {own}",
+                )
         ignored = _strings(entry.get("ignorePreflightErrors"), f"{path}.ignorePreflightErrors")
         overrides[name] = NodeOverride(kubeadm=patches, ignore_preflight_errors=ignored)
     return MappingProxyType(overrides)
@@ -399,8 +459,10 @@ def _binaries(data: Any, base_dir: Path) -> Binaries:
             continue
         path = (base_dir / Path(text).expanduser()).absolute()
         if not path.is_file():
-            raise _FieldError(f"binaries.{key}", f"{path} does not exist or is not a file; "
-                              f"build {key} first or fix the path")
+            raise _FieldError(
+                f"binaries.{key}",
+                f"{path} does not exist or is not a file; build {key} first or fix the path",
+            )
         if not os.access(path, os.X_OK):
             raise _FieldError(f"binaries.{key}", f"{path} is not executable; chmod +x it")
         paths[key] = path

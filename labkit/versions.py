@@ -63,9 +63,7 @@ class KubernetesVersion:
         version = cls(int(match["major"]), int(match["minor"]), int(match["patch"]))
         if version.minor not in SUPPORTED_MINORS:
             supported = ", ".join(f"v1.{m}" for m in SUPPORTED_MINORS)
-            raise LabkitError(
-                f"{field}: {text} is not supported; supported minors are {supported}"
-            )
+            raise LabkitError(f"{field}: {text} is not supported; supported minors are {supported}")
         return version
 
     def __str__(self) -> str:

@@ -51,7 +51,8 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> dict[Any
     for key, _ in node.value:
         if isinstance(key, yaml.ScalarNode) and keys.count(key.value) > 1:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key.value!r}", key.start_mark)
+                None, None, f"duplicate key {key.value!r}", key.start_mark
+            )
     return loader.construct_mapping(node, deep=True)
 
 

@@ -40,10 +40,15 @@ from labkit.lab.workloads import kubectl
 EXTRA_ARGS = (("profiling", "false"), ("kubelet-preferred-address-types", "InternalIP,Hostname"))
 DEFAULT_ADDRESS_TYPES = "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname"
 
-pytestmark = pytest.mark.lab(workers=0, kubeadm={"ClusterConfiguration": {
-    "encryptionAlgorithm": "ECDSA-P256",
-    "apiServer": {"extraArgs": [{"name": n, "value": v} for n, v in EXTRA_ARGS]},
-}})
+pytestmark = pytest.mark.lab(
+    workers=0,
+    kubeadm={
+        "ClusterConfiguration": {
+            "encryptionAlgorithm": "ECDSA-P256",
+            "apiServer": {"extraArgs": [{"name": n, "value": v} for n, v in EXTRA_ARGS]},
+        }
+    },
+)
 
 APISERVER_MANIFEST = manifest_path("kube-apiserver")
 
@@ -65,19 +70,23 @@ def test_expectations_come_from_the_node_config(config: LabConfig) -> None:
 
 
 def test_every_rule_passes_and_rsa_expectations_would_fail(
-        lab: Lab, config: LabConfig, checked: CheckRun) -> None:
+    lab: Lab, config: LabConfig, checked: CheckRun
+) -> None:
     assert [f.message for f in checked.failures] == []
     # The key rules do look: the same node against RSA-2048 expectations fails them.
     artifacts = read_node(lab.control_plane)
-    rsa = replace(node_context(config, artifacts, lab.control_plane.lab_address()),
-                  encryption_algorithm="RSA-2048")
+    rsa = replace(
+        node_context(config, artifacts, lab.control_plane.lab_address()),
+        encryption_algorithm="RSA-2048",
+    )
     failing = {f.rule_id for f in check_node(artifacts, rsa) if f.status == "fail"}
     assert failing == {"pki.key-algorithm", "kubeconfig.key-algorithm"}
 
 
 def _p256(key: object) -> bool:
     return isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and (
-        key.curve.name == "secp256r1")
+        key.curve.name == "secp256r1"
+    )
 
 
 def test_every_key_kubeadm_made_is_ecdsa_p256(lab: Lab) -> None:
@@ -85,8 +94,11 @@ def test_every_key_kubeadm_made_is_ecdsa_p256(lab: Lab) -> None:
     keys = {p for p in files if p.startswith(PKI_DIR + "/") and p.endswith(".key")}
     assert keys == {spec.key_path for spec in CERTIFICATES} | {SA_KEY}
     not_p256 = [p for p in sorted(keys) if not _p256(load_private_key(files[p].data))]
-    not_p256 += [s.cert_path for s in CERTIFICATES
-                 if not _p256(load_certificate(files[s.cert_path].data).public_key())]
+    not_p256 += [
+        s.cert_path
+        for s in CERTIFICATES
+        if not _p256(load_certificate(files[s.cert_path].data).public_key())
+    ]
     if not _p256(load_public_key(files[SA_PUB].data)):
         not_p256.append(SA_PUB)
     for spec in KUBECONFIGS:
@@ -99,8 +111,11 @@ def test_every_key_kubeadm_made_is_ecdsa_p256(lab: Lab) -> None:
 
 
 def _flags_of(command: list[str]) -> list[str]:
-    return [word for word in command if word.startswith("--kubelet-preferred-address-types")
-            or word.startswith("--profiling")]
+    return [
+        word
+        for word in command
+        if word.startswith("--kubelet-preferred-address-types") or word.startswith("--profiling")
+    ]
 
 
 def test_extra_args_are_in_the_apiserver_manifest(lab: Lab) -> None:

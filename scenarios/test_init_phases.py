@@ -83,25 +83,29 @@ def written_by(phases: PhaseRecorder, phase: str) -> set[str]:
     return {path for path, entry in after.items() if not entry.is_dir and path not in before}
 
 
-def context_after(phase: PhaseState, lab: Lab, config: LabConfig, *,
-                  rotation: bool = False) -> CheckContext:
-    return node_context(config, phase.artifacts, lab.control_plane.lab_address(),
-                        kubelet_client_rotation=rotation)
+def context_after(
+    phase: PhaseState, lab: Lab, config: LabConfig, *, rotation: bool = False
+) -> CheckContext:
+    return node_context(
+        config, phase.artifacts, lab.control_plane.lab_address(), kubelet_client_rotation=rotation
+    )
 
 
 def failures(findings: list[Finding]) -> list[str]:
     return [f.message for f in findings if f.status == "fail"]
 
 
-def cluster_failures(phase: PhaseState, lab: Lab, config: LabConfig,
-                     *rule_ids: str) -> list[Finding]:
+def cluster_failures(
+    phase: PhaseState, lab: Lab, config: LabConfig, *rule_ids: str
+) -> list[Finding]:
     """The failing findings of these cluster rules on the objects recorded after `phase`."""
     assert phase.snapshot is not None, f"no cluster snapshot after {phase.phase}"
     address = {lab.control_plane.name: lab.control_plane.lab_address()}
     rules = rules_of(ids=rule_ids)
     assert len(rules) == len(rule_ids), f"unknown rule among {rule_ids}"
-    findings = check_cluster(phase.snapshot, cluster_context(config, [phase.artifacts], address),
-                             rules=rules)
+    findings = check_cluster(
+        phase.snapshot, cluster_context(config, [phase.artifacts], address), rules=rules
+    )
     return [f for f in findings if f.status == "fail"]
 
 
@@ -121,55 +125,73 @@ def test_preflight_writes_nothing_of_kubeadm(phases: PhaseRecorder) -> None:
     assert under(written, "/var/lib/kubelet") == set()
 
 
-def test_certs_writes_the_pki_and_only_the_pki(lab: Lab, config: LabConfig,
-        phases: PhaseRecorder) -> None:
+def test_certs_writes_the_pki_and_only_the_pki(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     state = phases["certs"]
     expected = {p for spec in CERTIFICATES for p in (spec.cert_path, spec.key_path)}
     assert written_by(phases, "certs") == expected | {SA_KEY, SA_PUB}
-    rules = rules_of("pki", ids=("cis.pki-ownership", "cis.pki-certificate-mode",
-                                 "cis.pki-key-mode"))
-    assert failures(check_node(state.artifacts, context_after(state, lab, config),
-                               rules=rules)) == []
+    rules = rules_of(
+        "pki", ids=("cis.pki-ownership", "cis.pki-certificate-mode", "cis.pki-key-mode")
+    )
+    assert (
+        failures(check_node(state.artifacts, context_after(state, lab, config), rules=rules)) == []
+    )
 
 
 def test_kubeconfig_writes_the_five_kubeconfigs_with_embedded_credentials(
-        lab: Lab, config: LabConfig, phases: PhaseRecorder) -> None:
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     state = phases["kubeconfig"]
     assert written_by(phases, "kubeconfig") == {spec.path for spec in KUBECONFIGS}
-    rules = rules_of("kubeconfig", ids=("cis.admin-kubeconfigs", "cis.component-kubeconfigs",
-                                        "cis.kubelet-kubeconfig"))
-    assert failures(check_node(state.artifacts, context_after(state, lab, config),
-                               rules=rules)) == []
+    rules = rules_of(
+        "kubeconfig",
+        ids=("cis.admin-kubeconfigs", "cis.component-kubeconfigs", "cis.kubelet-kubeconfig"),
+    )
+    assert (
+        failures(check_node(state.artifacts, context_after(state, lab, config), rules=rules)) == []
+    )
     # Until kubelet-finalize, the first control plane's kubelet.conf embeds its certificate.
     kubelet = parse_kubeconfig(state.artifacts.files[f"{KUBERNETES_DIR}/kubelet.conf"].text)
     assert kubelet.client_certificate_data and kubelet.client_certificate is None
     assert under(set(state.artifacts.files), MANIFESTS_DIR) == set()
 
 
-def test_etcd_then_control_plane_write_the_four_static_pods(lab: Lab, config: LabConfig,
-        phases: PhaseRecorder) -> None:
+def test_etcd_then_control_plane_write_the_four_static_pods(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     assert written_by(phases, "etcd") == {manifest_path("etcd")}
     assert written_by(phases, "control-plane") == {
-        manifest_path(c) for c in CONTROL_PLANE_COMPONENTS if c != "etcd"}
+        manifest_path(c) for c in CONTROL_PLANE_COMPONENTS if c != "etcd"
+    }
     state = phases["control-plane"]
     rules = rules_of("manifest", ids=("cis.manifests", "cis.manifests-dir"))
-    assert failures(check_node(state.artifacts, context_after(state, lab, config),
-                               rules=rules)) == []
+    assert (
+        failures(check_node(state.artifacts, context_after(state, lab, config), rules=rules)) == []
+    )
     assert not state.artifacts.has(KUBELET_CONFIG)  # kubelet-start comes next
 
 
-def test_kubelet_start_writes_the_kubelet_files(lab: Lab, config: LabConfig,
-        phases: PhaseRecorder) -> None:
+def test_kubelet_start_writes_the_kubelet_files(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     written = written_by(phases, "kubelet-start")
     assert {KUBELET_CONFIG, KUBELET_FLAGS_ENV} <= written
     assert under(written, KUBERNETES_DIR) == set()
     state = phases["kubelet-start"]
-    assert failures(check_node(state.artifacts, context_after(state, lab, config),
-                               rules=rules_of("kubelet"))) == []
+    assert (
+        failures(
+            check_node(
+                state.artifacts, context_after(state, lab, config), rules=rules_of("kubelet")
+            )
+        )
+        == []
+    )
 
 
-def test_upload_config_uploads_kubeadm_and_kubelet_config(lab: Lab, config: LabConfig,
-        phases: PhaseRecorder) -> None:
+def test_upload_config_uploads_kubeadm_and_kubelet_config(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     state = phases["upload-config"]
     assert cluster_failures(state, lab, config, "cluster.kubeadm-configmaps") == []
     snapshot: ClusterSnapshot = state.snapshot
@@ -182,55 +204,78 @@ def test_upload_config_uploads_kubeadm_and_kubelet_config(lab: Lab, config: LabC
     assert snapshot.find("config_maps", KUBE_PUBLIC, "cluster-info") is None
 
 
-def test_mark_control_plane_labels_and_taints_the_node(lab: Lab, config: LabConfig,
-        phases: PhaseRecorder) -> None:
+def test_mark_control_plane_labels_and_taints_the_node(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     rules = ("node-state.control-plane-labels", "node-state.control-plane-taint")
     assert len(cluster_failures(phases["upload-config"], lab, config, *rules)) == 2
     assert cluster_failures(phases["mark-control-plane"], lab, config, *rules) == []
 
 
-def test_bootstrap_token_creates_the_token_and_signed_cluster_info(lab: Lab, config: LabConfig,
-        phases: PhaseRecorder) -> None:
+def test_bootstrap_token_creates_the_token_and_signed_cluster_info(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     state = phases["bootstrap-token"]
-    rules = ("cluster.bootstrap-token", "cluster.cluster-info", "cluster.cluster-info-jws",
-             "cluster.public-bindings")
+    rules = (
+        "cluster.bootstrap-token",
+        "cluster.cluster-info",
+        "cluster.cluster-info-jws",
+        "cluster.public-bindings",
+    )
     assert cluster_failures(state, lab, config, *rules) == []
     token_id = config.init["bootstrapTokens"][0]["token"].split(".")[0]
     assert [s["metadata"]["name"] for s in state.snapshot.secrets] == [
-        f"bootstrap-token-{token_id}"]
+        f"bootstrap-token-{token_id}"
+    ]
     cluster_info = state.snapshot.find("config_maps", KUBE_PUBLIC, "cluster-info")
     assert f"jws-kubeconfig-{token_id}" in cluster_info["data"]
     # Every kubeadm ClusterRoleBinding exists now except the two the addons bring.
     missing = cluster_failures(state, lab, config, "cluster.cluster-role-bindings")
     assert {(f.path, f.found) for f in missing} == {
         ("ClusterRoleBinding/kubeadm:node-proxier", "none"),
-        ("ClusterRoleBinding/system:coredns", "none")}
+        ("ClusterRoleBinding/system:coredns", "none"),
+    }
 
 
 def test_kubelet_finalize_points_kubelet_conf_at_the_rotating_certificate(
-        lab: Lab, config: LabConfig, phases: PhaseRecorder) -> None:
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     rule = rules_of(ids=("kubeconfig.kubelet-rotation",))
     before, after = phases["bootstrap-token"], phases["kubelet-finalize"]
-    assert failures(check_node(before.artifacts, context_after(before, lab, config,
-                                                              rotation=True), rules=rule))
-    assert failures(check_node(after.artifacts, context_after(after, lab, config,
-                                                             rotation=True), rules=rule)) == []
+    assert failures(
+        check_node(before.artifacts, context_after(before, lab, config, rotation=True), rules=rule)
+    )
+    assert (
+        failures(
+            check_node(
+                after.artifacts, context_after(after, lab, config, rotation=True), rules=rule
+            )
+        )
+        == []
+    )
     kubelet = parse_kubeconfig(after.artifacts.files[f"{KUBERNETES_DIR}/kubelet.conf"].text)
     assert kubelet.client_certificate == kubelet.client_key == KUBELET_CLIENT_PEM
 
 
-def test_addon_installs_coredns_and_kube_proxy(lab: Lab, config: LabConfig,
-        phases: PhaseRecorder) -> None:
+def test_addon_installs_coredns_and_kube_proxy(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder
+) -> None:
     state = phases["addon"]
-    rules = ("addons.coredns-deployment", "addons.coredns-image", "addons.kube-dns-service",
-             "addons.kube-proxy-daemonset", "addons.kube-proxy-image",
-             "cluster.cluster-role-bindings")
+    rules = (
+        "addons.coredns-deployment",
+        "addons.coredns-image",
+        "addons.kube-dns-service",
+        "addons.kube-proxy-daemonset",
+        "addons.kube-proxy-image",
+        "cluster.cluster-role-bindings",
+    )
     assert cluster_failures(state, lab, config, *rules) == []
     assert state.snapshot.find("deployments", KUBE_SYSTEM, "coredns")["spec"]["replicas"] == 2
     assert phases["bootstrap-token"].snapshot.find("deployments", KUBE_SYSTEM, "coredns") is None
 
 
 # The finished lab: the worker's join and the cluster's objects.
+
 
 def test_worker_holds_only_what_join_leaves(lab: Lab, config: LabConfig) -> None:
     worker = lab.workers[0]
@@ -260,8 +305,9 @@ def test_cluster_objects_are_kubeadms(lab: Lab, config: LabConfig) -> None:
     assert coredns["spec"]["replicas"] == 2
     assert coredns["status"].get("readyReplicas") == 2
     kube_dns = snapshot.find("services", KUBE_SYSTEM, "kube-dns")
-    assert kube_dns["spec"]["clusterIP"] == nth_ip(config.cluster_field(
-        "networking.serviceSubnet"), 10)
+    assert kube_dns["spec"]["clusterIP"] == nth_ip(
+        config.cluster_field("networking.serviceSubnet"), 10
+    )
     control_plane = snapshot.node(lab.control_plane.name)
     assert CONTROL_PLANE_TAINT in control_plane["spec"]["taints"]
     worker = snapshot.node(lab.workers[0].name)
@@ -270,7 +316,8 @@ def test_cluster_objects_are_kubeadms(lab: Lab, config: LabConfig) -> None:
 
 
 def test_labkit_check_passes_then_catches_a_loosened_file(
-        lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert labkit_main(["check", lab.name]) == 0
     assert ", 0 failures, " in capsys.readouterr().out
     kubelet_conf = f"{KUBERNETES_DIR}/kubelet.conf"
@@ -281,4 +328,5 @@ def test_labkit_check_passes_then_catches_a_loosened_file(
     finally:
         worker.exec(["chmod", "0600", kubelet_conf])
     assert [(f.rule_id, f.node, f.path) for f in run.failures] == [
-        ("cis.kubelet-kubeconfig", worker.name, kubelet_conf)]
+        ("cis.kubelet-kubeconfig", worker.name, kubelet_conf)
+    ]

@@ -28,8 +28,10 @@ def test_every_node_is_ready_in_kubectl(lab) -> None:
 @pytest.fixture(scope="module")
 def probe_pods(lab):
     server = f"socat TCP-LISTEN:{GREETING_PORT},fork,reuseaddr SYSTEM:'echo hello from $(hostname)'"
-    pods = [probe_pod(f"probe-{i}", worker.name, ["sh", "-c", server])
-            for i, worker in enumerate(lab.workers, start=1)]
+    pods = [
+        probe_pod(f"probe-{i}", worker.name, ["sh", "-c", server])
+        for i, worker in enumerate(lab.workers, start=1)
+    ]
     yield run_probe_pods(lab, pods)
     delete_probe_pods(lab, pods)
 

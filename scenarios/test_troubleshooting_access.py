@@ -42,8 +42,10 @@ RBAC_PROPAGATION = 15.0
 
 
 def forbidden_to_list_pods(user: str) -> str:
-    return (f'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" in '
-            f'the namespace "{NAMESPACE}"')
+    return (
+        f'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" in '
+        f'the namespace "{NAMESPACE}"'
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,39 +59,53 @@ def test_an_anonymous_request_is_forbidden(lab, access: ApiAccess) -> None:
     response = api_request(access, PODS)
     assert response.status == 403
     assert (response.body["reason"], response.body["message"]) == (
-        "Forbidden", forbidden_to_list_pods("system:anonymous"))
+        "Forbidden",
+        forbidden_to_list_pods("system:anonymous"),
+    )
     # Authorization, not an outage: diagnose finds the API answering.
     assert not [d for d in diagnose(lab) if d.cause_id.startswith("api.")]
 
 
 def test_a_service_account_token_is_allowed_once_bound_to_cluster_admin(
-        lab_api, access: ApiAccess) -> None:
+    lab_api, access: ApiAccess
+) -> None:
     core, rbac = k8s.CoreV1Api(lab_api), k8s.RbacAuthorizationV1Api(lab_api)
-    core.create_namespaced_service_account(NAMESPACE, k8s.V1ServiceAccount(
-        metadata=k8s.V1ObjectMeta(name=ACCOUNT)))
+    core.create_namespaced_service_account(
+        NAMESPACE, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name=ACCOUNT))
+    )
     try:
-        request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(
-            audiences=[], expiration_seconds=600))
-        token = core.create_namespaced_service_account_token(ACCOUNT, NAMESPACE,
-                                                             request).status.token
+        request = k8s.AuthenticationV1TokenRequest(
+            spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
+        )
+        token = core.create_namespaced_service_account_token(
+            ACCOUNT, NAMESPACE, request
+        ).status.token
 
         who = api_request(access, WHO_AM_I, token=token, body=SELF_SUBJECT_REVIEW)
         assert who.status == 201
         assert who.body["status"]["userInfo"]["username"] == SERVICE_ACCOUNT_USER
         unbound = api_request(access, PODS, token=token)
         assert (unbound.status, unbound.body["message"]) == (
-            403, forbidden_to_list_pods(SERVICE_ACCOUNT_USER))
+            403,
+            forbidden_to_list_pods(SERVICE_ACCOUNT_USER),
+        )
 
-        rbac.create_cluster_role_binding(k8s.V1ClusterRoleBinding(
-            metadata=k8s.V1ObjectMeta(name=ACCOUNT),
-            role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
-                                   name="cluster-admin"),
-            subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=ACCOUNT,
-                                        namespace=NAMESPACE)]))
+        rbac.create_cluster_role_binding(
+            k8s.V1ClusterRoleBinding(
+                metadata=k8s.V1ObjectMeta(name=ACCOUNT),
+                role_ref=k8s.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
+                ),
+                subjects=[
+                    k8s.RbacV1Subject(kind="ServiceAccount", name=ACCOUNT, namespace=NAMESPACE)
+                ],
+            )
+        )
         allowed = until_allowed(access, PODS, token)
         assert allowed.status == 200 and allowed.body["kind"] == "PodList"
-        assert any(p["metadata"]["name"].startswith("kube-apiserver-")
-                   for p in allowed.body["items"])
+        assert any(
+            p["metadata"]["name"].startswith("kube-apiserver-") for p in allowed.body["items"]
+        )
     finally:
         with contextlib.suppress(k8s.ApiException):  # 404: the test failed before binding
             rbac.delete_cluster_role_binding(ACCOUNT)
@@ -106,15 +122,16 @@ def until_allowed(access: ApiAccess, path: str, token: str) -> ApiResponse:
         time.sleep(0.2)
 
 
-def test_the_admin_client_certificate_is_allowed_and_exports_to_pkcs12(
-        access: ApiAccess) -> None:
+def test_the_admin_client_certificate_is_allowed_and_exports_to_pkcs12(access: ApiAccess) -> None:
     certificate = x509.load_pem_x509_certificate(access.client_cert_pem)
     key = load_pem_private_key(access.client_key_pem, password=None)
     ca = x509.load_pem_x509_certificate(access.ca_pem)
     subject = certificate.subject
     assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "kubernetes-admin"
-    assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == \
-        "kubeadm:cluster-admins"
+    assert (
+        subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+        == "kubeadm:cluster-admins"
+    )
     assert isinstance(key, rsa.RSAPrivateKey)
 
     pods = api_request(access, PODS, client_certificate=True)
@@ -127,7 +144,8 @@ def test_the_admin_client_certificate_is_allowed_and_exports_to_pkcs12(
 
     password = b"labkit"
     bundle = pkcs12.serialize_key_and_certificates(
-        b"kubernetes-admin", key, certificate, [ca], BestAvailableEncryption(password))
+        b"kubernetes-admin", key, certificate, [ca], BestAvailableEncryption(password)
+    )
     loaded = pkcs12.load_pkcs12(bundle, password)
     assert loaded.cert is not None and loaded.key is not None
     assert loaded.cert.certificate == certificate

@@ -50,45 +50,55 @@ def diagnosis_of(lab, node: Node) -> Diagnosis:
     return found[0]
 
 
-def test_a_deleted_token_fails_discovery_and_a_new_join_command_joins(lab, lab_api,
-                                                                     unjoined) -> None:
+def test_a_deleted_token_fails_discovery_and_a_new_join_command_joins(
+    lab, lab_api, unjoined
+) -> None:
     cp = lab.control_plane
     token = join_token_in_use(unjoined)  # the one `lab up` joined this worker with
     pin = ca_cert_hash(cp.read_file(CA_CERT))
     cp.exec(["kubeadm", "token", "delete", token.id])
     assert token.id not in cp.exec(["kubeadm", "token", "list"]).stdout
 
-    failed = kubeadm_join(lab, unjoined, endpoint=f"{cp.name}:{API_SERVER_PORT}", token=token,
-                          ca_cert_hash=pin)
+    failed = kubeadm_join(
+        lab, unjoined, endpoint=f"{cp.name}:{API_SERVER_PORT}", token=token, ca_cert_hash=pin
+    )
     assert not failed.ok
-    assert ("error execution phase preflight: couldn't validate the identity of the API "
-            "Server: could not find a JWS signature in the cluster-info ConfigMap for token "
-            f'ID "{token.id}"') in output(failed), output(failed)
+    assert (
+        "error execution phase preflight: couldn't validate the identity of the API "
+        "Server: could not find a JWS signature in the cluster-info ConfigMap for token "
+        f'ID "{token.id}"'
+    ) in output(failed), output(failed)
     assert unjoined.name not in registered(lab_api)
 
     found = diagnosis_of(lab, unjoined)
     assert found.cause_id == "node.not-registered"
-    assert "its kubelet is stopped (systemd), so `kubeadm join` has not completed" \
-        in found.summary
+    assert "its kubelet is stopped (systemd), so `kubeadm join` has not completed" in found.summary
     assert "no usable bootstrap token (expired or deleted)" in found.summary
-    assert f"labkit lab exec {lab.name} {cp.name} -- kubeadm token create " \
+    assert (
+        f"labkit lab exec {lab.name} {cp.name} -- kubeadm token create "
         "--print-join-command" in found.fix
+    )
 
-    command = parse_join_command(cp.exec(["kubeadm", "token", "create",
-                                          "--print-join-command"]).stdout)
+    command = parse_join_command(
+        cp.exec(["kubeadm", "token", "create", "--print-join-command"]).stdout
+    )
     assert command.endpoint == f"{cp.name}:{API_SERVER_PORT}" and not command.control_plane
     assert command.ca_cert_hashes == (pin,)
     assert command.token.id in cp.exec(["kubeadm", "token", "list"]).stdout
 
-    joined = kubeadm_join(lab, unjoined, endpoint=command.endpoint, token=command.token,
-                          ca_cert_hash=command.ca_cert_hashes[0])
+    joined = kubeadm_join(
+        lab,
+        unjoined,
+        endpoint=command.endpoint,
+        token=command.token,
+        ca_cert_hash=command.ca_cert_hashes[0],
+    )
     assert joined.ok and JOINED in joined.stdout, output(joined)
     assert waits.nodes_registered(lab_api, [unjoined.name], REGISTER_TIMEOUT)
     assert all(d.cause_id != "node.not-registered" for d in diagnose(lab))
 
 
-def test_a_wrong_ca_pin_is_refused_and_the_pin_of_ca_crt_joins(lab, lab_api,
-                                                              unjoined) -> None:
+def test_a_wrong_ca_pin_is_refused_and_the_pin_of_ca_crt_joins(lab, lab_api, unjoined) -> None:
     cp = lab.control_plane
     token = BootstrapToken.parse(cp.exec(["kubeadm", "token", "create"]).stdout)
     endpoint = f"{cp.name}:{API_SERVER_PORT}"
@@ -99,9 +109,10 @@ def test_a_wrong_ca_pin_is_refused_and_the_pin_of_ca_crt_joins(lab, lab_api,
 
     refused = kubeadm_join(lab, unjoined, endpoint=endpoint, token=token, ca_cert_hash=wrong)
     assert not refused.ok
-    assert ("couldn't validate the identity of the API Server: cluster CA found in "
-            f'cluster-info ConfigMap is invalid: none of the public keys "{pin}" are pinned'
-            ) in output(refused), output(refused)
+    assert (
+        "couldn't validate the identity of the API Server: cluster CA found in "
+        f'cluster-info ConfigMap is invalid: none of the public keys "{pin}" are pinned'
+    ) in output(refused), output(refused)
     assert unjoined.name not in registered(lab_api)
 
     found = diagnosis_of(lab, unjoined)

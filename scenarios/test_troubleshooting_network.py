@@ -34,12 +34,16 @@ from labkit.versions import FLANNEL_IMAGE
 pytestmark = pytest.mark.lab(workers=1, cni="none")
 
 # The kubelet's Ready message with containerd and no CNI config (kubeadm-invariants 8).
-NO_CNI_MESSAGE = ("container runtime network not ready: NetworkReady=false "
-                  "reason:NetworkPluginNotReady message:Network plugin returns error: "
-                  "cni plugin not initialized")
+NO_CNI_MESSAGE = (
+    "container runtime network not ready: NetworkReady=false "
+    "reason:NetworkPluginNotReady message:Network plugin returns error: "
+    "cni plugin not initialized"
+)
 NOT_READY_TAINT = ("node.kubernetes.io/not-ready", "NoSchedule")
-UNREACHABLE_TAINTS = {("node.kubernetes.io/unreachable", "NoSchedule"),
-                      ("node.kubernetes.io/unreachable", "NoExecute")}
+UNREACHABLE_TAINTS = {
+    ("node.kubernetes.io/unreachable", "NoSchedule"),
+    ("node.kubernetes.io/unreachable", "NoExecute"),
+}
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
 # kube-scheduler 1.34 no longer names the taint: "... had untolerated taint(s)."
 UNTOLERATED = re.compile(r"^0/\d+ nodes are available: \d+ node\(s\) had untolerated taint")
@@ -65,23 +69,28 @@ def taint_set(node: k8s.V1Node) -> set[tuple[str, str]]:
 
 
 def unscheduled(pod: k8s.V1Pod) -> bool:
-    return any(c.type == "PodScheduled" and c.status == "False"
-               for c in pod.status.conditions or [])
+    return any(
+        c.type == "PodScheduled" and c.status == "False" for c in pod.status.conditions or []
+    )
 
 
 def test_without_a_cni_nodes_are_not_ready_and_coredns_stays_pending(lab, lab_api) -> None:
     core = k8s.CoreV1Api(lab_api)
     for node in lab.nodes:
         ready = wait_for_ready_condition(
-            lab_api, node.name, lambda c: NO_CNI_MESSAGE in (c.message or ""), SYMPTOM_TIMEOUT)
+            lab_api, node.name, lambda c: NO_CNI_MESSAGE in (c.message or ""), SYMPTOM_TIMEOUT
+        )
         assert ready is not None, f"{node.name}: no NetworkPluginNotReady in its Ready condition"
         assert (ready.status, ready.reason) == ("False", "KubeletNotReady"), ready
         assert NOT_READY_TAINT in taint_set(core.read_node(node.name))
 
     assert waits.wait_until(
-        core.list_namespaced_pod, lambda pods: len(pods) == COREDNS_REPLICAS and all(
-            unscheduled(p) for p in pods), SYMPTOM_TIMEOUT, namespace="kube-system",
-        label_selector=COREDNS_SELECTOR)
+        core.list_namespaced_pod,
+        lambda pods: len(pods) == COREDNS_REPLICAS and all(unscheduled(p) for p in pods),
+        SYMPTOM_TIMEOUT,
+        namespace="kube-system",
+        label_selector=COREDNS_SELECTOR,
+    )
     for pod in core.list_namespaced_pod("kube-system", label_selector=COREDNS_SELECTOR).items:
         scheduled = next(c for c in pod.status.conditions if c.type == "PodScheduled")
         assert (pod.status.phase, pod.spec.node_name) == ("Pending", None)
@@ -103,8 +112,11 @@ def test_without_a_cni_nodes_are_not_ready_and_coredns_stays_pending(lab, lab_ap
 
     install_cni(lab)
 
-    assert waits.wait_until(core.list_node, lambda nodes: all(
-        NOT_READY_TAINT not in taint_set(n) for n in nodes), SYMPTOM_TIMEOUT)
+    assert waits.wait_until(
+        core.list_node,
+        lambda nodes: all(NOT_READY_TAINT not in taint_set(n) for n in nodes),
+        SYMPTOM_TIMEOUT,
+    )
     for node in core.list_node().items:
         ready = next(c for c in node.status.conditions if c.type == "Ready")
         assert (ready.status, ready.reason) == ("True", "KubeletReady")
@@ -117,10 +129,14 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
     install_cni(lab)
     core = k8s.CoreV1Api(lab_api)
     worker = lab.workers[0]
-    ready_before = wait_for_ready_condition(lab_api, worker.name, lambda c: c.status == "True",
-                                            SYMPTOM_TIMEOUT)
-    old = core.list_namespaced_pod(FLANNEL_NAMESPACE, label_selector=FLANNEL_SELECTOR,
-                                   field_selector=f"spec.nodeName={worker.name}").items
+    ready_before = wait_for_ready_condition(
+        lab_api, worker.name, lambda c: c.status == "True", SYMPTOM_TIMEOUT
+    )
+    old = core.list_namespaced_pod(
+        FLANNEL_NAMESPACE,
+        label_selector=FLANNEL_SELECTOR,
+        field_selector=f"spec.nodeName={worker.name}",
+    ).items
     assert len(old) == 1
 
     removed = remove_image(worker, FLANNEL_IMAGE)
@@ -128,9 +144,15 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
     core.delete_namespaced_pod(old[0].metadata.name, FLANNEL_NAMESPACE)
 
     pod, reasons = watch_waiting_reasons(
-        lab_api, FLANNEL_NAMESPACE, FLANNEL_SELECTOR, node=worker.name,
-        skip={old[0].metadata.uid}, until="ImagePullBackOff", timeout=SYMPTOM_TIMEOUT,
-        every_container=True)
+        lab_api,
+        FLANNEL_NAMESPACE,
+        FLANNEL_SELECTOR,
+        node=worker.name,
+        skip={old[0].metadata.uid},
+        until="ImagePullBackOff",
+        timeout=SYMPTOM_TIMEOUT,
+        every_container=True,
+    )
     assert pod is not None, "the DaemonSet made no new pod on the worker"
     # Both containers (kube-flannel, install-cni) run flannel's image and back off. Before
     # the kubelet tries to pull, a container is ContainerCreating; the kubelet reports
@@ -143,20 +165,29 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
     assert any("ErrImagePull" in seen for seen in reasons.values()), reasons
     for status in pod.status.container_statuses:
         assert status.state.waiting.message.startswith(
-            f'Back-off pulling image "{FLANNEL_IMAGE}": ErrImagePull: '), status
+            f'Back-off pulling image "{FLANNEL_IMAGE}": ErrImagePull: '
+        ), status
     name = pod.metadata.name
-    expected = [("Pulling", f'Pulling image "{FLANNEL_IMAGE}"'),
-                ("Failed", f'Failed to pull image "{FLANNEL_IMAGE}": '),
-                ("Failed", "Error: ErrImagePull"),
-                ("BackOff", f'Back-off pulling image "{FLANNEL_IMAGE}"'),
-                ("Failed", "Error: ImagePullBackOff")]
+    expected = [
+        ("Pulling", f'Pulling image "{FLANNEL_IMAGE}"'),
+        ("Failed", f'Failed to pull image "{FLANNEL_IMAGE}": '),
+        ("Failed", "Error: ErrImagePull"),
+        ("BackOff", f'Back-off pulling image "{FLANNEL_IMAGE}"'),
+        ("Failed", "Error: ImagePullBackOff"),
+    ]
 
     def first(events: list[k8s.CoreV1Event], reason: str, prefix: str) -> k8s.CoreV1Event | None:
-        return next((e for e in events if e.reason == reason
-                     and (e.message or "").startswith(prefix)), None)
+        return next(
+            (e for e in events if e.reason == reason and (e.message or "").startswith(prefix)), None
+        )
 
-    events = wait_for_events(lab_api, FLANNEL_NAMESPACE, name, lambda found: all(
-        first(found, *wanted) for wanted in expected), SYMPTOM_TIMEOUT)
+    events = wait_for_events(
+        lab_api,
+        FLANNEL_NAMESPACE,
+        name,
+        lambda found: all(first(found, *wanted) for wanted in expected),
+        SYMPTOM_TIMEOUT,
+    )
     seen = [first(events, *wanted) for wanted in expected]
     assert all(seen), [(e.reason, e.message) for e in events]
     assert f'failed to resolve reference "{FLANNEL_IMAGE}"' in seen[1].message
@@ -176,14 +207,14 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
 
     assert load_image(lab.client, FLANNEL_IMAGE, [worker], say=print) == [worker.name]
     # The kubelet's next pull attempt (after its back-off) finds the image.
-    assert waits.pods_ready(lab_api, FLANNEL_NAMESPACE, FLANNEL_SELECTOR, len(lab.nodes),
-                            RECOVERY_TIMEOUT)
+    assert waits.pods_ready(
+        lab_api, FLANNEL_NAMESPACE, FLANNEL_SELECTOR, len(lab.nodes), RECOVERY_TIMEOUT
+    )
     assert waits.nodes_ready(lab_api, [n.name for n in lab.nodes], SYMPTOM_TIMEOUT)
     assert diagnose(lab) == []
 
 
-def test_a_stopped_kubelet_makes_its_node_unknown_within_the_grace_period(lab,
-                                                                          lab_api) -> None:
+def test_a_stopped_kubelet_makes_its_node_unknown_within_the_grace_period(lab, lab_api) -> None:
     install_cni(lab)
     worker = lab.workers[0]
     grace = node_monitor_grace_period(lab)
@@ -191,33 +222,46 @@ def test_a_stopped_kubelet_makes_its_node_unknown_within_the_grace_period(lab,
     worker.exec(["systemctl", "stop", "kubelet"])
     stopped = time.monotonic()
     try:
-        unknown = wait_for_ready_condition(lab_api, worker.name,
-                                           lambda c: c.status == "Unknown", grace + 60)
+        unknown = wait_for_ready_condition(
+            lab_api, worker.name, lambda c: c.status == "Unknown", grace + 60
+        )
         elapsed = time.monotonic() - stopped
-        print(f"\n{worker.name}: Ready=Unknown {elapsed:.1f}s after `systemctl stop kubelet` "
-              f"(node-monitor-grace-period {grace:.0f}s)")
+        print(
+            f"\n{worker.name}: Ready=Unknown {elapsed:.1f}s after `systemctl stop kubelet` "
+            f"(node-monitor-grace-period {grace:.0f}s)"
+        )
         assert unknown is not None, f"{worker.name} still not Unknown after {grace + 60:.0f}s"
-        assert (unknown.reason, unknown.message) == ("NodeStatusUnknown",
-                                                     "Kubelet stopped posting node status.")
-        assert grace - LEASE_RENEW_SECONDS - 1 <= elapsed <= \
-            grace + 2 * NODE_MONITOR_PERIOD + SLACK, elapsed
+        assert (unknown.reason, unknown.message) == (
+            "NodeStatusUnknown",
+            "Kubelet stopped posting node status.",
+        )
+        assert (
+            grace - LEASE_RENEW_SECONDS - 1 <= elapsed <= grace + 2 * NODE_MONITOR_PERIOD + SLACK
+        ), elapsed
         core = k8s.CoreV1Api(lab_api)
         assert waits.wait_until(
-            core.list_node, lambda nodes: UNREACHABLE_TAINTS.issubset(taint_set(nodes[0])),
-            SYMPTOM_TIMEOUT, field_selector=f"metadata.name={worker.name}")
+            core.list_node,
+            lambda nodes: UNREACHABLE_TAINTS.issubset(taint_set(nodes[0])),
+            SYMPTOM_TIMEOUT,
+            field_selector=f"metadata.name={worker.name}",
+        )
 
         found = by_subject(diagnose(lab))
         stopped_kubelet = found[f"node/{worker.name}"]
         assert stopped_kubelet.cause_id == "node.kubelet-stopped"
         assert "systemd shows the kubelet stopped" in stopped_kubelet.summary
-        assert f"labkit lab exec {lab.name} {worker.name} -- systemctl restart kubelet" \
+        assert (
+            f"labkit lab exec {lab.name} {worker.name} -- systemctl restart kubelet"
             in stopped_kubelet.fix
+        )
     finally:
         worker.exec(["systemctl", "start", "kubelet"])
 
-    assert wait_for_ready_condition(lab_api, worker.name, lambda c: c.status == "True",
-                                    SYMPTOM_TIMEOUT)
+    assert wait_for_ready_condition(
+        lab_api, worker.name, lambda c: c.status == "True", SYMPTOM_TIMEOUT
+    )
     # The node controller marked the worker's pods not Ready; its kubelet reports them again.
-    assert waits.pods_ready(lab_api, FLANNEL_NAMESPACE, FLANNEL_SELECTOR, len(lab.nodes),
-                            SYMPTOM_TIMEOUT)
+    assert waits.pods_ready(
+        lab_api, FLANNEL_NAMESPACE, FLANNEL_SELECTOR, len(lab.nodes), SYMPTOM_TIMEOUT
+    )
     assert diagnose(lab) == []

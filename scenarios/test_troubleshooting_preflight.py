@@ -29,8 +29,10 @@ from labkit.spec import LabSpec
 
 # kubeadm lowercases the name, then validates it as an RFC 1123 subdomain.
 BAD_NAME = "Control_Plane"
-RFC_1123 = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-            "characters, '-' or '.', and must start and end with an alphanumeric character")
+RFC_1123 = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+    "characters, '-' or '.', and must start and end with an alphanumeric character"
+)
 GOOD_CONFIG = "/etc/labkit/preflight.yaml"
 PREFLIGHT_FAILED = "error execution phase preflight: preflight checks failed"
 # The only finding of a clean run on these hosts (cgroup v1, see kubeadm-invariants).
@@ -54,8 +56,9 @@ def failed(request: pytest.FixtureRequest) -> Iterator[FailedLab]:
     name = lab_name(request.node.nodeid, lab_owner(request.config))
     fields = {"workers": 0, "cni": "none"}
     override = {"kubeadm": {"InitConfiguration": {"nodeRegistration": {"name": BAD_NAME}}}}
-    bad = spec_from_marker({**fields, "nodes": {f"{name}-control-plane": override}},
-                           name=name, config=request.config)
+    bad = spec_from_marker(
+        {**fields, "nodes": {f"{name}-control-plane": override}}, name=name, config=request.config
+    )
     client = docker_client()
     try:
         with pytest.raises(StepFailed) as failure:
@@ -71,16 +74,18 @@ def failed(request: pytest.FixtureRequest) -> Iterator[FailedLab]:
 def write_config(failed: FailedLab, path: str, node_name: str | None = None) -> None:
     """labkit's init config for the node, with `node_name` as nodeRegistration.name."""
     spec, node = failed.spec, failed.node
-    rendered = init_config(spec, spec.control_plane, node.address(failed.lab.name),
-                           BootstrapToken.generate())
+    rendered = init_config(
+        spec, spec.control_plane, node.address(failed.lab.name), BootstrapToken.generate()
+    )
     documents = list(yaml.safe_load_all(rendered))
     if node_name is not None:
         documents[0]["nodeRegistration"]["name"] = node_name
     node.write_file(path, yaml.safe_dump_all(documents, sort_keys=False).encode(), 0o600)
 
 
-def assert_passes(node: Node, config: str = GOOD_CONFIG,
-                  ignore: tuple[str, ...] = ()) -> dict[str, str]:
+def assert_passes(
+    node: Node, config: str = GOOD_CONFIG, ignore: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The preflight run passes; returns its warnings."""
     result = preflight(node, config, ignore=ignore)
     assert result.ok, result.stdout + result.stderr
@@ -91,11 +96,15 @@ def assert_passes(node: Node, config: str = GOOD_CONFIG,
 def test_bring_up_stops_at_kubeadm_init_with_kubeadms_output(failed: FailedLab) -> None:
     failure = failed.failure
     assert (failure.step, failure.node, failure.reason) == (
-        "kubeadm init", failed.node.name, "kubeadm exited 1")
+        "kubeadm init",
+        failed.node.name,
+        "kubeadm exited 1",
+    )
     output = failure.evidence["kubeadm output (tail)"]
     assert f'nodeRegistration.name: Invalid value: "{BAD_NAME.lower()}": {RFC_1123}' in output
     assert str(failure).startswith(
-        f"step 'kubeadm init' failed on node {failed.node.name}: kubeadm exited 1")
+        f"step 'kubeadm init' failed on node {failed.node.name}: kubeadm exited 1"
+    )
     assert f"{failed.node.name}: journalctl -u kubelet (tail)" in failure.evidence
 
     # Refused before it changed anything: no manifests, no kubelet config, no kubeconfig.
@@ -106,18 +115,22 @@ def test_bring_up_stops_at_kubeadm_init_with_kubeadms_output(failed: FailedLab) 
 
     found = diagnose(failed.lab)
     assert [(d.cause_id, d.subject) for d in found] == [
-        ("api.not-initialized", f"node/{node.name}")]
+        ("api.not-initialized", f"node/{node.name}")
+    ]
     assert f"kubeadm init phase preflight --config {CONFIG_PATH}" in found[0].fix
 
 
 def test_the_node_name_is_validated_before_preflight_and_cannot_be_ignored(
-        failed: FailedLab) -> None:
+    failed: FailedLab,
+) -> None:
     node = failed.node
     for ignore in ((), ("all",)):
         refused = preflight(node, CONFIG_PATH, ignore=ignore)  # the config `lab up` wrote
         assert not refused.ok
-        assert f'nodeRegistration.name: Invalid value: "{BAD_NAME.lower()}": {RFC_1123}' \
+        assert (
+            f'nodeRegistration.name: Invalid value: "{BAD_NAME.lower()}": {RFC_1123}'
             in refused.stderr
+        )
         assert preflight_findings(refused, "ERROR") == {}  # not a preflight check at all
 
     # Upper case alone is not an error: kubeadm lowercases the name first.
@@ -126,8 +139,9 @@ def test_the_node_name_is_validated_before_preflight_and_cannot_be_ignored(
     # The preflight Hostname check only warns, about a name the node cannot resolve.
     write_config(failed, "/etc/labkit/elsewhere.yaml", "elsewhere")
     warnings = assert_passes(node, "/etc/labkit/elsewhere.yaml")
-    assert warnings[HOSTNAME].startswith('hostname "elsewhere" could not be reached; '
-                                         'hostname "elsewhere": lookup elsewhere on ')
+    assert warnings[HOSTNAME].startswith(
+        'hostname "elsewhere" could not be reached; hostname "elsewhere": lookup elsewhere on '
+    )
 
 
 def test_port_6443_in_use_fails_preflight_until_ignored(failed: FailedLab) -> None:

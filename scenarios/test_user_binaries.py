@@ -23,11 +23,15 @@ USER_VERSION = f"{DEFAULT_VERSION}-labkit.user"
 @pytest.fixture(scope="module")
 def user_kubeadm() -> Path:
     image_build = components.kubernetes(
-        DEFAULT_VERSION, components.staging_modules(kubernetes_go_mod(DEFAULT_VERSION)))
-    ldflags = tuple(flag.replace(f"gitVersion={DEFAULT_VERSION}", f"gitVersion={USER_VERSION}")
-                    for flag in image_build.ldflags)
-    user_build = dataclasses.replace(image_build, name="kubernetes", ldflags=ldflags,
-                                     packages=("k8s.io/kubernetes/cmd/kubeadm",))
+        DEFAULT_VERSION, components.staging_modules(kubernetes_go_mod(DEFAULT_VERSION))
+    )
+    ldflags = tuple(
+        flag.replace(f"gitVersion={DEFAULT_VERSION}", f"gitVersion={USER_VERSION}")
+        for flag in image_build.ldflags
+    )
+    user_build = dataclasses.replace(
+        image_build, name="kubernetes", ldflags=ldflags, packages=("k8s.io/kubernetes/cmd/kubeadm",)
+    )
     binary = gomod.build(user_build, log=lambda line: None) / "kubeadm"
     assert os.access(binary, os.X_OK)
     return binary

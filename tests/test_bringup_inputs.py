@@ -22,12 +22,17 @@ class FakeDocker:
         self.created: list[str] = []
         self.images = SimpleNamespace(get=self._get_image)
         self._images = images
-        self.containers = SimpleNamespace(list=lambda **_: list(containers),
-                                          run=self._record("container"))
-        self.api = SimpleNamespace(containers=lambda **_: [
-            {"Names": [f"/{c.name}"], "Labels": c.labels} for c in containers])
-        self.networks = SimpleNamespace(list=lambda **_: list(networks),
-                                        create=self._record("network"))
+        self.containers = SimpleNamespace(
+            list=lambda **_: list(containers), run=self._record("container")
+        )
+        self.api = SimpleNamespace(
+            containers=lambda **_: [
+                {"Names": [f"/{c.name}"], "Labels": c.labels} for c in containers
+            ]
+        )
+        self.networks = SimpleNamespace(
+            list=lambda **_: list(networks), create=self._record("network")
+        )
         self.volumes = SimpleNamespace(create=self._record("volume"), list=lambda **_: [])
 
     def _get_image(self, reference: str) -> Any:
@@ -39,6 +44,7 @@ class FakeDocker:
         def create(*args: Any, **kwargs: Any) -> None:
             self.created.append(kind)
             raise AssertionError(f"a {kind} was created for bad input")
+
         return create
 
 
@@ -57,8 +63,11 @@ def quiet() -> Progress:
 
 def test_missing_node_image_is_a_clear_error_and_creates_nothing() -> None:
     client = FakeDocker(images=set())
-    with pytest.raises(LabkitError, match=r"node image labkit/node:v1\.34\.\d+ is missing.*"
-                                          r"labkit image build --kubernetes-version"):
+    with pytest.raises(
+        LabkitError,
+        match=r"node image labkit/node:v1\.34\.\d+ is missing.*"
+        r"labkit image build --kubernetes-version",
+    ):
         bringup.bring_up(spec(), client=client, progress=quiet())
     assert client.created == []
 
@@ -67,8 +76,9 @@ def test_name_in_use_is_a_clear_error_and_creates_nothing() -> None:
     existing = SimpleNamespace(name="t1-control-plane", labels={LABEL_LAB: "t1"})
     the_spec = spec()
     client = FakeDocker(images={the_spec.node_image}, containers=[existing])
-    with pytest.raises(LabkitError,
-                       match=r"name: a lab named 't1' already exists.*labkit lab down"):
+    with pytest.raises(
+        LabkitError, match=r"name: a lab named 't1' already exists.*labkit lab down"
+    ):
         bringup.bring_up(the_spec, client=client, progress=quiet())
     assert client.created == []
 
@@ -82,12 +92,15 @@ def test_a_foreign_container_with_a_node_name_also_blocks_the_name() -> None:
     assert client.created == []
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"workers": -1}, "workers"),
-    ({"controlPlanes": 0}, "controlPlanes"),
-    ({"kubernetesVersion": "v1.99.0"}, "kubernetesVersion"),
-    ({"podSubnett": "10.0.0.0/16"}, "podSubnett"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"workers": -1}, "workers"),
+        ({"controlPlanes": 0}, "controlPlanes"),
+        ({"kubernetesVersion": "v1.99.0"}, "kubernetesVersion"),
+        ({"podSubnett": "10.0.0.0/16"}, "podSubnett"),
+    ],
+)
 def test_bad_spec_fails_before_docker_is_touched(fields: dict, message: str) -> None:
     with pytest.raises(LabkitError, match=message):
         spec(**fields)

@@ -9,8 +9,11 @@ import yaml
 
 from labkit.lab.cni import FLANNEL_CONTAINER, render_cni_manifest
 
-IMAGE_MANIFEST = (Path(__file__).resolve().parent.parent / "labkit" / "nodeimage" / "files"
-                  / "default-cni.yaml").read_text().replace("{{ .FlannelImage }}", "flannel:x")
+IMAGE_MANIFEST = (
+    (Path(__file__).resolve().parent.parent / "labkit" / "nodeimage" / "files" / "default-cni.yaml")
+    .read_text()
+    .replace("{{ .FlannelImage }}", "flannel:x")
+)
 OTHER_CNI = """
 apiVersion: apps/v1
 kind: DaemonSet
@@ -41,8 +44,10 @@ def test_the_subnet_is_filled_in_and_flannel_reaches_the_api_server_directly() -
     assert '"Network": "10.250.0.0/16"' in config["data"]["net-conf.json"]
     containers = {c["name"]: c for c in pod_of(rendered)["containers"]}
     env = {e["name"]: e.get("value") for e in containers[FLANNEL_CONTAINER]["env"]}
-    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == \
-        ("172.18.0.2", "6443")
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == (
+        "172.18.0.2",
+        "6443",
+    )
     assert "env" not in containers["install-cni"]
 
 
@@ -58,9 +63,9 @@ def test_the_cni_config_is_written_only_once_flanneld_has_its_subnet() -> None:
     install = next(c for c in pod["containers"] if c["name"] == "install-cni")
     script = install["args"][0]
     assert script.index("until [ -s /run/flannel/subnet.env ]") < script.index(
-        "/etc/cni/net.d/10-flannel.conflist")
-    assert {"name": "run", "mountPath": "/run/flannel", "readOnly": True} in \
-        install["volumeMounts"]
+        "/etc/cni/net.d/10-flannel.conflist"
+    )
+    assert {"name": "run", "mountPath": "/run/flannel", "readOnly": True} in install["volumeMounts"]
 
 
 def test_another_cni_gets_only_the_subnet() -> None:

@@ -20,11 +20,18 @@ from labkit.diagnose.report import format_text
 from labkit.errors import LabkitError
 from labkit.lab.node import ExecResult
 
-CRICTL_PS = json.dumps({"containers": [
-    {"id": "a" * 64, "metadata": {"name": "kube-apiserver", "attempt": 3},
-     "state": "CONTAINER_EXITED"},
-    {"id": "b" * 64, "metadata": {"name": "etcd"}, "state": "CONTAINER_RUNNING"},
-]})
+CRICTL_PS = json.dumps(
+    {
+        "containers": [
+            {
+                "id": "a" * 64,
+                "metadata": {"name": "kube-apiserver", "attempt": 3},
+                "state": "CONTAINER_EXITED",
+            },
+            {"id": "b" * 64, "metadata": {"name": "etcd"}, "state": "CONTAINER_RUNNING"},
+        ]
+    }
+)
 
 
 @dataclass
@@ -73,15 +80,19 @@ class FakeLab:
 
 
 def lab(tmp_path: Path, worker_status: str = "running", **fields: Any) -> FakeLab:
-    nodes = [FakeNode(CP, "control-plane"), FakeNode(WORKER, container=FakeContainer(
-        worker_status))]
+    nodes = [
+        FakeNode(CP, "control-plane"),
+        FakeNode(WORKER, container=FakeContainer(worker_status)),
+    ]
     return FakeLab(nodes, tmp_path, **fields)
 
 
 def test_parse_crictl_ps() -> None:
     rows = parse_crictl_ps(CRICTL_PS)
     assert [(r.name, r.running, r.attempt) for r in rows] == [
-        ("kube-apiserver", False, 3), ("etcd", True, 0)]
+        ("kube-apiserver", False, 3),
+        ("etcd", True, 0),
+    ]
 
 
 def test_without_the_api_it_reads_the_control_plane_only(tmp_path: Path) -> None:
@@ -101,8 +112,9 @@ class FakeCore:
         pass
 
     def list_node(self, **_: Any) -> k8s.V1NodeList:
-        return k8s.V1NodeList(items=[node(CP, taints=[CP_TAINT]),
-                                     node(WORKER, "False", "KubeletNotReady", "PLEG")])
+        return k8s.V1NodeList(
+            items=[node(CP, taints=[CP_TAINT]), node(WORKER, "False", "KubeletNotReady", "PLEG")]
+        )
 
     def list_pod_for_all_namespaces(self, **_: Any) -> k8s.V1PodList:
         return k8s.V1PodList(items=[])
@@ -111,8 +123,9 @@ class FakeCore:
         return k8s.CoreV1EventList(items=[])
 
 
-def test_journals_only_of_unwell_running_nodes(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_journals_only_of_unwell_running_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fetch.k8s, "CoreV1Api", FakeCore)
     snap = fetch_snapshot(lab(tmp_path))
     assert snap.api_error is None and set(snap.journals) == {WORKER}
@@ -124,8 +137,9 @@ def test_journals_only_of_unwell_running_nodes(tmp_path: Path,
     assert "Freezing execution" in snap.consoles[WORKER]
 
 
-def test_an_api_error_is_described_not_raised(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_api_error_is_described_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     class Refusing(FakeCore):
         def list_node(self, **_: Any) -> k8s.V1NodeList:
             raise k8s.ApiException(status=503, reason="Service Unavailable")
@@ -134,28 +148,37 @@ def test_an_api_error_is_described_not_raised(tmp_path: Path,
     assert fetch_snapshot(lab(tmp_path)).api_error.startswith("HTTP 503 Service Unavailable")
 
 
-def token_secret(token_id: str, expiration: str | None = None,
-                 **usages: str) -> k8s.V1Secret:
-    data = {"token-id": token_id, "token-secret": "0123456789abcdef",
-            "usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true",
-            **{f"usage-bootstrap-{key}": value for key, value in usages.items()}}
+def token_secret(token_id: str, expiration: str | None = None, **usages: str) -> k8s.V1Secret:
+    data = {
+        "token-id": token_id,
+        "token-secret": "0123456789abcdef",
+        "usage-bootstrap-authentication": "true",
+        "usage-bootstrap-signing": "true",
+        **{f"usage-bootstrap-{key}": value for key, value in usages.items()},
+    }
     if expiration:
         data["expiration"] = expiration
-    return k8s.V1Secret(type="bootstrap.kubernetes.io/token", data={
-        key: base64.b64encode(value.encode()).decode() for key, value in data.items()})
+    return k8s.V1Secret(
+        type="bootstrap.kubernetes.io/token",
+        data={key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
+    )
 
 
-def test_join_tokens_are_those_a_join_can_use_now(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_join_tokens_are_those_a_join_can_use_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     class WithTokens(FakeCore):
         def list_namespaced_secret(self, namespace: str, **kwargs: Any) -> k8s.V1SecretList:
             assert namespace == "kube-system"
             assert kwargs["field_selector"] == "type=bootstrap.kubernetes.io/token"
-            return k8s.V1SecretList(items=[
-                token_secret("live01", "2999-01-01T00:00:00Z"),
-                token_secret("gone01", "2001-01-01T00:00:00Z"),
-                token_secret("nosign", signing="false"),
-                token_secret("never1")])
+            return k8s.V1SecretList(
+                items=[
+                    token_secret("live01", "2999-01-01T00:00:00Z"),
+                    token_secret("gone01", "2001-01-01T00:00:00Z"),
+                    token_secret("nosign", signing="false"),
+                    token_secret("never1"),
+                ]
+            )
 
     monkeypatch.setattr(fetch.k8s, "CoreV1Api", WithTokens)
     assert fetch_snapshot(lab(tmp_path)).join_tokens == ("live01", "never1")
@@ -180,8 +203,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, snap: Any, *argv: str) -> int:
     return args.run(args)
 
 
-def test_cli_exit_codes_and_json(monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exit_codes_and_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli(monkeypatch, snapshot()) == 0
     assert "no problems found" in capsys.readouterr().out
     broken = snapshot([node(CP, taints=[CP_TAINT])])

@@ -33,10 +33,12 @@ def ca_pem(ca_key: rsa.RSAPrivateKey) -> bytes:
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
@@ -46,18 +48,22 @@ def ca_pem(ca_key: rsa.RSAPrivateKey) -> bytes:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl CLI")
 def test_ca_cert_hash_matches_openssl(ca_pem: bytes) -> None:
     # The pipeline kubeadm's documentation gives for computing the hash by hand.
-    pipeline = ("openssl x509 -pubkey -noout | openssl pkey -pubin -outform der"
-                " | sha256sum | cut -d' ' -f1")
-    result = subprocess.run(["sh", "-c", pipeline], input=ca_pem, capture_output=True,
-                            check=True, timeout=30)
+    pipeline = (
+        "openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1"
+    )
+    result = subprocess.run(
+        ["sh", "-c", pipeline], input=ca_pem, capture_output=True, check=True, timeout=30
+    )
     assert ca_cert_hash(ca_pem) == "sha256:" + result.stdout.decode().strip()
 
 
 def test_ca_cert_hash_pins_the_key_not_the_certificate(
-        ca_key: rsa.RSAPrivateKey, ca_pem: bytes) -> None:
+    ca_key: rsa.RSAPrivateKey, ca_pem: bytes
+) -> None:
     # Computed from the private key, never touching the certificate.
     spki = ca_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert ca_cert_hash(ca_pem) == "sha256:" + hashlib.sha256(spki).hexdigest()
     assert ca_cert_hash(ca_pem) != "sha256:" + hashlib.sha256(ca_pem).hexdigest()
 
@@ -69,11 +75,15 @@ def test_ca_cert_hash_refuses_what_is_not_a_certificate() -> None:
 
 # --- join commands ---------------------------------------------------------------------
 
+
 def test_print_join_command_output() -> None:
-    text = f"kubeadm join 172.18.0.2:6443 --token abcdef.0123456789abcdef " \
-           f"--discovery-token-ca-cert-hash {HASH} \n"
+    text = (
+        f"kubeadm join 172.18.0.2:6443 --token abcdef.0123456789abcdef "
+        f"--discovery-token-ca-cert-hash {HASH} \n"
+    )
     assert parse_join_command(text) == JoinCommand(
-        "172.18.0.2:6443", BootstrapToken.parse("abcdef.0123456789abcdef"), (HASH,))
+        "172.18.0.2:6443", BootstrapToken.parse("abcdef.0123456789abcdef"), (HASH,)
+    )
 
 
 INIT_TAIL = f"""\
@@ -107,27 +117,41 @@ def test_control_plane_command_alone() -> None:
 
 
 def test_equals_form_several_hashes_and_upper_case() -> None:
-    text = (f"kubeadm join 10.0.0.1:6443 --token=abcdef.0123456789abcdef "
-            f"--discovery-token-ca-cert-hash={HASH.upper().replace('SHA256', 'sha256')} "
-            f"--discovery-token-ca-cert-hash {OTHER_HASH}")
+    text = (
+        f"kubeadm join 10.0.0.1:6443 --token=abcdef.0123456789abcdef "
+        f"--discovery-token-ca-cert-hash={HASH.upper().replace('SHA256', 'sha256')} "
+        f"--discovery-token-ca-cert-hash {OTHER_HASH}"
+    )
     assert parse_join_command(text).ca_cert_hashes == (HASH, OTHER_HASH)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("[init] Using Kubernetes version: v1.34.4\n", "no 'kubeadm join' command"),
-    ("kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef "
-     "--discovery-token-unsafe-skip-ca-verification", "lacks the API endpoint, --token or"),
-    (f"kubeadm join 10.0.0.1:6443 --token abc --discovery-token-ca-cert-hash {HASH}",
-     "not a kubeadm bootstrap token"),
-    ("kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef "
-     "--discovery-token-ca-cert-hash md5:1234", "not a sha256:<hex> CA pin"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[init] Using Kubernetes version: v1.34.4\n", "no 'kubeadm join' command"),
+        (
+            "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef "
+            "--discovery-token-unsafe-skip-ca-verification",
+            "lacks the API endpoint, --token or",
+        ),
+        (
+            f"kubeadm join 10.0.0.1:6443 --token abc --discovery-token-ca-cert-hash {HASH}",
+            "not a kubeadm bootstrap token",
+        ),
+        (
+            "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef "
+            "--discovery-token-ca-cert-hash md5:1234",
+            "not a sha256:<hex> CA pin",
+        ),
+    ],
+)
 def test_broken_join_commands(text: str, expected: str) -> None:
     with pytest.raises(ValueError, match=expected):
         parse_join_command(text)
 
 
 # --- bootstrap tokens ------------------------------------------------------------------
+
 
 def test_generated_tokens_have_kubeadms_format_and_differ() -> None:
     tokens = {str(BootstrapToken.generate()) for _ in range(50)}
@@ -138,14 +162,24 @@ def test_generated_tokens_have_kubeadms_format_and_differ() -> None:
 def test_parse_round_trips_and_repr_hides_the_secret() -> None:
     token = BootstrapToken.parse(" abcdef.0123456789abcdef\n")
     assert (token.id, token.secret, str(token)) == (
-        "abcdef", "0123456789abcdef", "abcdef.0123456789abcdef")
+        "abcdef",
+        "0123456789abcdef",
+        "abcdef.0123456789abcdef",
+    )
     assert "0123456789abcdef" not in repr(token)
 
 
-@pytest.mark.parametrize("text", [
-    "ABCDEF.0123456789abcdef", "abcdef.0123456789abcde", "abcdef0123456789abcdef",
-    "abcde.0123456789abcdefg", "abcdef.0123456789abcdef.x", "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ABCDEF.0123456789abcdef",
+        "abcdef.0123456789abcde",
+        "abcdef0123456789abcdef",
+        "abcde.0123456789abcdefg",
+        "abcdef.0123456789abcdef.x",
+        "",
+    ],
+)
 def test_malformed_tokens(text: str) -> None:
     with pytest.raises(LabkitError) as caught:
         BootstrapToken.parse(text)

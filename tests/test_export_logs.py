@@ -74,8 +74,12 @@ class FakeNode:
             threading.Event().wait(60)
         if self.behaviour == "timeout" and command[0] == "journalctl":
             # What Node.exec returns when it killed a command at its timeout.
-            return ExecResult(tuple(command), 124, "partial journal\n",
-                              f"\n(killed: no exit within {timeout:.0f}s)")
+            return ExecResult(
+                tuple(command),
+                124,
+                "partial journal\n",
+                f"\n(killed: no exit within {timeout:.0f}s)",
+            )
         return ExecResult(tuple(command), 0, f"output of {' '.join(command)}\n", "")
 
 
@@ -93,8 +97,12 @@ def test_a_healthy_lab_gives_every_file(tmp_path: Path) -> None:
     lab = FakeLab([FakeNode("lab-control-plane", "control-plane"), FakeNode("lab-worker")])
     out = export_logs(lab, tmp_path / "out", timeouts=FAST)
     assert out == tmp_path / "out"
-    assert files(out) == {"summary.txt", "lab-control-plane", "lab-worker",
-                          *(f.name for f in LAB_FILES)}
+    assert files(out) == {
+        "summary.txt",
+        "lab-control-plane",
+        "lab-worker",
+        *(f.name for f in LAB_FILES),
+    }
     for node in lab.nodes:
         assert files(out / node.name) == RUNNING_FILES
     version = (out / "lab-worker" / "kubernetes-version.txt").read_text()
@@ -107,14 +115,19 @@ def test_a_healthy_lab_gives_every_file(tmp_path: Path) -> None:
 
 
 def test_one_node_failing_does_not_stop_the_others(tmp_path: Path) -> None:
-    lab = FakeLab([FakeNode("lab-control-plane", "control-plane"),
-                   FakeNode("lab-worker", behaviour="raise"),
-                   FakeNode("lab-worker2", behaviour="timeout")])
+    lab = FakeLab(
+        [
+            FakeNode("lab-control-plane", "control-plane"),
+            FakeNode("lab-worker", behaviour="raise"),
+            FakeNode("lab-worker2", behaviour="timeout"),
+        ]
+    )
     out = export_logs(lab, tmp_path, timeouts=FAST)
     assert files(out / "lab-control-plane") == RUNNING_FILES
     # The raising node still has what Docker gave, and says what failed.
-    assert {"docker-logs.txt", "inspect.json", "var-log.tar", "errors.txt"} <= \
-        files(out / "lab-worker")
+    assert {"docker-logs.txt", "inspect.json", "var-log.tar", "errors.txt"} <= files(
+        out / "lab-worker"
+    )
     assert "ConnectionError: engine went away" in (out / "lab-worker" / "errors.txt").read_text()
     # A command killed at its timeout keeps its partial output and is reported.
     errors = (out / "lab-worker2" / "errors.txt").read_text()
@@ -132,8 +145,10 @@ def test_a_stopped_container_is_not_execd_into(tmp_path: Path) -> None:
     assert stopped.commands == []
     assert files(out / "lab-worker") == {"docker-logs.txt", "inspect.json"}
     assert "Reached target" in (out / "lab-worker" / "docker-logs.txt").read_text()
-    assert "not collected (container exited, no exec into it): journal.txt" in \
-        (out / "summary.txt").read_text()
+    assert (
+        "not collected (container exited, no exec into it): journal.txt"
+        in (out / "summary.txt").read_text()
+    )
 
 
 def test_a_stopped_control_plane_skips_the_lab_files(tmp_path: Path) -> None:
@@ -144,25 +159,33 @@ def test_a_stopped_control_plane_skips_the_lab_files(tmp_path: Path) -> None:
 
 
 def test_nothing_hangs(tmp_path: Path) -> None:
-    lab = FakeLab([FakeNode("lab-control-plane", "control-plane"),
-                   FakeNode("lab-worker", behaviour="hang"),
-                   FakeNode("lab-worker2", container=FakeContainer(hang=60))])
+    lab = FakeLab(
+        [
+            FakeNode("lab-control-plane", "control-plane"),
+            FakeNode("lab-worker", behaviour="hang"),
+            FakeNode("lab-worker2", container=FakeContainer(hang=60)),
+        ]
+    )
     started = time.monotonic()
     out = export_logs(lab, tmp_path, timeouts=FAST)
     assert time.monotonic() - started < FAST.node + 2
     assert files(out / "lab-control-plane") == RUNNING_FILES
     assert "did not finish within 3s" in (out / "lab-worker" / "errors.txt").read_text()
     # A Docker call that never answers is bounded by the docker timeout, not the node's.
-    assert "TimeoutError: docker inspect lab-worker2: no answer within 1s" in \
-        (out / "lab-worker2" / "errors.txt").read_text()
+    assert (
+        "TimeoutError: docker inspect lab-worker2: no answer within 1s"
+        in (out / "lab-worker2" / "errors.txt").read_text()
+    )
     assert "UNFINISHED" in (out / "summary.txt").read_text()
 
 
-def test_default_directory_and_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_directory_and_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
-    lab = FakeLab([FakeNode("lab-control-plane", "control-plane",
-                            container=FakeContainer(status="exited"))])
+    lab = FakeLab(
+        [FakeNode("lab-control-plane", "control-plane", container=FakeContainer(status="exited"))]
+    )
     monkeypatch.setattr(export_module, "_find", lambda name: lab)
     parser = argparse.ArgumentParser()
     register_export_logs(parser.add_subparsers())

@@ -61,12 +61,16 @@ def test_init_configuration() -> None:
 def test_cluster_configuration() -> None:
     spec = lab(networking={"podSubnet": "10.200.0.0/16", "dnsDomain": "lab.local"})
     cluster = render_init(spec, api_server_cert_sans=["172.18.0.2", "localhost"])[
-        "ClusterConfiguration"]
+        "ClusterConfiguration"
+    ]
     assert cluster["kubernetesVersion"] == "v1.34.4"
     assert cluster["clusterName"] == "kubernetes"
     assert cluster["controlPlaneEndpoint"] == "demo-control-plane:6443"
     assert cluster["networking"] == {
-        "podSubnet": "10.200.0.0/16", "serviceSubnet": "10.96.0.0/16", "dnsDomain": "lab.local"}
+        "podSubnet": "10.200.0.0/16",
+        "serviceSubnet": "10.96.0.0/16",
+        "dnsDomain": "lab.local",
+    }
     assert cluster["apiServer"] == {"certSANs": ["localhost", "127.0.0.1", "172.18.0.2"]}
 
 
@@ -82,8 +86,12 @@ def test_kubelet_and_kube_proxy_configuration() -> None:
     assert kubelet["cgroupRoot"] == "/kubelet"
     assert kubelet["failSwapOn"] is False
     assert kubelet["imageGCHighThresholdPercent"] == 100
-    assert kubelet["evictionHard"] == {"memory.available": "0%", "nodefs.available": "0%",
-                                       "nodefs.inodesFree": "0%", "imagefs.available": "0%"}
+    assert kubelet["evictionHard"] == {
+        "memory.available": "0%",
+        "nodefs.available": "0%",
+        "nodefs.inodesFree": "0%",
+        "imagefs.available": "0%",
+    }
     assert "failCgroupV1" not in kubelet
     proxy = documents["KubeProxyConfiguration"]
     assert proxy["mode"] == "iptables"
@@ -97,14 +105,17 @@ def test_kubernetes_135_is_told_to_accept_cgroup_v1() -> None:
 
 
 def test_ignore_preflight_errors_join_spec_and_node() -> None:
-    spec = lab(ignorePreflightErrors=["NumCPU", "Mem"],
-               nodes={"demo-control-plane": {"ignorePreflightErrors": ["Mem", "Swap"]}})
+    spec = lab(
+        ignorePreflightErrors=["NumCPU", "Mem"],
+        nodes={"demo-control-plane": {"ignorePreflightErrors": ["Mem", "Swap"]}},
+    )
     registration = render_init(spec)["InitConfiguration"]["nodeRegistration"]
     assert registration["ignorePreflightErrors"] == ["NumCPU", "Mem", "Swap"]
     assert render_join(spec)["nodeRegistration"]["ignorePreflightErrors"] == ["NumCPU", "Mem"]
 
 
 # --- patches ---------------------------------------------------------------------------
+
 
 def test_api_server_extra_args_patch_appears() -> None:
     args = [{"name": "audit-log-maxage", "value": "7"}]
@@ -130,9 +141,14 @@ def test_a_list_patch_replaces_the_list() -> None:
 
 
 def test_node_patches_come_after_spec_patches() -> None:
-    spec = lab(kubeadm={"InitConfiguration": {"nodeRegistration": {"taints": None}}},
-               nodes={"demo-control-plane": {
-                   "kubeadm": {"InitConfiguration": {"nodeRegistration": {"taints": []}}}}})
+    spec = lab(
+        kubeadm={"InitConfiguration": {"nodeRegistration": {"taints": None}}},
+        nodes={
+            "demo-control-plane": {
+                "kubeadm": {"InitConfiguration": {"nodeRegistration": {"taints": []}}}
+            }
+        },
+    )
     assert render_init(spec)["InitConfiguration"]["nodeRegistration"]["taints"] == []
 
 
@@ -150,28 +166,35 @@ def test_node_override_applies_to_that_node_only() -> None:
 def test_spec_join_patch_reaches_every_worker_but_not_init() -> None:
     spec = lab(kubeadm={"JoinConfiguration": {"nodeRegistration": {"imagePullPolicy": "Never"}}})
     assert [render_join(spec, i)["nodeRegistration"]["imagePullPolicy"] for i in (1, 2)] == [
-        "Never", "Never"]
+        "Never",
+        "Never",
+    ]
     assert "imagePullPolicy" not in render_init(spec)["InitConfiguration"]["nodeRegistration"]
 
 
 def test_merge_is_deep_for_mappings_and_leaves_its_inputs_alone() -> None:
     base = {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
     patch = {"a": {"c": [3], "e": {"f": None}}, "d": {"now": "a mapping"}}
-    assert merge(base, patch) == {"a": {"b": 1, "c": [3], "e": {"f": None}},
-                                  "d": {"now": "a mapping"}}
+    assert merge(base, patch) == {
+        "a": {"b": 1, "c": [3], "e": {"f": None}},
+        "d": {"now": "a mapping"},
+    }
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
 
 
 # --- join ------------------------------------------------------------------------------
 
+
 def test_join_configuration() -> None:
     join = render_join(lab(), 2)
     assert (join["apiVersion"], join["kind"]) == ("kubeadm.k8s.io/v1beta4", "JoinConfiguration")
-    assert join["discovery"] == {"bootstrapToken": {
-        "apiServerEndpoint": "demo-control-plane:6443",
-        "token": "abcdef.0123456789abcdef",
-        "caCertHashes": [CA_HASH],
-    }}
+    assert join["discovery"] == {
+        "bootstrapToken": {
+            "apiServerEndpoint": "demo-control-plane:6443",
+            "token": "abcdef.0123456789abcdef",
+            "caCertHashes": [CA_HASH],
+        }
+    }
     assert join["nodeRegistration"] == {
         "name": "demo-worker2",
         "criSocket": CRI_SOCKET,
@@ -181,8 +204,14 @@ def test_join_configuration() -> None:
 
 def test_token_may_be_given_as_text() -> None:
     spec = lab()
-    text = join_config(spec, spec.node_names()[1], "172.18.0.3", "demo-control-plane:6443",
-                       "abcdef.0123456789abcdef", CA_HASH)
+    text = join_config(
+        spec,
+        spec.node_names()[1],
+        "172.18.0.3",
+        "demo-control-plane:6443",
+        "abcdef.0123456789abcdef",
+        CA_HASH,
+    )
     assert "token: abcdef.0123456789abcdef" in text
     with pytest.raises(LabkitError, match="not a kubeadm bootstrap token"):
         init_config(spec, spec.control_plane, "172.18.0.2", "ABCDEF.0123456789abcdef")
@@ -203,25 +232,44 @@ def test_callers_mistakes_are_refused() -> None:
 
 # --- init phases -----------------------------------------------------------------------
 
+
 def test_init_phases_follow_kubeadm_134() -> None:
     phases = init_phases(KubernetesVersion.parse("v1.34.4"))
     assert [phase.name for phase in phases] == [
-        "preflight", "certs", "kubeconfig", "etcd", "control-plane", "kubelet-start",
-        "wait-control-plane", "upload-config", "mark-control-plane", "bootstrap-token",
-        "kubelet-finalize", "addon",
+        "preflight",
+        "certs",
+        "kubeconfig",
+        "etcd",
+        "control-plane",
+        "kubelet-start",
+        "wait-control-plane",
+        "upload-config",
+        "mark-control-plane",
+        "bootstrap-token",
+        "kubelet-finalize",
+        "addon",
     ]
     by_name = {phase.name: list(phase) for phase in phases}
     assert by_name["certs"] == ["init", "phase", "certs", "all", "--config", CONFIG_PATH]
     assert by_name["etcd"] == ["init", "phase", "etcd", "local", "--config", CONFIG_PATH]
     # kubeadm 1.34's wait-control-plane phase takes no --config flag at all.
     assert by_name["wait-control-plane"] == ["init", "phase", "wait-control-plane"]
-    assert all(args[-2:] == ["--config", CONFIG_PATH]
-               for name, args in by_name.items() if name != "wait-control-plane")
+    assert all(
+        args[-2:] == ["--config", CONFIG_PATH]
+        for name, args in by_name.items()
+        if name != "wait-control-plane"
+    )
 
 
 def test_init_phases_run_as_argument_lists() -> None:
     phase = init_phases(KubernetesVersion.parse("v1.33.0"), config_path="/tmp/k.yaml")[0]
-    assert ["kubeadm", *phase] == ["kubeadm", "init", "phase", "preflight", "--config",
-                                   "/tmp/k.yaml"]
+    assert ["kubeadm", *phase] == [
+        "kubeadm",
+        "init",
+        "phase",
+        "preflight",
+        "--config",
+        "/tmp/k.yaml",
+    ]
     with pytest.raises(ValueError, match="no known kubeadm init phase order"):
         init_phases(KubernetesVersion(1, 40, 0))

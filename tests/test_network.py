@@ -10,8 +10,9 @@ from labkit.lab import network
 
 
 def test_a_refused_subnet_is_skipped(monkeypatch) -> None:
-    monkeypatch.setattr(network.subprocess, "run",
-                        lambda *a, **k: SimpleNamespace(stdout="", returncode=0))
+    monkeypatch.setattr(
+        network.subprocess, "run", lambda *a, **k: SimpleNamespace(stdout="", returncode=0)
+    )
     asked: list[str] = []
 
     def create(name, **kwargs):

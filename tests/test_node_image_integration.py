@@ -35,8 +35,15 @@ def node() -> Iterator[Node]:
     lab = f"lk-image-test-{uuid.uuid4().hex[:6]}"
     try:
         network = create_network(client, lab)
-        node = create_node(client, lab=lab, name=f"{lab}-control-plane", role="control-plane",
-                           image=image, network=network, runtime=host.node_runtime(client))
+        node = create_node(
+            client,
+            lab=lab,
+            name=f"{lab}-control-plane",
+            role="control-plane",
+            image=image,
+            network=network,
+            runtime=host.node_runtime(client),
+        )
         node.wait_for_systemd()
         yield node
     finally:
@@ -69,8 +76,9 @@ def test_kubeadm_is_the_pinned_release(node: Node) -> None:
 
 
 def test_every_kubeadm_image_is_preloaded(node: Node) -> None:
-    wanted = node.exec(["kubeadm", "config", "images", "list", "--kubernetes-version",
-                        str(DEFAULT_VERSION)]).stdout.split()
+    wanted = node.exec(
+        ["kubeadm", "config", "images", "list", "--kubernetes-version", str(DEFAULT_VERSION)]
+    ).stdout.split()
     present = node.exec(["crictl", "images", "-o", "json"]).stdout
     missing = [image for image in wanted if f'"{image}"' not in present]
     assert wanted and not missing, f"not preloaded: {missing}"
@@ -91,8 +99,11 @@ kubernetesVersion: {DEFAULT_VERSION}
 def test_kubeadm_preflight_passes(node: Node) -> None:
     node.write_file("/etc/labkit/preflight.yaml", PREFLIGHT_CONFIG.encode())
     # No preflight error is ignored: the node container passes every check as it is.
-    result = node.exec(["kubeadm", "init", "phase", "preflight", "--config",
-                        "/etc/labkit/preflight.yaml"], check=False, timeout=120)
+    result = node.exec(
+        ["kubeadm", "init", "phase", "preflight", "--config", "/etc/labkit/preflight.yaml"],
+        check=False,
+        timeout=120,
+    )
     assert result.ok, result.stdout + result.stderr
     assert "[preflight]" in result.stdout + result.stderr
 
@@ -103,14 +114,23 @@ def test_kubeadm_accepts_the_rendered_config(node: Node) -> None:
     spec = LabSpec.from_file(EXAMPLE).replace(kubernetes_version=str(DEFAULT_VERSION))
     token = BootstrapToken.generate()
     configs = {
-        "init.yaml": init_config(spec, spec.control_plane, "172.18.0.2", token,
-                                 api_server_cert_sans=["172.18.0.2"]),
-        "join.yaml": join_config(spec, spec.node_names()[-1], "172.18.0.4",
-                                 f"{spec.control_plane.name}:6443", token,
-                                 "sha256:" + "0f" * 32),
+        "init.yaml": init_config(
+            spec, spec.control_plane, "172.18.0.2", token, api_server_cert_sans=["172.18.0.2"]
+        ),
+        "join.yaml": join_config(
+            spec,
+            spec.node_names()[-1],
+            "172.18.0.4",
+            f"{spec.control_plane.name}:6443",
+            token,
+            "sha256:" + "0f" * 32,
+        ),
     }
     for name, text in configs.items():
         node.write_file(f"/etc/labkit/{name}", text.encode())
-        result = node.exec(["kubeadm", "config", "validate", "--config", f"/etc/labkit/{name}"],
-                           check=False, timeout=60)
+        result = node.exec(
+            ["kubeadm", "config", "validate", "--config", f"/etc/labkit/{name}"],
+            check=False,
+            timeout=60,
+        )
         assert result.ok, f"{name}:\n{text}\n{result.stdout}{result.stderr}"

@@ -58,8 +58,10 @@ def test_kubernetes_ldflags_set_the_version_kubeadm_prints() -> None:
 
 
 def test_staging_modules_are_replaced_by_their_release_tags() -> None:
-    go_mod = ("replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n"
-              "\tk8s.io/client-go => ./staging/src/k8s.io/client-go\n)\n")
+    go_mod = (
+        "replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n"
+        "\tk8s.io/client-go => ./staging/src/k8s.io/client-go\n)\n"
+    )
     staging = components.staging_modules(go_mod)
     assert staging == ["k8s.io/api", "k8s.io/client-go"]
     rendered = components.kubernetes(KubernetesVersion.parse("v1.34.2"), staging).go_mod()
@@ -110,8 +112,9 @@ def test_build_key_changes_with_sources_and_flags(tmp_path: Path, monkeypatch) -
 def test_image_inputs_key_follows_file_content(tmp_path: Path) -> None:
     binary = tmp_path / "kube-apiserver"
     binary.write_bytes(b"one")
-    recipe = ImageRecipe("registry.k8s.io/kube-apiserver:v1.34.4",
-                         {"/usr/local/bin/kube-apiserver": binary})
+    recipe = ImageRecipe(
+        "registry.k8s.io/kube-apiserver:v1.34.4", {"/usr/local/bin/kube-apiserver": binary}
+    )
     key = recipe.inputs_key()
     binary.write_bytes(b"two")
     assert recipe.inputs_key() != key
@@ -120,6 +123,7 @@ def test_image_inputs_key_follows_file_content(tmp_path: Path) -> None:
 
 
 # --- the image a rebuild replaces ---
+
 
 class FakeImages:
     """`client.images` with tags by id; `remove` refuses an image a container uses."""
@@ -141,26 +145,34 @@ class FakeImages:
 
 def replacing(images: FakeImages) -> tuple[FakeImages, list[str]]:
     said: list[str] = []
-    build = SimpleNamespace(client=SimpleNamespace(images=images), reference="labkit/node:v1",
-                            progress=SimpleNamespace(say=said.append))
+    build = SimpleNamespace(
+        client=SimpleNamespace(images=images),
+        reference="labkit/node:v1",
+        progress=SimpleNamespace(say=said.append),
+    )
     build_module._remove_if_untagged(build, "sha256:" + "0" * 64)
     return images, said
 
 
 def test_the_replaced_node_image_is_removed_once_nothing_names_it() -> None:
-    images, said = replacing(FakeImages({"sha256:" + "0" * 64: [],
-                                         "sha256:" + "1" * 64: ["labkit/node:v1"]}))
+    images, said = replacing(
+        FakeImages({"sha256:" + "0" * 64: [], "sha256:" + "1" * 64: ["labkit/node:v1"]})
+    )
     assert images.removed == ["sha256:" + "0" * 64]
     assert "removed the image it replaces" in said[0]
 
 
 def test_a_replaced_image_with_another_tag_or_a_container_stays() -> None:
-    tagged, _ = replacing(FakeImages({"sha256:" + "0" * 64: ["mine:keep"],
-                                      "sha256:" + "1" * 64: ["labkit/node:v1"]}))
+    tagged, _ = replacing(
+        FakeImages({"sha256:" + "0" * 64: ["mine:keep"], "sha256:" + "1" * 64: ["labkit/node:v1"]})
+    )
     assert tagged.removed == []
-    used, said = replacing(FakeImages({"sha256:" + "0" * 64: [],
-                                       "sha256:" + "1" * 64: ["labkit/node:v1"]},
-                                      in_use={"sha256:" + "0" * 64}))
+    used, said = replacing(
+        FakeImages(
+            {"sha256:" + "0" * 64: [], "sha256:" + "1" * 64: ["labkit/node:v1"]},
+            in_use={"sha256:" + "0" * 64},
+        )
+    )
     assert used.removed == [] and "stays" in said[0]
 
 

@@ -101,7 +101,8 @@ def test_run_id_is_shared_by_the_controller_and_its_workers() -> None:
     workers = [fake_config(testrunuid=uid, workerid=f"gw{i}") for i in range(2)]
     controller = fake_config()
     pytest_plugin.pytest_configure_node(
-        SimpleNamespace(config=controller, workerinput={"testrunuid": uid, "workerid": "gw0"}))
+        SimpleNamespace(config=controller, workerinput={"testrunuid": uid, "workerid": "gw0"})
+    )
     ids = {run_id(config) for config in (*workers, controller)}
     assert len(ids) == 1
     assert re.fullmatch(r"[0-9a-f]{6}", ids.pop())
@@ -116,10 +117,15 @@ def test_run_id_without_xdist_is_fresh_per_session_and_stable_within_one() -> No
 
 
 def test_labs_of_picks_one_workers_labs_of_one_run() -> None:
-    names = ["lk-a-e1887a-752cff-gw1", "lk-a-e1887a-752cff-gw10", "lk-a-e1887a-752cff-gw1-1",
-             "lk-b-1c2d3e-752cff-gw0", "lk-x-abc123-gw1", "demo"]
-    assert labs_of(names, "752cff", "gw1") == ["lk-a-e1887a-752cff-gw1",
-                                               "lk-a-e1887a-752cff-gw1-1"]
+    names = [
+        "lk-a-e1887a-752cff-gw1",
+        "lk-a-e1887a-752cff-gw10",
+        "lk-a-e1887a-752cff-gw1-1",
+        "lk-b-1c2d3e-752cff-gw0",
+        "lk-x-abc123-gw1",
+        "demo",
+    ]
+    assert labs_of(names, "752cff", "gw1") == ["lk-a-e1887a-752cff-gw1", "lk-a-e1887a-752cff-gw1-1"]
     assert labs_of(names, "752cff") == names[:4]
     assert labs_of(names, "abc123") == [], "a lab named before run ids is nobody's to remove"
     assert labs_of(["lk-a-e1887a-752cff-gw"], "752cff") == ["lk-a-e1887a-752cff-gw"]
@@ -129,14 +135,14 @@ RUN_UID = "d00d00" + "0" * 26
 RUN = pytest_plugin._run_id_of(RUN_UID)
 OTHER = "0badc0" if RUN != "0badc0" else "0badc1"
 HOST_LABS = [
-    f"lk-smoke-813ffb-{RUN}-gw0",         # a live worker of this run
-    f"lk-smoke-813ffb-{RUN}-gw1",         # the worker that crashes
-    f"lk-factory-1c2d3e-{RUN}-gw1-1",     # its second lab_factory lab
+    f"lk-smoke-813ffb-{RUN}-gw0",  # a live worker of this run
+    f"lk-smoke-813ffb-{RUN}-gw1",  # the worker that crashes
+    f"lk-factory-1c2d3e-{RUN}-gw1-1",  # its second lab_factory lab
     f"lk-smoke-813ffb-{RUN}-gw10",
-    f"lk-smoke-813ffb-{OTHER}-gw1",       # someone else's run, same worker id
+    f"lk-smoke-813ffb-{OTHER}-gw1",  # someone else's run, same worker id
     f"lk-smoke-813ffb-{OTHER}-gw",
-    "lk-smoke-813ffb-gw1",                # named before run ids
-    "demo",                               # `labkit lab up --name demo`
+    "lk-smoke-813ffb-gw1",  # named before run ids
+    "demo",  # `labkit lab up --name demo`
 ]
 
 
@@ -161,9 +167,10 @@ def host(monkeypatch) -> SimpleNamespace:
 
 def controller_with_workers(pytester: pytest.Pytester, *args: str) -> tuple[Any, list[Any]]:
     config = pytester.parseconfig(*args)
-    nodes = [SimpleNamespace(config=config,
-                             workerinput={"workerid": f"gw{i}", "testrunuid": RUN_UID})
-             for i in range(3)]
+    nodes = [
+        SimpleNamespace(config=config, workerinput={"workerid": f"gw{i}", "testrunuid": RUN_UID})
+        for i in range(3)
+    ]
     for node in nodes:
         pytest_plugin.pytest_configure_node(node)
     return config, nodes
@@ -174,7 +181,8 @@ def test_a_crashed_workers_labs_are_removed_and_only_those(pytester, host, capsy
     pytest_plugin.pytest_testnodedown(gw1, error="worker 'gw1' crashed while running 't'")
     assert host.deleted == [f"lk-smoke-813ffb-{RUN}-gw1", f"lk-factory-1c2d3e-{RUN}-gw1-1"]
     assert f"removing lab 'lk-smoke-813ffb-{RUN}-gw1' (worker gw1 crashed)" in (
-        capsys.readouterr().out)
+        capsys.readouterr().out
+    )
 
     # The end-of-run sweep after that crash: this run's leftovers, no one else's.
     pytest_plugin.pytest_sessionfinish(SimpleNamespace(config=config))
@@ -212,29 +220,34 @@ def test_an_unreachable_engine_is_reported_not_raised(pytester, monkeypatch, cap
 
 
 def test_xdist_workers_name_labs_with_one_run_id_and_their_own_worker(pytester, fake) -> None:
-    pytester.makepyfile(test_f="""
+    pytester.makepyfile(
+        test_f="""
         def test_a_lab(lab_factory):
             lab_factory(workers=0)
-    """)
+    """
+    )
     # `each` runs the test on both workers, so both name a lab for the same node id.
     pytester.runpytest("-p", "xdist", "-n", "2", "--dist", "each").assert_outcomes(passed=2)
     ups = [e[1].split(":")[0] for e in events(fake) if e[0] == "up"]
-    owners = {re.fullmatch(r"lk-f-[0-9a-f]{6}-([0-9a-f]{6})-(gw\d+)", name).groups()
-              for name in ups}
+    owners = {
+        re.fullmatch(r"lk-f-[0-9a-f]{6}-([0-9a-f]{6})-(gw\d+)", name).groups() for name in ups
+    }
     assert len({run for run, _ in owners}) == 1, ups
     assert {worker for _, worker in owners} == {"gw0", "gw1"}, ups
     assert sorted(e[1] for e in events(fake) if e[0] == "down") == sorted(ups)
 
 
 def test_marker_shapes_the_module_lab_and_teardown_removes_it(pytester, fake) -> None:
-    pytester.makepyfile(test_a="""
+    pytester.makepyfile(
+        test_a="""
         import pytest
         pytestmark = pytest.mark.lab(workers=1, cni="none")
         def test_one(lab):
             assert lab.spec.workers == 1
         def test_two(lab):
             assert lab.spec.cni == "none"
-    """)
+    """
+    )
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
     kinds = [e[0] for e in events(fake)]
@@ -243,25 +256,29 @@ def test_marker_shapes_the_module_lab_and_teardown_removes_it(pytester, fake) ->
 
 
 def test_lab_factory_removes_every_lab(pytester, fake) -> None:
-    pytester.makepyfile(test_b="""
+    pytester.makepyfile(
+        test_b="""
         def test_two_labs(lab_factory):
             first = lab_factory(workers=0)
             second = lab_factory(workers=2)
             assert first.name != second.name
-    """)
+    """
+    )
     pytester.runpytest().assert_outcomes(passed=1)
     assert [e[0] for e in events(fake)] == ["up", "up", "down", "down"]
 
 
 def test_a_lab_that_fails_to_go_down_does_not_keep_the_others_up(pytester, fake) -> None:
-    pytester.makepyfile(test_c2="""
+    pytester.makepyfile(
+        test_c2="""
         def test_two_labs(lab_factory):
             first = lab_factory(workers=0)
             lab_factory(workers=1)
             def broken_down():
                 raise RuntimeError("engine went away")
             first.down = broken_down
-    """)
+    """
+    )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*RuntimeError: engine went away*"])
@@ -269,22 +286,27 @@ def test_a_lab_that_fails_to_go_down_does_not_keep_the_others_up(pytester, fake)
 
 
 def test_keep_leaves_a_failed_lab_and_the_report_has_labkit_sections(pytester, fake) -> None:
-    pytester.makepyfile(test_c="""
+    pytester.makepyfile(
+        test_c="""
         def test_fails(lab):
             assert False
-    """)
+    """
+    )
     result = pytester.runpytest("--lab-keep", "-rA")
     result.assert_outcomes(failed=1)
     assert [e[0] for e in events(fake)] == ["up"], "kept: no `down` after a failure"
-    result.stdout.fnmatch_lines(["*labkit diagnosis of lk-*", "*labkit logs of lk-*",
-                                 "*keeping lab*"])
+    result.stdout.fnmatch_lines(
+        ["*labkit diagnosis of lk-*", "*labkit logs of lk-*", "*keeping lab*"]
+    )
 
 
 def test_without_keep_a_failed_lab_is_removed(pytester, fake) -> None:
-    pytester.makepyfile(test_d="""
+    pytester.makepyfile(
+        test_d="""
         def test_fails(lab):
             assert False
-    """)
+    """
+    )
     pytester.runpytest().assert_outcomes(failed=1)
     assert [e[0] for e in events(fake)] == ["up", "down"]
 

@@ -34,11 +34,18 @@ def write(tmp_path: Path, text: str, name: str = "lab.yaml") -> Path:
 def test_empty_spec_is_a_one_node_lab_with_kinds_defaults() -> None:
     spec = LabSpec.from_dict({})
     assert (spec.name, spec.control_planes, spec.workers, spec.cni, spec.init) == (
-        "labkit", 1, 0, "flannel", "whole")
+        "labkit",
+        1,
+        0,
+        "flannel",
+        "whole",
+    )
     assert spec.kubernetes_version == DEFAULT_VERSION
     assert spec.node_image == f"labkit/node:{DEFAULT_VERSION}"
     assert (spec.networking.pod_subnet, spec.networking.service_subnet) == (
-        "10.244.0.0/16", "10.96.0.0/16")
+        "10.244.0.0/16",
+        "10.96.0.0/16",
+    )
     assert spec.networking.dns_domain == "cluster.local"
     assert LabSpec.from_dict(None) == spec == LabSpec()
 
@@ -88,6 +95,7 @@ def test_to_dict_round_trips() -> None:
 
 # --- unknown fields and wrong types -------------------------------------------------------
 
+
 def test_unknown_top_level_field() -> None:
     message = error_of({"workerz": 2})
     assert "workerz: unknown field; expected one of name, kubernetesVersion" in message
@@ -96,7 +104,8 @@ def test_unknown_top_level_field() -> None:
 def test_unknown_nested_field_names_its_full_path() -> None:
     assert error_of({"networking": {"podSubnett": "10.1.0.0/16"}}) == (
         "lab.yaml: networking.podSubnett: unknown field; "
-        "expected one of podSubnet, serviceSubnet, dnsDomain")
+        "expected one of podSubnet, serviceSubnet, dnsDomain"
+    )
     message = error_of({"workers": 1, "nodes": {"labkit-worker": {"kubeadmm": {}}}})
     assert "nodes.labkit-worker.kubeadmm: unknown field; expected one of kubeadm, " in message
     assert "binaries.kubectl: unknown field" in error_of({"binaries": {"kubectl": "/bin/true"}})
@@ -106,20 +115,24 @@ def test_snake_case_keys_are_unknown() -> None:
     assert "pod_subnet: unknown field" in error_of({"networking": {"pod_subnet": "10.1.0.0/16"}})
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    ([1, 2], "the top level: expected a mapping, got list"),
-    ({"networking": "10.0.0.0/8"}, "networking: expected a mapping, got str"),
-    ({"name": 7}, "name: expected a string, got int 7"),
-    ({"ignorePreflightErrors": "Swap"}, "ignorePreflightErrors: expected a list of strings"),
-    ({"ignorePreflightErrors": ["Swap", 3]}, "ignorePreflightErrors[1]: expected a non-empty"),
-    ({"kubeadm": {"ClusterConfiguration": ["x"]}}, "kubeadm.ClusterConfiguration: expected a"),
-    ({"nodes": ["labkit-control-plane"]}, "nodes: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ([1, 2], "the top level: expected a mapping, got list"),
+        ({"networking": "10.0.0.0/8"}, "networking: expected a mapping, got str"),
+        ({"name": 7}, "name: expected a string, got int 7"),
+        ({"ignorePreflightErrors": "Swap"}, "ignorePreflightErrors: expected a list of strings"),
+        ({"ignorePreflightErrors": ["Swap", 3]}, "ignorePreflightErrors[1]: expected a non-empty"),
+        ({"kubeadm": {"ClusterConfiguration": ["x"]}}, "kubeadm.ClusterConfiguration: expected a"),
+        ({"nodes": ["labkit-control-plane"]}, "nodes: expected a mapping"),
+    ],
+)
 def test_wrong_types_name_the_field_and_the_type(data: Any, expected: str) -> None:
     assert expected in error_of(data)
 
 
 # --- counts ---------------------------------------------------------------------------------
+
 
 def test_zero_control_planes() -> None:
     message = error_of({"controlPlanes": 0})
@@ -136,13 +149,15 @@ def test_workers_out_of_range(workers: int) -> None:
     assert f"workers: {workers} is out of range; expected 0 to 10" in error_of({"workers": workers})
 
 
-@pytest.mark.parametrize(("value", "shown"), [("two", "str 'two'"), (1.5, "float 1.5"),
-                                              (True, "bool True")])
+@pytest.mark.parametrize(
+    ("value", "shown"), [("two", "str 'two'"), (1.5, "float 1.5"), (True, "bool True")]
+)
 def test_non_integer_workers(value: Any, shown: str) -> None:
     assert f"workers: expected an integer, got {shown}" in error_of({"workers": value})
 
 
 # --- version, name, choices ----------------------------------------------------------------
+
 
 def test_unsupported_version() -> None:
     message = error_of({"kubernetesVersion": "v1.99.0"})
@@ -177,12 +192,14 @@ def test_name_length_keeps_node_names_valid_hostnames() -> None:
 
 def test_bad_cni() -> None:
     assert "cni: 'calico' is not supported; expected one of flannel, none" in error_of(
-        {"cni": "calico"})
+        {"cni": "calico"}
+    )
 
 
 def test_bad_init_mode() -> None:
     assert "init: 'partial' is not supported; expected one of whole, phases" in error_of(
-        {"init": "partial"})
+        {"init": "partial"}
+    )
 
 
 def test_bad_image() -> None:
@@ -191,16 +208,20 @@ def test_bad_image() -> None:
 
 # --- networking ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("podSubnet", "banana", "networking.podSubnet: 'banana' is not a CIDR; expected an IPv4"),
-    ("podSubnet", "10.244.0.0/33", "networking.podSubnet: '10.244.0.0/33' is not a CIDR"),
-    ("podSubnet", "10.244.0.0", "networking.podSubnet: '10.244.0.0' is not an IPv4 CIDR"),
-    ("serviceSubnet", "fd00::/108", "networking.serviceSubnet: 'fd00::/108' is not an IPv4"),
-    ("podSubnet", "10.244.0.1/16", "has host bits set; did you mean 10.244.0.0/16?"),
-    ("podSubnet", "10.244.0.0/25", "networking.podSubnet: 10.244.0.0/25 must be between /8"),
-    ("serviceSubnet", "10.0.0.0/8", "networking.serviceSubnet: 10.0.0.0/8 must be between /12"),
-    ("dnsDomain", "Cluster_Local", "networking.dnsDomain: 'Cluster_Local' is not a lowercase"),
-])
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("podSubnet", "banana", "networking.podSubnet: 'banana' is not a CIDR; expected an IPv4"),
+        ("podSubnet", "10.244.0.0/33", "networking.podSubnet: '10.244.0.0/33' is not a CIDR"),
+        ("podSubnet", "10.244.0.0", "networking.podSubnet: '10.244.0.0' is not an IPv4 CIDR"),
+        ("serviceSubnet", "fd00::/108", "networking.serviceSubnet: 'fd00::/108' is not an IPv4"),
+        ("podSubnet", "10.244.0.1/16", "has host bits set; did you mean 10.244.0.0/16?"),
+        ("podSubnet", "10.244.0.0/25", "networking.podSubnet: 10.244.0.0/25 must be between /8"),
+        ("serviceSubnet", "10.0.0.0/8", "networking.serviceSubnet: 10.0.0.0/8 must be between /12"),
+        ("dnsDomain", "Cluster_Local", "networking.dnsDomain: 'Cluster_Local' is not a lowercase"),
+    ],
+)
 def test_bad_networking(field: str, value: str, expected: str) -> None:
     assert expected in error_of({"networking": {field: value}})
 
@@ -217,6 +238,7 @@ def test_overlapping_subnets() -> None:
 
 
 # --- patches and node overrides ------------------------------------------------------------
+
 
 def test_unknown_patch_kind() -> None:
     message = error_of({"kubeadm": {"KubeletConfig": {}}})
@@ -252,6 +274,7 @@ def test_node_override_may_only_patch_its_own_document() -> None:
 
 # --- binaries ------------------------------------------------------------------------------
 
+
 def test_missing_binary(tmp_path: Path) -> None:
     message = error_of({"binaries": {"kubeadm": str(tmp_path / "kubeadm")}})
     assert f"binaries.kubeadm: {tmp_path / 'kubeadm'} does not exist" in message
@@ -275,13 +298,15 @@ def test_binary_paths_are_relative_to_the_spec_file(tmp_path: Path) -> None:
 
 # --- files ---------------------------------------------------------------------------------
 
+
 def test_errors_from_a_file_start_with_its_name(tmp_path: Path) -> None:
     path = write(tmp_path, "workers: 2\nnetworking:\n  podSubnett: 10.1.0.0/16\n")
     with pytest.raises(LabkitError) as caught:
         LabSpec.from_file(path)
     assert str(caught.value) == (
         f"{path}: networking.podSubnett: unknown field; "
-        "expected one of podSubnet, serviceSubnet, dnsDomain")
+        "expected one of podSubnet, serviceSubnet, dnsDomain"
+    )
 
 
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
@@ -297,6 +322,7 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 
 
 # --- overrides from the CLI ----------------------------------------------------------------
+
 
 def test_replace_validates_like_the_file(tmp_path: Path) -> None:
     spec = LabSpec.from_file(write(tmp_path, "workers: 1\n"))

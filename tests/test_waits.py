@@ -12,22 +12,33 @@ NODES = ["lab-control-plane", "lab-worker", "lab-worker2"]
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     calls: list[tuple] = []
-    monkeypatch.setattr(waits, "pods_ready", lambda api, ns, selector, count, t:
-                        calls.append(("pods", ns, selector, count)) or True)
-    monkeypatch.setattr(waits, "nodes_ready", lambda api, names, t:
-                        calls.append(("nodes Ready", tuple(names))) or True)
-    monkeypatch.setattr(waits, "nodes_registered", lambda api, names, t:
-                        calls.append(("nodes registered", tuple(names))) or True)
+    monkeypatch.setattr(
+        waits,
+        "pods_ready",
+        lambda api, ns, selector, count, t: calls.append(("pods", ns, selector, count)) or True,
+    )
+    monkeypatch.setattr(
+        waits,
+        "nodes_ready",
+        lambda api, names, t: calls.append(("nodes Ready", tuple(names))) or True,
+    )
+    monkeypatch.setattr(
+        waits,
+        "nodes_registered",
+        lambda api, names, t: calls.append(("nodes registered", tuple(names))) or True,
+    )
     return calls
 
 
 def test_with_a_cni_every_node_the_control_plane_coredns_and_kube_proxy(recorded) -> None:
     checks = waits.readiness_checks(None, NODES)
     assert waits.first_unmet(checks, 10) is None
-    assert recorded == [("nodes Ready", tuple(NODES)),
-                        ("pods", "kube-system", "tier=control-plane", 4),
-                        ("pods", "kube-system", "k8s-app=kube-dns", 2),
-                        ("pods", "kube-system", "k8s-app=kube-proxy", 3)]
+    assert recorded == [
+        ("nodes Ready", tuple(NODES)),
+        ("pods", "kube-system", "tier=control-plane", 4),
+        ("pods", "kube-system", "k8s-app=kube-dns", 2),
+        ("pods", "kube-system", "k8s-app=kube-proxy", 3),
+    ]
 
 
 def test_without_a_cni_what_runs_on_the_hosts_network_is_still_waited_for(recorded) -> None:
@@ -36,9 +47,11 @@ def test_without_a_cni_what_runs_on_the_hosts_network_is_still_waited_for(record
     # problems.
     checks = waits.readiness_checks(None, NODES, control_planes=1, cni=False)
     assert waits.first_unmet(checks, 10) is None
-    assert recorded == [("nodes registered", tuple(NODES)),
-                        ("pods", "kube-system", "tier=control-plane", 4),
-                        ("pods", "kube-system", "k8s-app=kube-proxy", 3)]
+    assert recorded == [
+        ("nodes registered", tuple(NODES)),
+        ("pods", "kube-system", "tier=control-plane", 4),
+        ("pods", "kube-system", "k8s-app=kube-proxy", 3),
+    ]
 
 
 def test_the_first_unmet_condition_is_named_and_the_rest_not_waited_for() -> None:

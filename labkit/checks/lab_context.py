@@ -97,15 +97,17 @@ class LabConfig:
         lab = kubeadm_documents(lab_config, source=CONFIG_PATH)
         defaults = kubeadm_documents(init_defaults, source="kubeadm config print init-defaults")
         if "ClusterConfiguration" not in lab:
-            raise LabkitError(f"{CONFIG_PATH} has no ClusterConfiguration: is this the "
-                              "control plane's config?")
+            raise LabkitError(
+                f"{CONFIG_PATH} has no ClusterConfiguration: is this the control plane's config?"
+            )
         cluster = merge(defaults.get("ClusterConfiguration", {}), lab["ClusterConfiguration"])
         default_init = defaults.get("InitConfiguration", {})
         init = merge(default_init, lab.get("InitConfiguration", {}))
         # A list replaces the default list whole; kubeadm still defaults each token's fields.
         default_token = (default_init.get("bootstrapTokens") or [{}])[0]
-        init["bootstrapTokens"] = [merge(default_token, token)
-                                   for token in init.get("bootstrapTokens") or ()]
+        init["bootstrapTokens"] = [
+            merge(default_token, token) for token in init.get("bootstrapTokens") or ()
+        ]
         return cls(cluster, init, parse_images_list(images_list))
 
     def _get(self, document: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
@@ -159,8 +161,13 @@ def node_config(artifacts: NodeArtifacts) -> dict[str, dict[str, Any]]:
     return kubeadm_documents(entry.text, source=CONFIG_PATH) if entry else {}
 
 
-def node_context(config: LabConfig, artifacts: NodeArtifacts, address: str, *,
-                 kubelet_client_rotation: bool = True) -> CheckContext:
+def node_context(
+    config: LabConfig,
+    artifacts: NodeArtifacts,
+    address: str,
+    *,
+    kubelet_client_rotation: bool = True,
+) -> CheckContext:
     """What kubeadm should have left on the node the artifacts were read from; before
     kubelet-finalize, pass `kubelet_client_rotation=False`."""
     fields = config.context_fields()
@@ -169,11 +176,16 @@ def node_context(config: LabConfig, artifacts: NodeArtifacts, address: str, *,
     registration = document.get("nodeRegistration") or {}
     if not fields["control_plane_endpoint"] and artifacts.role == "worker":
         # Without a controlPlaneEndpoint a worker's kubelet.conf names what it joined.
-        joined = ((document.get("discovery") or {}).get("bootstrapToken") or {})
+        joined = (document.get("discovery") or {}).get("bootstrapToken") or {}
         fields["control_plane_endpoint"] = joined.get("apiServerEndpoint")
-    return CheckContext(node=artifacts.node, role=artifacts.role, advertise_address=address,
-                        cri_socket=registration.get("criSocket"),
-                        kubelet_client_rotation=kubelet_client_rotation, **fields)
+    return CheckContext(
+        node=artifacts.node,
+        role=artifacts.role,
+        advertise_address=address,
+        cri_socket=registration.get("criSocket"),
+        kubelet_client_rotation=kubelet_client_rotation,
+        **fields,
+    )
 
 
 def _join_pins(artifacts: NodeArtifacts) -> list[str]:
@@ -182,8 +194,9 @@ def _join_pins(artifacts: NodeArtifacts) -> list[str]:
     return list(token.get("caCertHashes") or ())
 
 
-def cluster_context(config: LabConfig, nodes: Iterable[NodeArtifacts],
-                    addresses: Mapping[str, str]) -> ClusterContext:
+def cluster_context(
+    config: LabConfig, nodes: Iterable[NodeArtifacts], addresses: Mapping[str, str]
+) -> ClusterContext:
     """The cluster's expectations: the CA as the control plane's artifacts hold it, the CA
     pin the workers' JoinConfigurations gave kubeadm, the nodes' addresses from Docker."""
     nodes = list(nodes)
@@ -194,8 +207,11 @@ def cluster_context(config: LabConfig, nodes: Iterable[NodeArtifacts],
     ca = first.get(CA_CERT)
     endpoint = config.cluster_field("controlPlaneEndpoint")
     # cluster-info names the controlPlaneEndpoint, else the first control plane's address.
-    server = (endpoint_url(endpoint, config.bind_port) if endpoint
-              else url("https", addresses[first.node], config.bind_port))
+    server = (
+        endpoint_url(endpoint, config.bind_port)
+        if endpoint
+        else url("https", addresses[first.node], config.bind_port)
+    )
     pins = [pin for n in nodes for pin in _join_pins(n)]
     # Without a token in the config there is no TTL to hold a token Secret to.
     ttl = {} if config.token_ttl is None else {"token_ttl": config.token_ttl}
@@ -225,19 +241,25 @@ def _kubeadm(node: Node, command: tuple[str, ...]) -> str:
     return node.output(command, timeout=KUBEADM_TIMEOUT)
 
 
-def lab_config(control_plane: str, artifacts: NodeArtifacts, init_defaults: str,
-               images_list: str) -> LabConfig:
+def lab_config(
+    control_plane: str, artifacts: NodeArtifacts, init_defaults: str, images_list: str
+) -> LabConfig:
     entry = artifacts.get(CONFIG_PATH)
     if entry is None:
-        raise LabkitError(f"{control_plane} has no {CONFIG_PATH}: only labs brought up by "
-                          "labkit can be checked")
+        raise LabkitError(
+            f"{control_plane} has no {CONFIG_PATH}: only labs brought up by labkit can be checked"
+        )
     return LabConfig.from_kubeadm(entry.text, init_defaults, images_list)
 
 
 def read_lab_config(control_plane: Node, artifacts: NodeArtifacts) -> LabConfig:
     """The LabConfig, given the control plane's artifacts (runs kubeadm twice there)."""
-    return lab_config(control_plane.name, artifacts, _kubeadm(control_plane, INIT_DEFAULTS),
-                      _kubeadm(control_plane, IMAGES_LIST))
+    return lab_config(
+        control_plane.name,
+        artifacts,
+        _kubeadm(control_plane, INIT_DEFAULTS),
+        _kubeadm(control_plane, IMAGES_LIST),
+    )
 
 
 @dataclass(frozen=True)
@@ -283,20 +305,29 @@ def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
         read = {name: future.result() for name, future in reads.items()}
         address = {name: future.result() for name, future in addresses.items()}
         artifacts = {name: result[0] for name, result in read.items()}
-        config = lab_config(control_plane.name, artifacts[control_plane.name],
-                            defaults.result(), images.result())
+        config = lab_config(
+            control_plane.name, artifacts[control_plane.name], defaults.result(), images.result()
+        )
         cluster_snapshot, snapshot_seconds = snapshot.result()
     findings: list[Finding] = []
     timings = []
     for node in lab.nodes:
         context = node_context(config, artifacts[node.name], address[node.name])
         node_findings, seconds = _timed(
-            partial(check_node, artifacts[node.name], context, strict=strict))
+            partial(check_node, artifacts[node.name], context, strict=strict)
+        )
         findings += node_findings
         timings.append(NodeTiming(node.name, read[node.name][1], seconds))
     context = cluster_context(config, artifacts.values(), address)
     cluster_findings, seconds = _timed(
-        partial(check_cluster, cluster_snapshot, context, strict=strict))
-    return CheckRun(lab.name, tuple(findings + cluster_findings),
-                    tuple(n.name for n in lab.nodes), len(all_rules()), tuple(timings),
-                    snapshot_seconds + seconds, time.monotonic() - started)
+        partial(check_cluster, cluster_snapshot, context, strict=strict)
+    )
+    return CheckRun(
+        lab.name,
+        tuple(findings + cluster_findings),
+        tuple(n.name for n in lab.nodes),
+        len(all_rules()),
+        tuple(timings),
+        snapshot_seconds + seconds,
+        time.monotonic() - started,
+    )

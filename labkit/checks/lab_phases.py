@@ -28,8 +28,7 @@ from labkit.lab.node import Node
 ADMIN_CONF = f"{KUBERNETES_DIR}/admin.conf"
 # admin.conf's group is bound to cluster-admin by init's first API client, which the
 # upload-config phase creates: from there on a snapshot can be read with admin.conf.
-API_PHASES = ("upload-config", "mark-control-plane", "bootstrap-token", "kubelet-finalize",
-              "addon")
+API_PHASES = ("upload-config", "mark-control-plane", "bootstrap-token", "kubelet-finalize", "addon")
 # The bootstrap-signer controller signs cluster-info a moment after the bootstrap-token phase.
 SIGNATURE_TIMEOUT = 60.0
 
@@ -57,9 +56,11 @@ def node_api_client(node: Node, artifacts: NodeArtifacts) -> k8s.ApiClient:
 
 
 def _signed(config_maps: list[k8s.V1ConfigMap]) -> bool:
-    return any(cm.metadata.name == "cluster-info"
-               and any(key.startswith("jws-kubeconfig-") for key in cm.data or {})
-               for cm in config_maps)
+    return any(
+        cm.metadata.name == "cluster-info"
+        and any(key.startswith("jws-kubeconfig-") for key in cm.data or {})
+        for cm in config_maps
+    )
 
 
 class PhaseRecorder:
@@ -76,8 +77,12 @@ class PhaseRecorder:
             api = node_api_client(node, artifacts)
             if phase == "bootstrap-token":
                 # After the timeout the state is kept unsigned: cluster-info-jws reports it.
-                waits.wait_until(k8s.CoreV1Api(api).list_namespaced_config_map, _signed,
-                                 self.signature_timeout, namespace="kube-public")
+                waits.wait_until(
+                    k8s.CoreV1Api(api).list_namespaced_config_map,
+                    _signed,
+                    self.signature_timeout,
+                    namespace="kube-public",
+                )
             snapshot = fetch_cluster_snapshot(api)
         self.states[phase] = PhaseState(phase, artifacts, snapshot)
 
@@ -87,6 +92,8 @@ class PhaseRecorder:
 
     def __getitem__(self, phase: str) -> PhaseState:
         if phase not in self.states:
-            raise KeyError(f"no state recorded after phase {phase!r} (recorded: "
-                           f"{', '.join(self.states) or 'none'})")
+            raise KeyError(
+                f"no state recorded after phase {phase!r} (recorded: "
+                f"{', '.join(self.states) or 'none'})"
+            )
         return self.states[phase]

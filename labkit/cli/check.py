@@ -12,15 +12,25 @@ import sys
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "check", help="check kubeadm's invariants on every node and the cluster (exit 1 if any "
-        "fails)")
+        "check",
+        help="check kubeadm's invariants on every node and the cluster (exit 1 if any fails)",
+    )
     parser.add_argument("name", help="the lab")
-    parser.add_argument("--json", action="store_true",
-                        help="print the findings as JSON (the summary goes to stderr)")
-    parser.add_argument("--rules", action="store_true",
-                        help="list every rule with its result instead of the findings")
-    parser.add_argument("--strict", action="store_true",
-                        help="count the CIS items kubeadm's defaults fail as failures")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the findings as JSON (the summary goes to stderr)",
+    )
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="list every rule with its result instead of the findings",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="count the CIS items kubeadm's defaults fail as failures",
+    )
     parser.set_defaults(run=run)
 
 

@@ -8,7 +8,8 @@ import json
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "diagnose", help="say what is wrong with a lab and how to fix it (exit 1 if anything)")
+        "diagnose", help="say what is wrong with a lab and how to fix it (exit 1 if anything)"
+    )
     parser.add_argument("name", help="the lab")
     parser.add_argument("--json", action="store_true", help="print the diagnoses as JSON")
     parser.set_defaults(run=run)

@@ -12,14 +12,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = image.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     build = actions.add_parser("build", help="build labkit/node:<version> from source")
-    build.add_argument("--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION,
-                       help=f"Kubernetes release to build (default {DEFAULT_KUBERNETES_VERSION})")
-    build.add_argument("--image",
-                       help="reference of the node image (default labkit/node:<version>)")
+    build.add_argument(
+        "--kubernetes-version",
+        default=DEFAULT_KUBERNETES_VERSION,
+        help=f"Kubernetes release to build (default {DEFAULT_KUBERNETES_VERSION})",
+    )
+    build.add_argument(
+        "--image", help="reference of the node image (default labkit/node:<version>)"
+    )
     build.set_defaults(run=run_build)
 
     gomod = actions.add_parser(
-        "gomod", help="rewrite the committed Go modules for the default versions")
+        "gomod", help="rewrite the committed Go modules for the default versions"
+    )
     gomod.set_defaults(run=run_gomod)
 
 

@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--workers", type=int, help="number of worker nodes")
     up.add_argument("--cni", choices=("flannel", "none"), help="network plugin")
     up.add_argument("--kubernetes-version", help="Kubernetes release (picks the node image)")
-    up.add_argument("--init", choices=("whole", "phases"),
-                    help="run kubeadm init whole or by phase")
+    up.add_argument(
+        "--init", choices=("whole", "phases"), help="run kubeadm init whole or by phase"
+    )
     up.add_argument("--keep", action="store_true", help="keep the nodes when bring-up fails")
     up.set_defaults(run=run_up)
 
@@ -56,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_export_logs(actions)
 
     actions.add_parser("prune", help="remove everything labkit labelled").set_defaults(
-        run=run_prune)
+        run=run_prune
+    )
 
 
 def _client():
@@ -70,11 +72,18 @@ def run_up(args: argparse.Namespace) -> int:
     from labkit.spec import LabSpec
 
     spec = LabSpec.from_file(args.file) if args.file else LabSpec.from_dict({}, source="defaults")
-    spec = spec.replace(name=args.name, workers=args.workers, cni=args.cni,
-                        kubernetes_version=args.kubernetes_version, init=args.init)
+    spec = spec.replace(
+        name=args.name,
+        workers=args.workers,
+        cni=args.cni,
+        kubernetes_version=args.kubernetes_version,
+        init=args.init,
+    )
     result = bring_up(spec, client=_client(), keep_on_failure=args.keep)
-    print(f"lab {spec.name!r} is up in {result.total_seconds:.1f}s; "
-          f"kubeconfig: {result.lab.kubeconfig}")
+    print(
+        f"lab {spec.name!r} is up in {result.total_seconds:.1f}s; "
+        f"kubeconfig: {result.lab.kubeconfig}"
+    )
     print(f"  kubectl --kubeconfig {result.lab.kubeconfig} get nodes")
     return 0
 
@@ -108,8 +117,10 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     print(f"lab {status['name']}: kubeconfig {status['kubeconfig']}")
     for node in status["nodes"]:
-        print(f"  {node['name']:<28} {node['role']:<14} {node['container']:<10} "
-              f"{node['ip'] or '-':<15} {node['kubernetes']}")
+        print(
+            f"  {node['name']:<28} {node['role']:<14} {node['container']:<10} "
+            f"{node['ip'] or '-':<15} {node['kubernetes']}"
+        )
     for step, seconds in status.get("timings", {}).items():
         print(f"  step {step:<28} {seconds:>7.1f}s")
     return 0
@@ -130,8 +141,9 @@ def run_exec(args: argparse.Namespace) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        raise LabkitError("lab exec: give a command after `--`, e.g. `labkit lab exec N NODE -- "
-                          "crictl ps`")
+        raise LabkitError(
+            "lab exec: give a command after `--`, e.g. `labkit lab exec N NODE -- crictl ps`"
+        )
     node = Lab.find(_client(), args.name).node(args.node)
     # Through the docker CLI so that output streams and a terminal works, as `kubectl exec`.
     tty = ["-it"] if sys.stdin.isatty() else ["-i"]

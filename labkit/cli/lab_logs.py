@@ -8,10 +8,12 @@ import sys
 
 def register_export_logs(actions: argparse._SubParsersAction) -> None:
     export = actions.add_parser(
-        "export-logs", help="write every node's logs, journals and the lab's state to a directory")
+        "export-logs", help="write every node's logs, journals and the lab's state to a directory"
+    )
     export.add_argument("name")
-    export.add_argument("directory", nargs="?",
-                        help="where to write (default: ./labkit-logs/<lab>-<timestamp>)")
+    export.add_argument(
+        "directory", nargs="?", help="where to write (default: ./labkit-logs/<lab>-<timestamp>)"
+    )
     export.set_defaults(run=run_export_logs)
 
 
@@ -21,7 +23,6 @@ def run_export_logs(args: argparse.Namespace) -> int:
     directory = export_logs(args.name, args.directory)
     # errors.txt exists, in the lab's directory or a node's, exactly when something failed.
     if any(directory.rglob("errors.txt")):
-        print(f"some logs could not be collected; see {directory / 'summary.txt'}",
-              file=sys.stderr)
+        print(f"some logs could not be collected; see {directory / 'summary.txt'}", file=sys.stderr)
     print(directory)
     return 0

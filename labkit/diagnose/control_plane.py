@@ -35,33 +35,46 @@ def _cause(snapshot: LabSnapshot) -> tuple[str, str]:
         return f"`labkit lab exec {snapshot.lab} {cp} -- {command}`"
 
     if status != "running":
-        return (f"the control-plane node container is {status}",
-                f"start it (`docker start {cp}`) or recreate the lab (see the node diagnosis)")
+        return (
+            f"the control-plane node container is {status}",
+            f"start it (`docker start {cp}`) or recreate the lab (see the node diagnosis)",
+        )
     if snapshot.control_plane_runtime is None:
-        return ("the container runtime on the control plane does not answer `crictl ps`",
-                f"check containerd: {on_cp('systemctl status containerd')} and "
-                f"{on_cp('journalctl -u containerd -n 100')}")
+        return (
+            "the container runtime on the control plane does not answer `crictl ps`",
+            f"check containerd: {on_cp('systemctl status containerd')} and "
+            f"{on_cp('journalctl -u containerd -n 100')}",
+        )
     runtime = snapshot.control_plane_runtime
     kubelet_failed = kubelet_exit_error(snapshot.journal(cp, "kubelet"))
     for name in CONTROL_PLANE_COMPONENTS[:2]:
         current = newest(runtime, name)
         if current is None and kubelet_failed:
-            return (f"the kubelet on the control plane fails to start, so it never started "
-                    f"{name}: {kubelet_failed}", kubelet_failing_fix(snapshot, cp))
+            return (
+                f"the kubelet on the control plane fails to start, so it never started "
+                f"{name}: {kubelet_failed}",
+                kubelet_failing_fix(snapshot, cp),
+            )
         if current is None:
-            return (f"the kubelet has not started {name} on the control plane",
-                    f"the kubelet starts it from {MANIFESTS}/{name}.yaml: check that file and "
-                    f"the kubelet's account in {on_cp('journalctl -u kubelet -n 100')}")
+            return (
+                f"the kubelet has not started {name} on the control plane",
+                f"the kubelet starts it from {MANIFESTS}/{name}.yaml: check that file and "
+                f"the kubelet's account in {on_cp('journalctl -u kubelet -n 100')}",
+            )
         if not current.running:
-            return (f"{name} is not running on the control plane ({current})",
-                    f"its logs say why it exits: {on_cp(f'crictl logs {current.id[:13]}')}; "
-                    f"its flags are in {MANIFESTS}/{name}.yaml")
+            return (
+                f"{name} is not running on the control plane ({current})",
+                f"its logs say why it exits: {on_cp(f'crictl logs {current.id[:13]}')}; "
+                f"its flags are in {MANIFESTS}/{name}.yaml",
+            )
     apiserver = newest(runtime, "kube-apiserver")
     assert apiserver is not None
-    return ("etcd and kube-apiserver run, yet the API does not answer from the host",
-            f"compare the published port (`docker port {cp} 6443`) with the server in the "
-            f"lab's kubeconfig (`labkit lab kubeconfig {snapshot.lab}`), and read the "
-            f"apiserver's logs: {on_cp(f'crictl logs {apiserver.id[:13]}')}")
+    return (
+        "etcd and kube-apiserver run, yet the API does not answer from the host",
+        f"compare the published port (`docker port {cp} 6443`) with the server in the "
+        f"lab's kubeconfig (`labkit lab kubeconfig {snapshot.lab}`), and read the "
+        f"apiserver's logs: {on_cp(f'crictl logs {apiserver.id[:13]}')}",
+    )
 
 
 def never_initialized(snapshot: LabSnapshot) -> bool:
@@ -69,9 +82,11 @@ def never_initialized(snapshot: LabSnapshot) -> bool:
     and the runtime runs no control-plane component."""
     cp = snapshot.control_plane
     runtime = snapshot.control_plane_runtime
-    return (runtime is not None and kubelet_unit_state(snapshot.journal(cp, "kubelet"))
-            == "not configured" and not any(newest(runtime, name)
-                                            for name in CONTROL_PLANE_COMPONENTS))
+    return (
+        runtime is not None
+        and kubelet_unit_state(snapshot.journal(cp, "kubelet")) == "not configured"
+        and not any(newest(runtime, name) for name in CONTROL_PLANE_COMPONENTS)
+    )
 
 
 @rule("control-plane")
@@ -82,21 +97,31 @@ def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     if never_initialized(snapshot):
         yield _not_initialized(snapshot)
         return
-    evidence = [f"API: {snapshot.api_error}",
-                f"docker: {cp} is {snapshot.containers.get(cp, 'missing')}"]
+    evidence = [
+        f"API: {snapshot.api_error}",
+        f"docker: {cp} is {snapshot.containers.get(cp, 'missing')}",
+    ]
     if snapshot.control_plane_runtime is not None:
-        rows = [str(c) for c in snapshot.control_plane_runtime
-                if c.name in CONTROL_PLANE_COMPONENTS]
-        evidence.append("crictl ps -a (control plane):\n" + ("\n".join(rows) or "none of "
-                        + ", ".join(CONTROL_PLANE_COMPONENTS)))
+        rows = [
+            str(c) for c in snapshot.control_plane_runtime if c.name in CONTROL_PLANE_COMPONENTS
+        ]
+        evidence.append(
+            "crictl ps -a (control plane):\n"
+            + ("\n".join(rows) or "none of " + ", ".join(CONTROL_PLANE_COMPONENTS))
+        )
     elif snapshot.control_plane_runtime_error:
         evidence.append(f"crictl ps -a: {snapshot.control_plane_runtime_error}")
     kubelet = snapshot.journal(cp, "kubelet")
     if kubelet:
         evidence.append(f"journalctl -u kubelet (tail):\n{tail(kubelet)}")
     summary, fix = _cause(snapshot)
-    yield Diagnosis("api.unreachable", f"the lab's API server does not answer: {summary}",
-                    node_subject(cp), tuple(evidence), fix)
+    yield Diagnosis(
+        "api.unreachable",
+        f"the lab's API server does not answer: {summary}",
+        node_subject(cp),
+        tuple(evidence),
+        fix,
+    )
 
 
 def _not_initialized(snapshot: LabSnapshot) -> Diagnosis:
@@ -104,13 +129,18 @@ def _not_initialized(snapshot: LabSnapshot) -> Diagnosis:
     kubelet = tail(snapshot.journal(cp, "kubelet"), 3)
     preflight = f"kubeadm init phase preflight --config {CONFIG_PATH}"
     return Diagnosis(
-        "api.not-initialized", f"kubeadm init has not completed on {cp}: the kubelet has no "
+        "api.not-initialized",
+        f"kubeadm init has not completed on {cp}: the kubelet has no "
         "configuration (/var/lib/kubelet/config.yaml), so systemd does not start it and no "
-        "control-plane component runs", node_subject(cp),
-        (f"API: {snapshot.api_error}",
-         f"crictl ps -a (control plane): none of {', '.join(CONTROL_PLANE_COMPONENTS)}",
-         f"journalctl -u kubelet (tail):\n{kubelet}"),
+        "control-plane component runs",
+        node_subject(cp),
+        (
+            f"API: {snapshot.api_error}",
+            f"crictl ps -a (control plane): none of {', '.join(CONTROL_PLANE_COMPONENTS)}",
+            f"journalctl -u kubelet (tail):\n{kubelet}",
+        ),
         "kubeadm refused its configuration or a preflight check failed: `labkit lab up` "
         "shows kubeadm's output in the failed `kubeadm init` step, and "
         f"`labkit lab exec {snapshot.lab} {cp} -- {preflight}` repeats the checks; fix the "
-        f"lab spec (or the node), then `labkit lab down {snapshot.lab}` and `labkit lab up`")
+        f"lab spec (or the node), then `labkit lab down {snapshot.lab}` and `labkit lab up`",
+    )

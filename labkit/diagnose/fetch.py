@@ -37,21 +37,37 @@ BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
 def fetch_snapshot(lab: Lab, *, journal_lines: int = JOURNAL_LINES) -> LabSnapshot:
     control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
     containers = {node.name: container_status(node) for node in lab.nodes}
-    consoles = {node.name: _console(node) for node in lab.nodes
-                if containers[node.name] not in ("running", "removed")}
+    consoles = {
+        node.name: _console(node)
+        for node in lab.nodes
+        if containers[node.name] not in ("running", "removed")
+    }
     nodes, pods, events, join_tokens, api_error = _read_api(lab)
     snapshot = LabSnapshot(
-        lab=lab.name, control_plane=control_plane.name, containers=containers,
-        consoles=consoles, nodes=nodes, pods=pods, events=events, api_error=api_error,
-        pod_subnet=_pod_subnet(lab), join_tokens=join_tokens)
+        lab=lab.name,
+        control_plane=control_plane.name,
+        containers=containers,
+        consoles=consoles,
+        nodes=nodes,
+        pods=pods,
+        events=events,
+        api_error=api_error,
+        pod_subnet=_pod_subnet(lab),
+        join_tokens=join_tokens,
+    )
     by_name = {node.name: node for node in lab.nodes}
-    journals = read_journals([by_name[n] for n in suspect_nodes(snapshot) if n in by_name],
-                             journal_lines)
+    journals = read_journals(
+        [by_name[n] for n in suspect_nodes(snapshot) if n in by_name], journal_lines
+    )
     runtime, runtime_error = None, None
     if api_error is not None and containers[control_plane.name] == "running":
         runtime, runtime_error = read_runtime(control_plane)
-    return replace(snapshot, journals=journals, control_plane_runtime=runtime,
-                   control_plane_runtime_error=runtime_error)
+    return replace(
+        snapshot,
+        journals=journals,
+        control_plane_runtime=runtime,
+        control_plane_runtime_error=runtime_error,
+    )
 
 
 def container_status(node: Node) -> str:
@@ -84,8 +100,10 @@ def _read_api(lab: Lab) -> tuple[tuple, tuple, tuple, tuple[str, ...] | None, st
         return (), (), (), None, describe_api_error(error)
     finally:
         api.close()
-    events = sorted(events, key=lambda e: str(e.last_timestamp or e.event_time
-                                              or e.metadata.creation_timestamp or ""))
+    events = sorted(
+        events,
+        key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp or ""),
+    )
     return tuple(nodes), tuple(pods), tuple(events[-EVENTS_KEPT:]), join_tokens, None
 
 
@@ -93,23 +111,28 @@ def read_join_tokens(core: k8s.CoreV1Api) -> tuple[str, ...] | None:
     """Ids of the bootstrap tokens a node could join with now; None when unreadable."""
     try:
         secrets = core.list_namespaced_secret(
-            "kube-system", field_selector=f"type={BOOTSTRAP_TOKEN_TYPE}",
-            _request_timeout=API_TIMEOUT).items
+            "kube-system",
+            field_selector=f"type={BOOTSTRAP_TOKEN_TYPE}",
+            _request_timeout=API_TIMEOUT,
+        ).items
     except Exception:  # evidence is best effort; the rules then say less
         return None
     now = datetime.now(UTC)
-    return tuple(sorted(token for token in (usable_join_token(s, now) for s in secrets)
-                        if token))
+    return tuple(sorted(token for token in (usable_join_token(s, now) for s in secrets) if token))
 
 
 def usable_join_token(secret: k8s.V1Secret, now: datetime) -> str | None:
     """The token id of a bootstrap token Secret that `kubeadm join` can use at `now`: it
     signs cluster-info (discovery) and authenticates the kubelet (TLS bootstrap). The
     token-cleaner removes expired ones, but only every so often."""
-    data = {key: base64.b64decode(value).decode(errors="replace")
-            for key, value in (secret.data or {}).items()}
-    if data.get("usage-bootstrap-signing") != "true" or \
-            data.get("usage-bootstrap-authentication") != "true":
+    data = {
+        key: base64.b64decode(value).decode(errors="replace")
+        for key, value in (secret.data or {}).items()
+    }
+    if (
+        data.get("usage-bootstrap-signing") != "true"
+        or data.get("usage-bootstrap-authentication") != "true"
+    ):
         return None
     expiration = data.get("expiration")
     try:
@@ -152,8 +175,9 @@ def read_journals(nodes: list[Node], lines: int) -> dict[str, dict[str, str]]:
 
 def read_runtime(node: Node) -> tuple[tuple[RuntimeContainer, ...] | None, str | None]:
     try:
-        result = node.exec(["crictl", "ps", "-a", "-o", "json"], timeout=CRICTL_TIMEOUT,
-                           check=False)
+        result = node.exec(
+            ["crictl", "ps", "-a", "-o", "json"], timeout=CRICTL_TIMEOUT, check=False
+        )
     except Exception as error:  # evidence is best effort
         return None, str(error)
     if not result.ok:
@@ -166,9 +190,14 @@ def read_runtime(node: Node) -> tuple[tuple[RuntimeContainer, ...] | None, str |
 
 def parse_crictl_ps(text: str) -> tuple[RuntimeContainer, ...]:
     return tuple(
-        RuntimeContainer(name=c["metadata"]["name"], state=c["state"],
-                         attempt=int(c["metadata"].get("attempt", 0)), id=c["id"])
-        for c in json.loads(text).get("containers") or [])
+        RuntimeContainer(
+            name=c["metadata"]["name"],
+            state=c["state"],
+            attempt=int(c["metadata"].get("attempt", 0)),
+            id=c["id"],
+        )
+        for c in json.loads(text).get("containers") or []
+    )
 
 
 def _pod_subnet(lab: Lab) -> str:

@@ -30,8 +30,11 @@ from labkit.lab.cni import CNI_MANIFEST
 # The Ready message when containerd has no CNI config, and what kubelet (dockershim era)
 # and containerd write to their journals in the same state.
 NO_CNI_MESSAGE = re.compile(r"NetworkPluginNotReady|cni plugin not initialized")
-NO_CNI_JOURNAL = re.compile(r"no network(s| config) found in /etc/cni/net\.d|"
-                            r"cni plugin not initialized", re.IGNORECASE)
+NO_CNI_JOURNAL = re.compile(
+    r"no network(s| config) found in /etc/cni/net\.d|"
+    r"cni plugin not initialized",
+    re.IGNORECASE,
+)
 KUBELET_STOPPED = re.compile(r"Kubelet stopped posting node status", re.IGNORECASE)
 # Pods of the CNIs a lab may run; the one on a node writes that node's CNI config.
 CNI_POD_NAMES = ("flannel", "calico", "cilium", "weave", "kindnet", "antrea")
@@ -41,10 +44,15 @@ def _exec(snapshot: LabSnapshot, node: str, command: str) -> str:
     return f"`labkit lab exec {snapshot.lab} {node} -- {command}`"
 
 
-def _journal_lines(snapshot: LabSnapshot, node: str, pattern: re.Pattern[str],
-                   limit: int = 3) -> list[str]:
-    lines = [f"{unit}: {line.strip()}" for unit in JOURNAL_UNITS
-             for line in snapshot.journal(node, unit).splitlines() if pattern.search(line)]
+def _journal_lines(
+    snapshot: LabSnapshot, node: str, pattern: re.Pattern[str], limit: int = 3
+) -> list[str]:
+    lines = [
+        f"{unit}: {line.strip()}"
+        for unit in JOURNAL_UNITS
+        for line in snapshot.journal(node, unit).splitlines()
+        if pattern.search(line)
+    ]
     return lines[-limit:]
 
 
@@ -58,11 +66,14 @@ def container_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         if console:
             evidence.append(f"docker logs {name} (tail):\n{tail(console, 15)}")
         yield Diagnosis(
-            "node.container-stopped", f"node container {name} is {status}, not running",
-            node_subject(name), tuple(evidence),
+            "node.container-stopped",
+            f"node container {name} is {status}, not running",
+            node_subject(name),
+            tuple(evidence),
             f"start it again with `docker start {name}`; if it stops again, `docker logs "
             f"{name}` shows why systemd in it exited. Or recreate the lab: `labkit lab down "
-            f"{snapshot.lab}` and `labkit lab up`.")
+            f"{snapshot.lab}` and `labkit lab up`.",
+        )
 
 
 def _cni_pods(snapshot: LabSnapshot) -> list[k8s.V1Pod]:
@@ -75,18 +86,27 @@ def _no_cni_fix(snapshot: LabSnapshot, node: str) -> str:
     failing = [p for p in on_node if is_failing(p)]
     if failing:
         pod = failing[0]
-        return (f"the CNI's pod on this node, {pod.metadata.namespace}/{pod.metadata.name}, is "
-                "not running, and it is what writes /etc/cni/net.d: fix it (see its diagnosis, "
-                "and `kubectl logs` of it)")
+        return (
+            f"the CNI's pod on this node, {pod.metadata.namespace}/{pod.metadata.name}, is "
+            "not running, and it is what writes /etc/cni/net.d: fix it (see its diagnosis, "
+            "and `kubectl logs` of it)"
+        )
     if cni_pods:
-        return ("a CNI is installed but its config has not reached this node yet: check its "
-                "DaemonSet has a running pod here (`kubectl get pods -A -o wide`) and its logs")
-    return ("install a CNI. `labkit lab up` installs flannel unless the spec says `cni: none`; "
-            "for this lab apply the node image's manifest with the pod subnet filled in: "
-            + _exec(snapshot, snapshot.control_plane,
-                    f"sh -c \"sed 's|{{{{ .PodSubnet }}}}|{snapshot.pod_subnet}|' {CNI_MANIFEST}"
-                    f" | kubectl --kubeconfig {ADMIN_CONF} apply -f -\"")
-            + " (or `kubectl apply -f` another CNI's manifest)")
+        return (
+            "a CNI is installed but its config has not reached this node yet: check its "
+            "DaemonSet has a running pod here (`kubectl get pods -A -o wide`) and its logs"
+        )
+    return (
+        "install a CNI. `labkit lab up` installs flannel unless the spec says `cni: none`; "
+        "for this lab apply the node image's manifest with the pod subnet filled in: "
+        + _exec(
+            snapshot,
+            snapshot.control_plane,
+            f"sh -c \"sed 's|{{{{ .PodSubnet }}}}|{snapshot.pod_subnet}|' {CNI_MANIFEST}"
+            f' | kubectl --kubeconfig {ADMIN_CONF} apply -f -"',
+        )
+        + " (or `kubectl apply -f` another CNI's manifest)"
+    )
 
 
 @rule("nodes")
@@ -100,20 +120,25 @@ def no_cni(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         if not NO_CNI_MESSAGE.search(ready.message or "") and not journal:
             continue
         yield Diagnosis(
-            "node.no-cni", f"node {name} is NotReady: the container runtime has no CNI network "
-            "config in /etc/cni/net.d", node_subject(name),
+            "node.no-cni",
+            f"node {name} is NotReady: the container runtime has no CNI network "
+            "config in /etc/cni/net.d",
+            node_subject(name),
             (describe_condition(ready), describe_taints(node), *journal),
-            _no_cni_fix(snapshot, name))
+            _no_cni_fix(snapshot, name),
+        )
 
 
 KUBELET_FILES = "/var/lib/kubelet/config.yaml and /var/lib/kubelet/kubeadm-flags.env"
 
 
 def kubelet_failing_fix(snapshot: LabSnapshot, node: str) -> str:
-    return (f"the kubelet exits at start and systemd keeps restarting it; the error names what "
-            f"it rejects (its configuration in {KUBELET_FILES}, cgroups, certificates): "
-            f"{_exec(snapshot, node, 'systemctl status kubelet')} and "
-            f"{_exec(snapshot, node, 'journalctl -u kubelet -n 100')}")
+    return (
+        f"the kubelet exits at start and systemd keeps restarting it; the error names what "
+        f"it rejects (its configuration in {KUBELET_FILES}, cgroups, certificates): "
+        f"{_exec(snapshot, node, 'systemctl status kubelet')} and "
+        f"{_exec(snapshot, node, 'journalctl -u kubelet -n 100')}"
+    )
 
 
 @rule("nodes")
@@ -123,10 +148,12 @@ def kubelet_failing(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         if error is None or (snapshot.api_error and name == snapshot.control_plane):
             continue  # without the API, api_unreachable tells the control plane's story
         yield Diagnosis(
-            "node.kubelet-failing", f"the kubelet on {name} fails to start: {error}",
+            "node.kubelet-failing",
+            f"the kubelet on {name} fails to start: {error}",
             node_subject(name),
             (f"journalctl -u kubelet (tail):\n{tail(snapshot.journal(name, 'kubelet'))}",),
-            kubelet_failing_fix(snapshot, name))
+            kubelet_failing_fix(snapshot, name),
+        )
 
 
 @rule("nodes")
@@ -143,19 +170,30 @@ def kubelet_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         if kubelet_exit_error(snapshot.journal(name, "kubelet")):
             continue  # kubelet_failing names the cause
         journal = snapshot.journal(name, "kubelet")
-        heartbeat = f"last heartbeat: {ready.last_heartbeat_time}" \
-            if ready.last_heartbeat_time else "no heartbeat time"
+        heartbeat = (
+            f"last heartbeat: {ready.last_heartbeat_time}"
+            if ready.last_heartbeat_time
+            else "no heartbeat time"
+        )
         # Without the journal's word the kubelet may as well run but not reach the API.
-        why = " (systemd shows the kubelet stopped)" \
-            if kubelet_unit_state(journal) == "stopped" else ""
+        why = (
+            " (systemd shows the kubelet stopped)"
+            if kubelet_unit_state(journal) == "stopped"
+            else ""
+        )
         yield Diagnosis(
-            "node.kubelet-stopped", f"node {name} is NotReady: its kubelet stopped posting "
-            f"node status{why}", node_subject(name),
-            (describe_condition(ready), heartbeat,
-             f"journalctl -u kubelet (tail):\n{tail(journal) or '(empty)'}"),
+            "node.kubelet-stopped",
+            f"node {name} is NotReady: its kubelet stopped posting node status{why}",
+            node_subject(name),
+            (
+                describe_condition(ready),
+                heartbeat,
+                f"journalctl -u kubelet (tail):\n{tail(journal) or '(empty)'}",
+            ),
             f"see whether the kubelet runs: {_exec(snapshot, name, 'systemctl status kubelet')}"
             f"; restart it with {_exec(snapshot, name, 'systemctl restart kubelet')} and read "
-            f"why it stopped in {_exec(snapshot, name, 'journalctl -u kubelet -n 100')}")
+            f"why it stopped in {_exec(snapshot, name, 'journalctl -u kubelet -n 100')}",
+        )
 
 
 @dataclass(frozen=True)
@@ -168,18 +206,25 @@ class PressureCause:
 
 # Conditions the kubelet sets True when it starts evicting pods.
 PRESSURE_CAUSES = (
-    PressureCause("DiskPressure", "node.disk-pressure",
-                  "the node's filesystem (the host's disk under Docker) is nearly full",
-                  "free space on the host (`docker system df`, `docker image prune`) and in the "
-                  "node (`crictl rmi --prune`); the kubelet lifts the taint once usage drops"),
-    PressureCause("MemoryPressure", "node.memory-pressure",
-                  "the node's available memory is below the kubelet's eviction threshold",
-                  "free memory on the host (fewer labs or workers at once) or lower the pods' "
-                  "memory use"),
-    PressureCause("PIDPressure", "node.pid-pressure",
-                  "the node is running out of process ids",
-                  "find the pod forking without bound (`crictl stats`); raise the host's "
-                  "kernel.pid_max"),
+    PressureCause(
+        "DiskPressure",
+        "node.disk-pressure",
+        "the node's filesystem (the host's disk under Docker) is nearly full",
+        "free space on the host (`docker system df`, `docker image prune`) and in the "
+        "node (`crictl rmi --prune`); the kubelet lifts the taint once usage drops",
+    ),
+    PressureCause(
+        "MemoryPressure",
+        "node.memory-pressure",
+        "the node's available memory is below the kubelet's eviction threshold",
+        "free memory on the host (fewer labs or workers at once) or lower the pods' memory use",
+    ),
+    PressureCause(
+        "PIDPressure",
+        "node.pid-pressure",
+        "the node is running out of process ids",
+        "find the pod forking without bound (`crictl stats`); raise the host's kernel.pid_max",
+    ),
 )
 
 
@@ -190,16 +235,21 @@ def pressure(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
             condition = node_condition(node, cause.condition)
             if condition is not None and condition.status == "True":
                 name = node.metadata.name
-                yield Diagnosis(cause.cause_id, f"node {name} has {cause.condition}: {cause.why}",
-                                node_subject(name),
-                                (describe_condition(condition), describe_taints(node)), cause.fix)
+                yield Diagnosis(
+                    cause.cause_id,
+                    f"node {name} has {cause.condition}: {cause.why}",
+                    node_subject(name),
+                    (describe_condition(condition), describe_taints(node)),
+                    cause.fix,
+                )
 
 
 JOIN_COMMAND = "kubeadm token create --print-join-command"
 # What `kubeadm join` says at discovery for the two usual mistakes (kubeadm 1.34).
 TOKEN_UNKNOWN = "could not find a JWS signature in the cluster-info ConfigMap for token ID"
-CA_NOT_PINNED = "cluster CA found in cluster-info ConfigMap is invalid: none of the public " \
-                "keys ... are pinned"
+CA_NOT_PINNED = (
+    "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys ... are pinned"
+)
 
 
 @rule("nodes")
@@ -211,45 +261,58 @@ def not_registered(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         journal = snapshot.journal(name, "kubelet")
         if name in registered or status != "running" or kubelet_exit_error(journal):
             continue
-        evidence = [f"API nodes: {', '.join(sorted(registered)) or 'none'}",
-                    f"journalctl -u kubelet (tail):\n{tail(journal)}"]
+        evidence = [
+            f"API nodes: {', '.join(sorted(registered)) or 'none'}",
+            f"journalctl -u kubelet (tail):\n{tail(journal)}",
+        ]
         kubelet = kubelet_unit_state(journal)
         if name != snapshot.control_plane and kubelet in ("not configured", "stopped"):
             yield _not_joined(snapshot, name, kubelet, evidence)
             continue
         joined_by = "kubeadm init" if name == snapshot.control_plane else "kubeadm join"
         yield Diagnosis(
-            "node.not-registered", f"node {name} runs but has no Node object in the API",
-            node_subject(name), tuple(evidence),
+            "node.not-registered",
+            f"node {name} runs but has no Node object in the API",
+            node_subject(name),
+            tuple(evidence),
             f"its kubelet never registered: did `{joined_by}` succeed on it? Read why in "
             f"{_exec(snapshot, name, 'journalctl -u kubelet -n 100')} (a wrong API endpoint, "
-            "an expired bootstrap token, or certificate errors show there)")
+            "an expired bootstrap token, or certificate errors show there)",
+        )
 
 
-def _not_joined(snapshot: LabSnapshot, name: str, kubelet: str,
-                evidence: list[str]) -> Diagnosis:
+def _not_joined(snapshot: LabSnapshot, name: str, kubelet: str, evidence: list[str]) -> Diagnosis:
     """A worker whose kubelet does not run: `kubeadm join` failed before starting it (at
     discovery or preflight), and only kubeadm's own output says why."""
-    summary = (f"node {name} runs but has not joined: its kubelet is {kubelet} (systemd), so "
-               "`kubeadm join` has not completed on it")
+    summary = (
+        f"node {name} runs but has not joined: its kubelet is {kubelet} (systemd), so "
+        "`kubeadm join` has not completed on it"
+    )
     create = _exec(snapshot, snapshot.control_plane, JOIN_COMMAND)
     if snapshot.join_tokens == ():
         evidence.append("bootstrap tokens usable for joining: none")
         return Diagnosis(
-            "node.not-registered", summary + ", and the cluster has no usable bootstrap token "
-            "(expired or deleted), so a join fails at discovery", node_subject(name),
+            "node.not-registered",
+            summary + ", and the cluster has no usable bootstrap token "
+            "(expired or deleted), so a join fails at discovery",
+            node_subject(name),
             tuple(evidence),
             f"create a token with its join command on the control plane: {create}, then run "
-            f"that command on {name} (after `kubeadm reset -f` there if a join went part way)")
+            f"that command on {name} (after `kubeadm reset -f` there if a join went part way)",
+        )
     if snapshot.join_tokens:
         evidence.append(f"bootstrap tokens usable for joining: {', '.join(snapshot.join_tokens)}")
     return Diagnosis(
-        "node.not-registered", summary, node_subject(name), tuple(evidence),
+        "node.not-registered",
+        summary,
+        node_subject(name),
+        tuple(evidence),
         f"run `kubeadm join` on it again and read kubeadm's error (the kubelet's journal has "
-        f"none): \"{TOKEN_UNKNOWN} ...\" means its token is expired or deleted, "
-        f"\"{CA_NOT_PINNED}\" a wrong --discovery-token-ca-cert-hash; {create} prints a "
+        f'none): "{TOKEN_UNKNOWN} ..." means its token is expired or deleted, '
+        f'"{CA_NOT_PINNED}" a wrong --discovery-token-ca-cert-hash; {create} prints a '
         f"command with both right (run `kubeadm reset -f` on {name} first if a join went part "
-        "way)")
+        "way)",
+    )
 
 
 @rule("nodes", fallback=True)
@@ -260,9 +323,14 @@ def not_ready(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         name = node.metadata.name
         ready = node_condition(node, "Ready")
         yield Diagnosis(
-            "node.not-ready", f"node {name} is NotReady for a reason labkit does not recognise",
+            "node.not-ready",
+            f"node {name} is NotReady for a reason labkit does not recognise",
             node_subject(name),
-            (describe_condition(ready) if ready else "no Ready condition", describe_taints(node),
-             f"journalctl -u kubelet (tail):\n{tail(snapshot.journal(name, 'kubelet'))}"),
+            (
+                describe_condition(ready) if ready else "no Ready condition",
+                describe_taints(node),
+                f"journalctl -u kubelet (tail):\n{tail(snapshot.journal(name, 'kubelet'))}",
+            ),
             f"read the Ready condition's message above and the kubelet's account in "
-            f"{_exec(snapshot, name, 'journalctl -u kubelet -n 100')}")
+            f"{_exec(snapshot, name, 'journalctl -u kubelet -n 100')}",
+        )

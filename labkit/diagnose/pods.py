@@ -37,8 +37,9 @@ def kubectl(snapshot: LabSnapshot, command: str) -> str:
     return f"`kubectl --kubeconfig $(labkit lab kubeconfig {snapshot.lab}) {command}`"
 
 
-def _failing_containers(snapshot: LabSnapshot, reasons: tuple[str, ...]) -> Iterator[
-        tuple[k8s.V1Pod, k8s.V1ContainerStatus, k8s.V1ContainerStateWaiting]]:
+def _failing_containers(
+    snapshot: LabSnapshot, reasons: tuple[str, ...]
+) -> Iterator[tuple[k8s.V1Pod, k8s.V1ContainerStatus, k8s.V1ContainerStateWaiting]]:
     for pod in snapshot.pods:
         if not is_failing(pod):
             continue
@@ -74,37 +75,55 @@ def image_pull(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         yield _image_pull(snapshot, pods[subject], containers)
 
 
-def _image_pull(snapshot: LabSnapshot, pod: k8s.V1Pod,
-                containers: list[tuple[k8s.V1ContainerStatus, k8s.V1ContainerStateWaiting]]
-                ) -> Diagnosis:
+def _image_pull(
+    snapshot: LabSnapshot,
+    pod: k8s.V1Pod,
+    containers: list[tuple[k8s.V1ContainerStatus, k8s.V1ContainerStateWaiting]],
+) -> Diagnosis:
     policies: dict[str, str] = {}
     for status, _ in containers:
         spec = container_spec(pod, status.name)
         image = spec.image if spec is not None and spec.image else status.image
         policies.setdefault(image, pull_policy(spec, image))
     node = pod.spec.node_name if pod.spec else None
-    events = [e for e in snapshot.events_about("Pod", pod.metadata.namespace, pod.metadata.name)
-              if (e.message or "").startswith("Failed to pull image")]
+    events = [
+        e
+        for e in snapshot.events_about("Pod", pod.metadata.namespace, pod.metadata.name)
+        if (e.message or "").startswith("Failed to pull image")
+    ]
     nodes = f" --nodes {node}" if node else ""
-    loads = " and ".join(f"`labkit lab load-image {snapshot.lab} {image}{nodes}`"
-                         for image in policies)
-    fix = (f"no registry is reachable from the lab's nodes: load the image from the host's "
-           f"Docker with {loads} (pull or build it on the host first)")
+    loads = " and ".join(
+        f"`labkit lab load-image {snapshot.lab} {image}{nodes}`" for image in policies
+    )
+    fix = (
+        f"no registry is reachable from the lab's nodes: load the image from the host's "
+        f"Docker with {loads} (pull or build it on the host first)"
+    )
     always = [image for image, policy in policies.items() if policy == "Always"]
     if always:
-        fix += (f"; imagePullPolicy is Always for {', '.join(always)} (the default for "
-                "`:latest` or no tag), so the kubelet pulls even when the node has the image: "
-                "set `imagePullPolicy: IfNotPresent` or tag the image")
+        fix += (
+            f"; imagePullPolicy is Always for {', '.join(always)} (the default for "
+            "`:latest` or no tag), so the kubelet pulls even when the node has the image: "
+            "set `imagePullPolicy: IfNotPresent` or tag the image"
+        )
     else:
-        fix += f"; its imagePullPolicy {'/'.join(sorted(set(policies.values())))} then uses " \
-               "the loaded image"
+        fix += (
+            f"; its imagePullPolicy {'/'.join(sorted(set(policies.values())))} then uses "
+            "the loaded image"
+        )
     images = ", ".join(policies)
     return Diagnosis(
-        "pod.image-pull", f"pod {pod.metadata.name} cannot pull image{'s' * (len(policies) > 1)} "
-        f"{images} on node {node or '-'}", pod_subject(pod),
-        (*(_waiting(status, waiting) for status, waiting in containers),
-         *(f"imagePullPolicy of {image}: {policy}" for image, policy in policies.items()),
-         *(describe_event(e) for e in events[-2:])), fix)
+        "pod.image-pull",
+        f"pod {pod.metadata.name} cannot pull image{'s' * (len(policies) > 1)} "
+        f"{images} on node {node or '-'}",
+        pod_subject(pod),
+        (
+            *(_waiting(status, waiting) for status, waiting in containers),
+            *(f"imagePullPolicy of {image}: {policy}" for image, policy in policies.items()),
+            *(describe_event(e) for e in events[-2:]),
+        ),
+        fix,
+    )
 
 
 @rule("pods")
@@ -114,18 +133,30 @@ def crash_loop(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         evidence = [_waiting(status, waiting), f"restarts: {status.restart_count}"]
         how = "it keeps exiting"
         if last is not None:
-            evidence.append(f"last termination: {last.reason or '-'}, exit code {last.exit_code}"
-                            f"{', ' + last.message.strip() if last.message else ''}")
-            hint = "out of memory" if last.reason == "OOMKilled" \
+            evidence.append(
+                f"last termination: {last.reason or '-'}, exit code {last.exit_code}"
+                f"{', ' + last.message.strip() if last.message else ''}"
+            )
+            hint = (
+                "out of memory"
+                if last.reason == "OOMKilled"
                 else EXIT_CODE_HINTS.get(last.exit_code, "")
+            )
             how = f"it exited with code {last.exit_code}" + (f": {hint}" if hint else "")
         ns, name = pod.metadata.namespace, pod.metadata.name
-        fix = (f"its previous run's logs say why: "
-               f"{kubectl(snapshot, f'logs -n {ns} {name} -c {status.name} --previous')}")
+        fix = (
+            f"its previous run's logs say why: "
+            f"{kubectl(snapshot, f'logs -n {ns} {name} -c {status.name} --previous')}"
+        )
         if last is not None and last.reason == "OOMKilled":
             fix += "; raise its memory limit or lower its use"
-        yield Diagnosis("pod.crash-loop", f"container {status.name} of pod {name} is in "
-                        f"CrashLoopBackOff: {how}", pod_subject(pod), tuple(evidence), fix)
+        yield Diagnosis(
+            "pod.crash-loop",
+            f"container {status.name} of pod {name} is in CrashLoopBackOff: {how}",
+            pod_subject(pod),
+            tuple(evidence),
+            fix,
+        )
 
 
 @dataclass(frozen=True)
@@ -138,17 +169,30 @@ class WaitingCause:
 
 # Waiting reasons that name their cause; the message carries the specifics.
 WAITING_CAUSES = (
-    WaitingCause("CreateContainerConfigError", "pod.container-config",
-                 "a ConfigMap, Secret or key the container references does not exist",
-                 "create it in the pod's namespace, or fix the reference (the message names it)"),
-    WaitingCause("CreateContainerError", "pod.create-container",
-                 "the runtime could not create the container",
-                 "read the message; often a volume path or a name already in use"),
-    WaitingCause("InvalidImageName", "pod.invalid-image",
-                 "the image reference does not parse", "fix the `image:` of the container"),
-    WaitingCause("RunContainerError", "pod.run-container",
-                 "the runtime could not start the container's process",
-                 "check the command, entrypoint and mounts against the image"),
+    WaitingCause(
+        "CreateContainerConfigError",
+        "pod.container-config",
+        "a ConfigMap, Secret or key the container references does not exist",
+        "create it in the pod's namespace, or fix the reference (the message names it)",
+    ),
+    WaitingCause(
+        "CreateContainerError",
+        "pod.create-container",
+        "the runtime could not create the container",
+        "read the message; often a volume path or a name already in use",
+    ),
+    WaitingCause(
+        "InvalidImageName",
+        "pod.invalid-image",
+        "the image reference does not parse",
+        "fix the `image:` of the container",
+    ),
+    WaitingCause(
+        "RunContainerError",
+        "pod.run-container",
+        "the runtime could not start the container's process",
+        "check the command, entrypoint and mounts against the image",
+    ),
 )
 
 
@@ -157,9 +201,13 @@ def waiting_cause(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     by_reason = {c.reason: c for c in WAITING_CAUSES}
     for pod, status, waiting in _failing_containers(snapshot, tuple(by_reason)):
         cause = by_reason[waiting.reason]
-        yield Diagnosis(cause.cause_id, f"container {status.name} of pod {pod.metadata.name} "
-                        f"cannot start: {cause.why}", pod_subject(pod),
-                        (_waiting(status, waiting),), cause.fix)
+        yield Diagnosis(
+            cause.cause_id,
+            f"container {status.name} of pod {pod.metadata.name} cannot start: {cause.why}",
+            pod_subject(pod),
+            (_waiting(status, waiting),),
+            cause.fix,
+        )
 
 
 @dataclass(frozen=True)
@@ -173,16 +221,25 @@ class EventCause:
 # Events that explain a pod stuck before its containers run (or never Ready); only read
 # for pods that are failing now, as a healthy lab keeps events of its bring-up.
 EVENT_CAUSES = (
-    EventCause("FailedCreatePodSandBox", "pod.sandbox-failed",
-               "the runtime could not create the pod's sandbox, usually its network (the CNI "
-               "plugin failed on that node)",
-               "read the CNI's error in the event; on the node: {journal}"),
-    EventCause("FailedMount", "pod.mount-failed",
-               "a volume could not be mounted (a missing ConfigMap, Secret or volume)",
-               "create what the event names in the pod's namespace"),
-    EventCause("Unhealthy", "pod.probe-failing", "a readiness or liveness probe fails",
-               "check the probe's port and path against what the container serves, and its "
-               "logs: {logs}"),
+    EventCause(
+        "FailedCreatePodSandBox",
+        "pod.sandbox-failed",
+        "the runtime could not create the pod's sandbox, usually its network (the CNI "
+        "plugin failed on that node)",
+        "read the CNI's error in the event; on the node: {journal}",
+    ),
+    EventCause(
+        "FailedMount",
+        "pod.mount-failed",
+        "a volume could not be mounted (a missing ConfigMap, Secret or volume)",
+        "create what the event names in the pod's namespace",
+    ),
+    EventCause(
+        "Unhealthy",
+        "pod.probe-failing",
+        "a readiness or liveness probe fails",
+        "check the probe's port and path against what the container serves, and its logs: {logs}",
+    ),
 )
 
 
@@ -200,10 +257,16 @@ def event_cause(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
             node = (pod.spec.node_name if pod.spec else None) or "NODE"
             fix = cause.fix.format(
                 journal=f"`labkit lab exec {snapshot.lab} {node} -- journalctl -u containerd "
-                        "-n 100`",
-                logs=kubectl(snapshot, f"logs -n {ns} {name}"))
-            yield Diagnosis(cause.cause_id, f"pod {name}: {cause.why}", pod_subject(pod),
-                            tuple(describe_event(e) for e in matching[-2:]), fix)
+                "-n 100`",
+                logs=kubectl(snapshot, f"logs -n {ns} {name}"),
+            )
+            yield Diagnosis(
+                cause.cause_id,
+                f"pod {name}: {cause.why}",
+                pod_subject(pod),
+                tuple(describe_event(e) for e in matching[-2:]),
+                fix,
+            )
             break
 
 
@@ -214,8 +277,10 @@ def _stuck(pod: k8s.V1Pod) -> list[str]:
         if state and state.waiting and state.waiting.reason not in (None, *STARTING_REASONS):
             states.append(_waiting(status, state.waiting))
         elif state and state.terminated and state.terminated.exit_code != 0:
-            states.append(f"container {status.name}: terminated: {state.terminated.reason}, "
-                          f"exit code {state.terminated.exit_code}")
+            states.append(
+                f"container {status.name}: terminated: {state.terminated.reason}, "
+                f"exit code {state.terminated.exit_code}"
+            )
     if pod.status and pod.status.phase == "Failed":
         states.append(f"phase Failed: {pod.status.reason or ''} {pod.status.message or ''}")
     return states
@@ -227,7 +292,11 @@ def not_running(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         states = _stuck(pod) if is_failing(pod) else []
         if states:
             ns, name = pod.metadata.namespace, pod.metadata.name
-            yield Diagnosis("pod.not-running", f"pod {name} is not running for a reason labkit "
-                            "does not recognise", pod_subject(pod), tuple(states),
-                            f"read {kubectl(snapshot, f'describe pod -n {ns} {name}')} and "
-                            f"{kubectl(snapshot, f'logs -n {ns} {name} --all-containers')}")
+            yield Diagnosis(
+                "pod.not-running",
+                f"pod {name} is not running for a reason labkit does not recognise",
+                pod_subject(pod),
+                tuple(states),
+                f"read {kubectl(snapshot, f'describe pod -n {ns} {name}')} and "
+                f"{kubectl(snapshot, f'logs -n {ns} {name} --all-containers')}",
+            )

@@ -18,13 +18,17 @@ def looked_at(snapshot: LabSnapshot) -> list[str]:
     else:
         ready = sum(is_ready(n) for n in snapshot.nodes)
         failing = sum(is_failing(p) for p in snapshot.pods)
-        lines += [f"nodes: {ready}/{len(snapshot.nodes)} Ready (conditions and taints)",
-                  f"pods: {len(snapshot.pods)}, {failing} not running or not ready",
-                  f"events: {len(snapshot.events)}"]
+        lines += [
+            f"nodes: {ready}/{len(snapshot.nodes)} Ready (conditions and taints)",
+            f"pods: {len(snapshot.pods)}, {failing} not running or not ready",
+            f"events: {len(snapshot.events)}",
+        ]
         if snapshot.join_tokens is not None:
             lines.append(f"bootstrap tokens usable for joining: {len(snapshot.join_tokens)}")
-    lines.append("kubelet and containerd journals of: "
-                 + (", ".join(sorted(snapshot.journals)) or "no node (none looked unwell)"))
+    lines.append(
+        "kubelet and containerd journals of: "
+        + (", ".join(sorted(snapshot.journals)) or "no node (none looked unwell)")
+    )
     if snapshot.control_plane_runtime is not None or snapshot.control_plane_runtime_error:
         lines.append(f"crictl ps -a on {snapshot.control_plane}")
     return lines
@@ -51,5 +55,8 @@ def format_text(diagnoses: Sequence[Diagnosis], snapshot: LabSnapshot | None = N
 
 
 def as_data(diagnoses: Sequence[Diagnosis], snapshot: LabSnapshot) -> dict[str, Any]:
-    return {"lab": snapshot.lab, "problems": [asdict(d) for d in diagnoses],
-            "looked_at": looked_at(snapshot)}
+    return {
+        "lab": snapshot.lab,
+        "problems": [asdict(d) for d in diagnoses],
+        "looked_at": looked_at(snapshot),
+    }

@@ -29,31 +29,52 @@ class TaintCause:
     fix: str
 
 
-TAINT_CAUSES = {t.key: t for t in (
-    TaintCause("node.kubernetes.io/not-ready",
-               "the node is not Ready, and the node controller taints it until it is",
-               "make the node Ready (see its diagnosis; without a CNI no node is); the taint "
-               "then goes away by itself"),
-    TaintCause("node.kubernetes.io/unreachable",
-               "the node's kubelet stopped reporting, so the node controller tainted it",
-               "bring the node's kubelet back (see its diagnosis)"),
-    TaintCause(CONTROL_PLANE_TAINT,
-               "kubeadm taints control-plane nodes so that ordinary pods run on workers",
-               "add workers (`workers:` in the lab spec), give the pod a toleration for it, or "
-               "on a single-node lab remove it: "
-               f"`kubectl taint nodes --all {CONTROL_PLANE_TAINT}-`"),
-    TaintCause("node.kubernetes.io/unschedulable", "the node is cordoned",
-               "`kubectl uncordon NODE`"),
-    TaintCause("node.kubernetes.io/disk-pressure", "the node is short of disk",
-               "free disk (see the node's diagnosis)"),
-    TaintCause("node.kubernetes.io/memory-pressure", "the node is short of memory",
-               "free memory (see the node's diagnosis)"),
-    TaintCause("node.kubernetes.io/pid-pressure", "the node is short of process ids",
-               "see the node's diagnosis"),
-    TaintCause("node.cloudprovider.kubernetes.io/uninitialized",
-               "the kubelet runs with an external cloud provider that no controller initialised",
-               "a lab has no cloud controller: drop `cloud-provider: external` from the kubelet"),
-)}
+TAINT_CAUSES = {
+    t.key: t
+    for t in (
+        TaintCause(
+            "node.kubernetes.io/not-ready",
+            "the node is not Ready, and the node controller taints it until it is",
+            "make the node Ready (see its diagnosis; without a CNI no node is); the taint "
+            "then goes away by itself",
+        ),
+        TaintCause(
+            "node.kubernetes.io/unreachable",
+            "the node's kubelet stopped reporting, so the node controller tainted it",
+            "bring the node's kubelet back (see its diagnosis)",
+        ),
+        TaintCause(
+            CONTROL_PLANE_TAINT,
+            "kubeadm taints control-plane nodes so that ordinary pods run on workers",
+            "add workers (`workers:` in the lab spec), give the pod a toleration for it, or "
+            "on a single-node lab remove it: "
+            f"`kubectl taint nodes --all {CONTROL_PLANE_TAINT}-`",
+        ),
+        TaintCause(
+            "node.kubernetes.io/unschedulable", "the node is cordoned", "`kubectl uncordon NODE`"
+        ),
+        TaintCause(
+            "node.kubernetes.io/disk-pressure",
+            "the node is short of disk",
+            "free disk (see the node's diagnosis)",
+        ),
+        TaintCause(
+            "node.kubernetes.io/memory-pressure",
+            "the node is short of memory",
+            "free memory (see the node's diagnosis)",
+        ),
+        TaintCause(
+            "node.kubernetes.io/pid-pressure",
+            "the node is short of process ids",
+            "see the node's diagnosis",
+        ),
+        TaintCause(
+            "node.cloudprovider.kubernetes.io/uninitialized",
+            "the kubelet runs with an external cloud provider that no controller initialised",
+            "a lab has no cloud controller: drop `cloud-provider: external` from the kubelet",
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -64,36 +85,59 @@ class SchedulingCause:
 
 
 SCHEDULING_CAUSES = (
-    SchedulingCause(re.compile(r"Insufficient (?P<resource>[\w./-]+)"),
-                    "no node has enough allocatable {resource} left for the pod's requests",
-                    "lower the pod's requests or add workers; `kubectl describe nodes` shows "
-                    "what is allocated (a lab's nodes share the host's CPUs and memory)"),
-    SchedulingCause(re.compile(r"didn't match Pod's node affinity/selector"),
-                    "no node carries the labels the pod's nodeSelector or affinity asks for",
-                    "compare them with `kubectl get nodes --show-labels`"),
-    SchedulingCause(re.compile(r"didn't match pod (anti-)?affinity rules"),
-                    "the pod's (anti-)affinity to other pods rules every node out",
-                    "relax the rule or add workers"),
-    SchedulingCause(re.compile(r"unbound immediate PersistentVolumeClaims|"
-                               r"persistentvolumeclaim \S+ not found", re.IGNORECASE),
-                    "its PersistentVolumeClaim is not bound",
-                    "a lab has no storage provisioner: create a PersistentVolume for the claim "
-                    "or install one (e.g. local-path-provisioner)"),
-    SchedulingCause(re.compile(r"didn't have free ports"),
-                    "the hostPort it asks for is taken on every node",
-                    "pick another hostPort or add workers"),
-    SchedulingCause(re.compile(r"were unschedulable"), "the nodes are cordoned",
-                    "`kubectl uncordon NODE`"),
-    SchedulingCause(re.compile(r"no nodes available to schedule pods"),
-                    "no node is registered", "see the node diagnoses"),
+    SchedulingCause(
+        re.compile(r"Insufficient (?P<resource>[\w./-]+)"),
+        "no node has enough allocatable {resource} left for the pod's requests",
+        "lower the pod's requests or add workers; `kubectl describe nodes` shows "
+        "what is allocated (a lab's nodes share the host's CPUs and memory)",
+    ),
+    SchedulingCause(
+        re.compile(r"didn't match Pod's node affinity/selector"),
+        "no node carries the labels the pod's nodeSelector or affinity asks for",
+        "compare them with `kubectl get nodes --show-labels`",
+    ),
+    SchedulingCause(
+        re.compile(r"didn't match pod (anti-)?affinity rules"),
+        "the pod's (anti-)affinity to other pods rules every node out",
+        "relax the rule or add workers",
+    ),
+    SchedulingCause(
+        re.compile(
+            r"unbound immediate PersistentVolumeClaims|"
+            r"persistentvolumeclaim \S+ not found",
+            re.IGNORECASE,
+        ),
+        "its PersistentVolumeClaim is not bound",
+        "a lab has no storage provisioner: create a PersistentVolume for the claim "
+        "or install one (e.g. local-path-provisioner)",
+    ),
+    SchedulingCause(
+        re.compile(r"didn't have free ports"),
+        "the hostPort it asks for is taken on every node",
+        "pick another hostPort or add workers",
+    ),
+    SchedulingCause(
+        re.compile(r"were unschedulable"), "the nodes are cordoned", "`kubectl uncordon NODE`"
+    ),
+    SchedulingCause(
+        re.compile(r"no nodes available to schedule pods"),
+        "no node is registered",
+        "see the node diagnoses",
+    ),
 )
 
 
 def _scheduling_message(snapshot: LabSnapshot, pod: k8s.V1Pod) -> tuple[str, list[str]]:
-    condition = next((c for c in (pod.status.conditions or []) if c.type == "PodScheduled"),
-                     None) if pod.status else None
-    events = [e for e in snapshot.events_about("Pod", pod.metadata.namespace, pod.metadata.name)
-              if e.reason == "FailedScheduling"]
+    condition = (
+        next((c for c in (pod.status.conditions or []) if c.type == "PodScheduled"), None)
+        if pod.status
+        else None
+    )
+    events = [
+        e
+        for e in snapshot.events_about("Pod", pod.metadata.namespace, pod.metadata.name)
+        if e.reason == "FailedScheduling"
+    ]
     if condition is not None and condition.status == "False" and condition.message:
         return condition.message, [describe_condition(condition)]
     if events:
@@ -126,21 +170,31 @@ def _taint_keys(snapshot: LabSnapshot, message: str, pod: k8s.V1Pod | None) -> l
     # kube-scheduler 1.34 says "had untolerated taint(s)" without naming them: take the
     # nodes' own taints that keep pods off, less those this pod tolerates (CoreDNS
     # tolerates the control-plane taint, and blaming it would send the user astray).
-    return list(dict.fromkeys(t.key for n in snapshot.nodes for t in (n.spec.taints or [])
-                              if n.spec and t.effect in ("NoSchedule", "NoExecute")
-                              and not tolerates(pod, t)))
+    return list(
+        dict.fromkeys(
+            t.key
+            for n in snapshot.nodes
+            for t in (n.spec.taints or [])
+            if n.spec and t.effect in ("NoSchedule", "NoExecute") and not tolerates(pod, t)
+        )
+    )
 
 
-def explain(snapshot: LabSnapshot, message: str,
-            pod: k8s.V1Pod | None = None) -> tuple[list[str], list[str]]:
+def explain(
+    snapshot: LabSnapshot, message: str, pod: k8s.V1Pod | None = None
+) -> tuple[list[str], list[str]]:
     """Each reason in a scheduler message about `pod` as (why, fix) lines."""
     whys, fixes = [], []
     for key in _taint_keys(snapshot, message, pod):
         cause = TAINT_CAUSES.get(key)
-        whys.append(f"taint {key}: " + (cause.why if cause else "a taint the pod does not "
-                                        "tolerate"))
-        fixes.append(cause.fix if cause else f"tolerate {key} or remove it "
-                     f"(`kubectl taint nodes NODE {key}-`)")
+        whys.append(
+            f"taint {key}: " + (cause.why if cause else "a taint the pod does not tolerate")
+        )
+        fixes.append(
+            cause.fix
+            if cause
+            else f"tolerate {key} or remove it (`kubectl taint nodes NODE {key}-`)"
+        )
     for cause in SCHEDULING_CAUSES:
         match = cause.pattern.search(message)
         if match:
@@ -160,6 +214,9 @@ def unschedulable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         whys, fixes = explain(snapshot, message, pod)
         summary = "; ".join(whys) or "the scheduler found no node for it (see the message)"
         yield Diagnosis(
-            "pod.unschedulable", f"pod {pod.metadata.name} is Pending, not scheduled: {summary}",
-            pod_subject(pod), tuple(evidence),
-            "; ".join(dict.fromkeys(fixes)) or "read the scheduler's message above")
+            "pod.unschedulable",
+            f"pod {pod.metadata.name} is Pending, not scheduled: {summary}",
+            pod_subject(pod),
+            tuple(evidence),
+            "; ".join(dict.fromkeys(fixes)) or "read the scheduler's message above",
+        )

@@ -23,10 +23,20 @@ KUBELET_EXIT = re.compile(r'"command failed" err="(?P<err>(?:[^"\\]|\\.)*)"')
 # written /var/lib/kubelet/config.yaml). Older systemd words the skip "Condition check
 # resulted in ... being skipped".
 KUBELET_UNIT_EVENTS = (
-    ("not configured", re.compile(r"systemd\[1\]: .*kubelet.*(was skipped because of an "
-                                  r"unmet condition|being skipped)")),
-    ("stopped", re.compile(r"systemd\[1\]: (Stopped kubelet|kubelet\.service: Deactivated "
-                           r"successfully)")),
+    (
+        "not configured",
+        re.compile(
+            r"systemd\[1\]: .*kubelet.*(was skipped because of an "
+            r"unmet condition|being skipped)"
+        ),
+    ),
+    (
+        "stopped",
+        re.compile(
+            r"systemd\[1\]: (Stopped kubelet|kubelet\.service: Deactivated "
+            r"successfully)"
+        ),
+    ),
     ("started", re.compile(r"systemd\[1\]: Started kubelet")),
 )
 
@@ -90,9 +100,13 @@ class LabSnapshot:
         return next((n for n in self.nodes if n.metadata.name == name), None)
 
     def events_about(self, kind: str, namespace: str | None, name: str) -> list[k8s.CoreV1Event]:
-        return [e for e in self.events
-                if e.involved_object.kind == kind and e.involved_object.name == name
-                and (namespace is None or e.involved_object.namespace in (namespace, None))]
+        return [
+            e
+            for e in self.events
+            if e.involved_object.kind == kind
+            and e.involved_object.name == name
+            and (namespace is None or e.involved_object.namespace in (namespace, None))
+        ]
 
 
 def node_subject(name: str) -> str:
@@ -104,8 +118,11 @@ def pod_subject(pod: k8s.V1Pod) -> str:
 
 
 def node_condition(node: k8s.V1Node, kind: str) -> k8s.V1NodeCondition | None:
-    return next((c for c in node.status.conditions or [] if c.type == kind), None) \
-        if node.status else None
+    return (
+        next((c for c in node.status.conditions or [] if c.type == kind), None)
+        if node.status
+        else None
+    )
 
 
 def is_ready(node: k8s.V1Node) -> bool:
@@ -114,8 +131,10 @@ def is_ready(node: k8s.V1Node) -> bool:
 
 
 def describe_condition(condition: k8s.V1NodeCondition | k8s.V1PodCondition) -> str:
-    return f"{condition.type}={condition.status} {condition.reason or ''}: " \
-           f"{(condition.message or '').strip()}"
+    return (
+        f"{condition.type}={condition.status} {condition.reason or ''}: "
+        f"{(condition.message or '').strip()}"
+    )
 
 
 def describe_taints(node: k8s.V1Node) -> str:
@@ -141,8 +160,9 @@ def container_spec(pod: k8s.V1Pod, name: str) -> k8s.V1Container | None:
     spec = pod.spec
     if spec is None:
         return None
-    return next((c for c in [*(spec.init_containers or []), *spec.containers]
-                 if c.name == name), None)
+    return next(
+        (c for c in [*(spec.init_containers or []), *spec.containers] if c.name == name), None
+    )
 
 
 def is_failing(pod: k8s.V1Pod) -> bool:
@@ -167,8 +187,7 @@ def kubelet_unit_state(journal: str) -> str | None:
     None when the tail has no such line (a kubelet running for a while)."""
     state = None
     for line in journal.splitlines():
-        state = next((name for name, pattern in KUBELET_UNIT_EVENTS if pattern.search(line)),
-                     state)
+        state = next((name for name, pattern in KUBELET_UNIT_EVENTS if pattern.search(line)), state)
     return state
 
 
@@ -184,6 +203,7 @@ def suspect_nodes(snapshot: LabSnapshot) -> list[str]:
     registered = {n.metadata.name for n in snapshot.nodes}
     names = {n for n in snapshot.containers if n not in registered}
     names |= {n.metadata.name for n in snapshot.nodes if not is_ready(n)}
-    names |= {p.spec.node_name for p in snapshot.pods
-              if p.spec and p.spec.node_name and is_failing(p)}
+    names |= {
+        p.spec.node_name for p in snapshot.pods if p.spec and p.spec.node_name and is_failing(p)
+    }
     return sorted(n for n in names if snapshot.containers.get(n) == "running")

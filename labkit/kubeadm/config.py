@@ -34,8 +34,7 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 CONFIG_PATH = "/etc/labkit/kubeadm.yaml"
 # The control plane's static pods, in the order they depend on each other (the apiserver
 # needs etcd); kubeadm labels each `component=<name>,tier=control-plane`.
-CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager",
-                            "kube-scheduler")
+CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 CONTROL_PLANE_SELECTOR = "tier=control-plane"
 # kubeadm's addons: CoreDNS, a Deployment of coreDNSReplicas (2), and kube-proxy.
 COREDNS_SELECTOR = "k8s-app=kube-dns"
@@ -57,8 +56,14 @@ _EVICTION_HARD = {
 }
 
 
-def init_config(spec: LabSpec, node: NodeSpec, advertise_address: str,
-                token: BootstrapToken | str, *, api_server_cert_sans: Iterable[str] = ()) -> str:
+def init_config(
+    spec: LabSpec,
+    node: NodeSpec,
+    advertise_address: str,
+    token: BootstrapToken | str,
+    *,
+    api_server_cert_sans: Iterable[str] = (),
+) -> str:
     """InitConfiguration, ClusterConfiguration, KubeletConfiguration and
     KubeProxyConfiguration for `kubeadm init` on the control-plane `node`."""
     if not node.is_control_plane:
@@ -67,21 +72,31 @@ def init_config(spec: LabSpec, node: NodeSpec, advertise_address: str,
     documents = {
         "InitConfiguration": {
             "bootstrapTokens": [{"token": str(_token(token)), "ttl": BOOTSTRAP_TOKEN_TTL}],
-            "localAPIEndpoint": {"advertiseAddress": advertise_address,
-                                 "bindPort": API_SERVER_PORT},
+            "localAPIEndpoint": {
+                "advertiseAddress": advertise_address,
+                "bindPort": API_SERVER_PORT,
+            },
             "nodeRegistration": _node_registration(spec, node, advertise_address),
         },
         "ClusterConfiguration": _cluster_configuration(spec, api_server_cert_sans),
         "KubeletConfiguration": _kubelet_configuration(spec.kubernetes_version),
-        "KubeProxyConfiguration": {"mode": "iptables",
-                                   # A node container cannot set the host's nf_conntrack_max.
-                                   "conntrack": {"maxPerCore": 0}},
+        "KubeProxyConfiguration": {
+            "mode": "iptables",
+            # A node container cannot set the host's nf_conntrack_max.
+            "conntrack": {"maxPerCore": 0},
+        },
     }
     return _render(spec, node, documents)
 
 
-def join_config(spec: LabSpec, node: NodeSpec, advertise_address: str, api_endpoint: str,
-                token: BootstrapToken | str, ca_cert_hash: str) -> str:
+def join_config(
+    spec: LabSpec,
+    node: NodeSpec,
+    advertise_address: str,
+    api_endpoint: str,
+    token: BootstrapToken | str,
+    ca_cert_hash: str,
+) -> str:
     """JoinConfiguration for `kubeadm join` on worker `node`, discovering the cluster
     through the bootstrap token and pinning the CA by `ca_cert_hash` (sha256:<hex>)."""
     if node.is_control_plane:
@@ -91,9 +106,13 @@ def join_config(spec: LabSpec, node: NodeSpec, advertise_address: str, api_endpo
         raise ValueError(f"{ca_cert_hash!r} is not a CA pin of the form sha256:<64 hex digits>")
     documents = {
         "JoinConfiguration": {
-            "discovery": {"bootstrapToken": {"apiServerEndpoint": api_endpoint,
-                                             "token": str(_token(token)),
-                                             "caCertHashes": [ca_cert_hash]}},
+            "discovery": {
+                "bootstrapToken": {
+                    "apiServerEndpoint": api_endpoint,
+                    "token": str(_token(token)),
+                    "caCertHashes": [ca_cert_hash],
+                }
+            },
             "nodeRegistration": _node_registration(spec, node, advertise_address),
         },
     }
@@ -130,8 +149,9 @@ def _node_registration(spec: LabSpec, node: NodeSpec, address: str) -> dict[str,
         # The kubelet would otherwise pick an address itself; pin the one Docker gave us.
         "kubeletExtraArgs": [{"name": "node-ip", "value": address}],
     }
-    ignored = dict.fromkeys([*spec.ignore_preflight_errors,
-                             *spec.override_for(node).ignore_preflight_errors])
+    ignored = dict.fromkeys(
+        [*spec.ignore_preflight_errors, *spec.override_for(node).ignore_preflight_errors]
+    )
     if ignored:
         registration["ignorePreflightErrors"] = list(ignored)
     return registration
@@ -144,9 +164,11 @@ def _cluster_configuration(spec: LabSpec, extra_sans: Iterable[str]) -> dict[str
         "clusterName": CLUSTER_NAME,
         # The node name, not an IP: the endpoint then survives a node getting a new address.
         "controlPlaneEndpoint": f"{spec.control_plane.name}:{API_SERVER_PORT}",
-        "networking": {"podSubnet": network.pod_subnet,
-                       "serviceSubnet": network.service_subnet,
-                       "dnsDomain": network.dns_domain},
+        "networking": {
+            "podSubnet": network.pod_subnet,
+            "serviceSubnet": network.service_subnet,
+            "dnsDomain": network.dns_domain,
+        },
         # localhost: the host reaches the API server through a port published on 127.0.0.1.
         "apiServer": {"certSANs": list(dict.fromkeys(["localhost", "127.0.0.1", *extra_sans]))},
     }

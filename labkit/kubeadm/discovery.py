@@ -57,7 +57,7 @@ def _join_commands(text: str) -> list[list[str]]:
     # kubeadm breaks the command over lines ending in a backslash, indented by a tab.
     joined = re.sub(r"\\\r?\n", " ", text)
     return [
-        shlex.split(line[line.index("kubeadm join"):])
+        shlex.split(line[line.index("kubeadm join") :])
         for line in joined.splitlines()
         if "kubeadm join" in line
     ]

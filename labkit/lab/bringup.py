@@ -77,32 +77,42 @@ def check_inputs(up: BringUp) -> None:
     except docker.errors.ImageNotFound:
         raise LabkitError(
             f"node image {up.spec.node_image} is missing; build it with `labkit image build "
-            f"--kubernetes-version {up.spec.kubernetes_version}` (or `make image`)") from None
+            f"--kubernetes-version {up.spec.kubernetes_version}` (or `make image`)"
+        ) from None
     if up.spec.name in list_labs(up.client) or _named_containers_exist(up):
-        raise LabkitError(f"name: a lab named {up.spec.name!r} already exists; choose another "
-                          f"name or remove it with `labkit lab down {up.spec.name}`")
+        raise LabkitError(
+            f"name: a lab named {up.spec.name!r} already exists; choose another "
+            f"name or remove it with `labkit lab down {up.spec.name}`"
+        )
     up.runtime = host.node_runtime(up.client)
 
 
 def _named_containers_exist(up: BringUp) -> bool:
     names = {n.name for n in up.spec.node_names()} | {up.spec.name}
-    existing = {name.lstrip("/") for c in up.client.api.containers(all=True)
-                for name in c["Names"]}
+    existing = {name.lstrip("/") for c in up.client.api.containers(all=True) for name in c["Names"]}
     networks = {n.name for n in up.client.networks.list()}
     return bool(names & existing or up.spec.name in networks)
 
 
 def make_network(up: BringUp) -> None:
     networking = up.spec.networking
-    avoid = tuple(ipaddress.ip_network(s) for s in (networking.pod_subnet,
-                                                      networking.service_subnet))
+    avoid = tuple(
+        ipaddress.ip_network(s) for s in (networking.pod_subnet, networking.service_subnet)
+    )
     up.network = create_network(up.client, up.spec.name, avoid)
 
 
 def create_nodes(up: BringUp) -> None:
     def create(node_spec) -> Node:
-        return create_node(up.client, lab=up.spec.name, name=node_spec.name, role=node_spec.role,
-                           image=up.spec.node_image, network=up.network, runtime=up.runtime)
+        return create_node(
+            up.client,
+            lab=up.spec.name,
+            name=node_spec.name,
+            role=node_spec.role,
+            image=up.spec.node_image,
+            network=up.network,
+            runtime=up.runtime,
+        )
 
     up.nodes = parallel(up.spec.node_names(), create)
 
@@ -125,8 +135,13 @@ def install_user_binaries(up: BringUp) -> None:
 
 def kubeadm_init(up: BringUp) -> None:
     node = up.control_plane
-    config = init_config(up.spec, up.spec.control_plane, up.address(node), up.token,
-                         api_server_cert_sans=("127.0.0.1", "localhost"))
+    config = init_config(
+        up.spec,
+        up.spec.control_plane,
+        up.address(node),
+        up.token,
+        api_server_cert_sans=("127.0.0.1", "localhost"),
+    )
     node.write_file(CONFIG_PATH, config.encode(), 0o600)
     if up.spec.init == "phases":
         for phase in init_phases(up.spec.kubernetes_version):
@@ -135,27 +150,32 @@ def kubeadm_init(up: BringUp) -> None:
             if up.on_phase:
                 up.on_phase(phase.name, node)
     else:
-        result = run_kubeadm(up, node, ["init", "--config", CONFIG_PATH, "--v=1"],
-                             step="kubeadm init")
+        result = run_kubeadm(
+            up, node, ["init", "--config", CONFIG_PATH, "--v=1"], step="kubeadm init"
+        )
         up.init_output = result
 
 
 def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, step: str) -> str:
     try:
-        result = node.exec(["kubeadm", *args], timeout=KUBEADM_TIMEOUT,
-                           on_line=up.progress.detail)
+        result = node.exec(["kubeadm", *args], timeout=KUBEADM_TIMEOUT, on_line=up.progress.detail)
     except ExecFailed as failure:
         output = failure.result.stdout + failure.result.stderr
         evidence = {"kubeadm output (tail)": output[-6000:], **node_evidence(node)}
-        raise StepFailed(step=step, node=node.name, reason=f"kubeadm exited "
-                         f"{failure.result.exit_code}", evidence=evidence) from failure
+        raise StepFailed(
+            step=step,
+            node=node.name,
+            reason=f"kubeadm exited {failure.result.exit_code}",
+            evidence=evidence,
+        ) from failure
     return result.stdout + result.stderr
 
 
 def export_kubeconfig(up: BringUp) -> None:
     """admin.conf, pointed at the API port published on the host's loopback."""
-    admin = host_kubeconfig(up.control_plane.read_file(ADMIN_CONF),
-                            up.control_plane.published_api_port())
+    admin = host_kubeconfig(
+        up.control_plane.read_file(ADMIN_CONF), up.control_plane.published_api_port()
+    )
     state = lab_state_dir(up.spec.name)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state / "kubeconfig"
@@ -172,9 +192,11 @@ def compute_join_material(up: BringUp) -> None:
     up.ca_cert_hash = ca_cert_hash(up.control_plane.read_file(CA_CERT))
     printed = [w for w in up.init_output.split() if w.startswith("sha256:")]
     if printed and printed[-1] != up.ca_cert_hash:
-        raise StepFailed(step="join material", node=up.control_plane.name,
-                         reason=f"kubeadm printed CA hash {printed[-1]}, but ca.crt hashes to "
-                                f"{up.ca_cert_hash}")
+        raise StepFailed(
+            step="join material",
+            node=up.control_plane.name,
+            reason=f"kubeadm printed CA hash {printed[-1]}, but ca.crt hashes to {up.ca_cert_hash}",
+        )
     check = "matches kubeadm's" if printed else "kubeadm printed none (phases)"
     up.progress.say(f"   token {up.token.id}, CA {up.ca_cert_hash[:19]}... ({check})")
 
@@ -186,15 +208,21 @@ def _wait_for_signed_cluster_info(up: BringUp) -> None:
     pin itself; this only waits, on a watch, for the moment it can succeed."""
     key = f"jws-kubeconfig-{up.token.id}"
     core = k8s.CoreV1Api(_required(up.api))
-    if not waits.wait_until(core.list_namespaced_config_map,
-                            lambda maps: any(key in (m.data or {}) for m in maps),
-                            READY_TIMEOUT, namespace="kube-public",
-                            field_selector="metadata.name=cluster-info"):
-        raise StepFailed(step="join workers + install CNI", node=up.control_plane.name,
-                         reason=f"cluster-info got no JWS signature for token {up.token.id} "
-                                f"within {READY_TIMEOUT:.0f}s (the controller-manager's "
-                                "bootstrap signer signs it)",
-                         evidence=cluster_evidence(_required(up.api)))
+    if not waits.wait_until(
+        core.list_namespaced_config_map,
+        lambda maps: any(key in (m.data or {}) for m in maps),
+        READY_TIMEOUT,
+        namespace="kube-public",
+        field_selector="metadata.name=cluster-info",
+    ):
+        raise StepFailed(
+            step="join workers + install CNI",
+            node=up.control_plane.name,
+            reason=f"cluster-info got no JWS signature for token {up.token.id} "
+            f"within {READY_TIMEOUT:.0f}s (the controller-manager's "
+            "bootstrap signer signs it)",
+            evidence=cluster_evidence(_required(up.api)),
+        )
 
 
 def join_workers(up: BringUp) -> None:
@@ -205,11 +233,11 @@ def join_workers(up: BringUp) -> None:
     node_specs = {n.name: n for n in up.spec.node_names()}
 
     def join(node: Node) -> None:
-        config = join_config(up.spec, node_specs[node.name], up.address(node), endpoint,
-                             up.token, up.ca_cert_hash)
+        config = join_config(
+            up.spec, node_specs[node.name], up.address(node), endpoint, up.token, up.ca_cert_hash
+        )
         node.write_file(CONFIG_PATH, config.encode(), 0o600)
-        run_kubeadm(up, node, ["join", "--config", CONFIG_PATH, "--v=1"],
-                    step="kubeadm join")
+        run_kubeadm(up, node, ["join", "--config", CONFIG_PATH, "--v=1"], step="kubeadm join")
 
     parallel(up.workers, join)
 
@@ -234,11 +262,15 @@ def join_workers_and_install_cni(up: BringUp) -> None:
 
 def wait_until_ready(up: BringUp) -> None:
     api = _required(up.api)
-    checks = waits.readiness_checks(api, [n.name for n in up.nodes],
-                                    control_planes=up.spec.control_planes,
-                                    cni=up.spec.cni != "none")
-    unmet = waits.first_unmet(checks, READY_TIMEOUT,
-                              on_met=lambda title: up.progress.say(f"   {title}"))
+    checks = waits.readiness_checks(
+        api,
+        [n.name for n in up.nodes],
+        control_planes=up.spec.control_planes,
+        cni=up.spec.cni != "none",
+    )
+    unmet = waits.first_unmet(
+        checks, READY_TIMEOUT, on_met=lambda title: up.progress.say(f"   {title}")
+    )
     if unmet:
         _not_ready(up, f"{unmet}: not reached within {READY_TIMEOUT:.0f}s")
 
@@ -274,14 +306,21 @@ class BringUpResult:
         return sum(t.seconds for t in self.timings)
 
 
-def bring_up(spec: LabSpec, *, client: docker.DockerClient | None = None,
-             progress: Progress | None = None, keep_on_failure: bool = False,
-             on_phase: PhaseCallback | None = None) -> BringUpResult:
+def bring_up(
+    spec: LabSpec,
+    *,
+    client: docker.DockerClient | None = None,
+    progress: Progress | None = None,
+    keep_on_failure: bool = False,
+    on_phase: PhaseCallback | None = None,
+) -> BringUpResult:
     client = client or host.docker_client()
     progress = progress or Progress()
     up = BringUp(spec=spec, client=client, progress=progress, on_phase=on_phase)
-    progress.say(f"bringing up lab {spec.name!r}: {spec.control_planes} control plane, "
-                 f"{spec.workers} workers, Kubernetes {spec.kubernetes_version}, cni {spec.cni}")
+    progress.say(
+        f"bringing up lab {spec.name!r}: {spec.control_planes} control plane, "
+        f"{spec.workers} workers, Kubernetes {spec.kubernetes_version}, cni {spec.cni}"
+    )
     created = False
     try:
         timings = run_steps(BRINGUP_STEPS[:1], up, progress)

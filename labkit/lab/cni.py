@@ -20,8 +20,10 @@ def apply_cni_manifest(control_plane: Node, pod_subnet: str) -> None:
     the same DaemonSet and does not roll it. Raises ExecFailed with kubectl's output when
     the API refuses it."""
     manifest = control_plane.read_file(CNI_MANIFEST).decode()
-    control_plane.write_file(RENDERED_MANIFEST, render_cni_manifest(
-        manifest, pod_subnet, control_plane.lab_address()).encode())
+    control_plane.write_file(
+        RENDERED_MANIFEST,
+        render_cni_manifest(manifest, pod_subnet, control_plane.lab_address()).encode(),
+    )
     control_plane.exec(["kubectl", "--kubeconfig", ADMIN_CONF, "apply", "-f", RENDERED_MANIFEST])
 
 
@@ -32,14 +34,22 @@ def render_cni_manifest(manifest: str, pod_subnet: str, api_server_host: str) ->
     address leaves the node by its default route: flannel crash-loops (10 s, then 20 s) and
     sends its requests off the lab. kind does the same for kindnet (CONTROL_PLANE_ENDPOINT).
     A node image with another CNI (kind's contract allows any) gets only the subnet."""
-    documents = [d for d in yaml.safe_load_all(manifest.replace("{{ .PodSubnet }}", pod_subnet))
-                 if d]
+    documents = [
+        d for d in yaml.safe_load_all(manifest.replace("{{ .PodSubnet }}", pod_subnet)) if d
+    ]
     daemon_sets = [d for d in documents if d.get("kind") == "DaemonSet"]
-    for container in (c for d in daemon_sets for c in d["spec"]["template"]["spec"]["containers"]
-                      if c["name"] == FLANNEL_CONTAINER):
+    for container in (
+        c
+        for d in daemon_sets
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if c["name"] == FLANNEL_CONTAINER
+    ):
         # Explicit env wins over the kubelet's service variables; client-go's in-cluster
         # config reads exactly these two.
-        container.setdefault("env", []).extend([
-            {"name": "KUBERNETES_SERVICE_HOST", "value": api_server_host},
-            {"name": "KUBERNETES_SERVICE_PORT", "value": str(API_SERVER_PORT)}])
+        container.setdefault("env", []).extend(
+            [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": api_server_host},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": str(API_SERVER_PORT)},
+            ]
+        )
     return yaml.safe_dump_all(documents, sort_keys=False)

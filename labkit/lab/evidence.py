@@ -25,11 +25,15 @@ def cluster_evidence(api: k8s.ApiClient, limit: int = 25) -> dict[str, str]:
     try:
         evidence["pods not running"] = "\n".join(pod_problems(core)) or "none"
         evidence["node conditions"] = "\n".join(node_conditions(core))
-        events = sorted(core.list_event_for_all_namespaces().items,
-                        key=lambda e: str(e.last_timestamp or e.event_time or ""))[-limit:]
+        events = sorted(
+            core.list_event_for_all_namespaces().items,
+            key=lambda e: str(e.last_timestamp or e.event_time or ""),
+        )[-limit:]
         evidence["recent events"] = "\n".join(
             f"{e.type} {e.involved_object.kind}/{e.involved_object.name} {e.reason}: "
-            f"{(e.message or '').strip()}" for e in events)
+            f"{(e.message or '').strip()}"
+            for e in events
+        )
     except Exception as error:
         evidence["cluster"] = f"API unavailable: {error}"
     return evidence
@@ -40,11 +44,19 @@ def pod_problems(core: k8s.CoreV1Api) -> list[str]:
     for pod in core.list_pod_for_all_namespaces().items:
         where = f"{pod.metadata.namespace}/{pod.metadata.name} on {pod.spec.node_name or '-'}"
         if pod.status.phase == "Pending" and not pod.status.container_statuses:
-            reason = next((f"{c.reason}: {c.message}" for c in pod.status.conditions or []
-                           if c.status == "False" and c.reason), "no container status yet")
+            reason = next(
+                (
+                    f"{c.reason}: {c.message}"
+                    for c in pod.status.conditions or []
+                    if c.status == "False" and c.reason
+                ),
+                "no container status yet",
+            )
             problems.append(f"{where}: Pending ({reason})")
-        for status in [*(pod.status.init_container_statuses or []),
-                       *(pod.status.container_statuses or [])]:
+        for status in [
+            *(pod.status.init_container_statuses or []),
+            *(pod.status.container_statuses or []),
+        ]:
             waiting = status.state.waiting if status.state else None
             if waiting and waiting.reason not in (None, "PodInitializing"):
                 problems.append(f"{where} {status.name}: {waiting.reason}: {waiting.message or ''}")

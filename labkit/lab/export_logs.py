@@ -58,8 +58,9 @@ NODE_FILES = (
     NodeFile("containerd.log", (_journal("containerd"),), long=True),
     NodeFile("crictl-ps.txt", (("crictl", "ps", "-a"),)),
     NodeFile("crictl-images.txt", (("crictl", "images"),)),
-    NodeFile("kubernetes-version.txt", (("kubeadm", "version", "-o", "short"),
-                                        ("cat", "/kind/version"))),
+    NodeFile(
+        "kubernetes-version.txt", (("kubeadm", "version", "-o", "short"), ("cat", "/kind/version"))
+    ),
 )
 DOCKER_FILES = ("docker-logs.txt", "inspect.json")
 VAR_LOG = "var-log.tar"
@@ -165,38 +166,62 @@ def _run_commands(node: Node, spec: NodeFile, path: Path, timeout: float) -> Non
         raise CollectFailed("; ".join(problems) + " (what it printed is in the file)")
 
 
-def _export_node(node: Node, directory: Path, timeouts: ExportTimeouts,
-                 progress: Progress) -> None:
+def _export_node(node: Node, directory: Path, timeouts: ExportTimeouts, progress: Progress) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     progress.state = _container_state(node, timeouts)
     container = node.container
-    progress.attempt("inspect.json", lambda: (directory / "inspect.json").write_text(
-        json.dumps(container.attrs, indent=2, default=str)))
-    progress.attempt("docker-logs.txt", lambda: bounded(
-        lambda: _write_chunks(directory / "docker-logs.txt",
-                              container.logs(stream=True, follow=False, timestamps=True)),
-        timeouts.docker, f"docker logs {node.name}"))
+    progress.attempt(
+        "inspect.json",
+        lambda: (directory / "inspect.json").write_text(
+            json.dumps(container.attrs, indent=2, default=str)
+        ),
+    )
+    progress.attempt(
+        "docker-logs.txt",
+        lambda: bounded(
+            lambda: _write_chunks(
+                directory / "docker-logs.txt",
+                container.logs(stream=True, follow=False, timestamps=True),
+            ),
+            timeouts.docker,
+            f"docker logs {node.name}",
+        ),
+    )
     if progress.state != "running":
         progress.skipped = [*(f.name for f in NODE_FILES), VAR_LOG]
         return
     for spec in NODE_FILES:
         timeout = timeouts.journal if spec.long else timeouts.command
-        progress.attempt(spec.name, lambda spec=spec, timeout=timeout: _run_commands(
-            node, spec, directory / spec.name, timeout))
-    progress.attempt(VAR_LOG, lambda: bounded(
-        lambda: _write_chunks(directory / VAR_LOG, container.get_archive("/var/log")[0]),
-        timeouts.docker, f"docker cp {node.name}:/var/log"))
+        progress.attempt(
+            spec.name,
+            lambda spec=spec, timeout=timeout: _run_commands(
+                node, spec, directory / spec.name, timeout
+            ),
+        )
+    progress.attempt(
+        VAR_LOG,
+        lambda: bounded(
+            lambda: _write_chunks(directory / VAR_LOG, container.get_archive("/var/log")[0]),
+            timeouts.docker,
+            f"docker cp {node.name}:/var/log",
+        ),
+    )
 
 
-def _export_lab(control_plane: Node, directory: Path, timeouts: ExportTimeouts,
-                progress: Progress) -> None:
+def _export_lab(
+    control_plane: Node, directory: Path, timeouts: ExportTimeouts, progress: Progress
+) -> None:
     progress.state = _container_state(control_plane, timeouts)
     if progress.state != "running":
         progress.skipped = [f.name for f in LAB_FILES]
         return
     for spec in LAB_FILES:
-        progress.attempt(spec.name, lambda spec=spec: _run_commands(
-            control_plane, spec, directory / spec.name, timeouts.command))
+        progress.attempt(
+            spec.name,
+            lambda spec=spec: _run_commands(
+                control_plane, spec, directory / spec.name, timeouts.command
+            ),
+        )
 
 
 def _run(task: Callable[[], None], progress: Progress) -> None:
@@ -208,25 +233,44 @@ def _run(task: Callable[[], None], progress: Progress) -> None:
         progress.finished = True
 
 
-def export_logs(lab_or_name: Lab | str, directory: str | Path | None = None, *,
-                timeouts: ExportTimeouts = ExportTimeouts()) -> Path:
+def export_logs(
+    lab_or_name: Lab | str,
+    directory: str | Path | None = None,
+    *,
+    timeouts: ExportTimeouts = ExportTimeouts(),
+) -> Path:
     """Collect every node's and the lab's logs into `directory` (default
     `./labkit-logs/<lab>-<timestamp>`); returns it. Never raises for what it cannot read."""
     lab = _find(lab_or_name) if isinstance(lab_or_name, str) else lab_or_name
     started = datetime.now()
-    target = Path(directory) if directory else \
-        Path.cwd() / DEFAULT_PARENT / f"{lab.name}-{started:%Y%m%d-%H%M%S}"
+    target = (
+        Path(directory)
+        if directory
+        else Path.cwd() / DEFAULT_PARENT / f"{lab.name}-{started:%Y%m%d-%H%M%S}"
+    )
     target.mkdir(parents=True, exist_ok=True)
     for stale in [target / "errors.txt", *(target / n.name / "errors.txt" for n in lab.nodes)]:
         stale.unlink(missing_ok=True)  # of an earlier export into the same directory
     control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
-    jobs = [(Progress(f"lab, read on {control_plane.name}"),
-             lambda p: _export_lab(control_plane, target, timeouts, p))]
-    jobs += [(Progress(f"node {n.name}"),
-              lambda p, n=n: _export_node(n, target / n.name, timeouts, p)) for n in lab.nodes]
-    threads = [threading.Thread(target=_run, args=(lambda p=p, job=job: job(p), p),
-                                daemon=True, name=f"labkit-export {p.title}")
-               for p, job in jobs]
+    jobs = [
+        (
+            Progress(f"lab, read on {control_plane.name}"),
+            lambda p: _export_lab(control_plane, target, timeouts, p),
+        )
+    ]
+    jobs += [
+        (Progress(f"node {n.name}"), lambda p, n=n: _export_node(n, target / n.name, timeouts, p))
+        for n in lab.nodes
+    ]
+    threads = [
+        threading.Thread(
+            target=_run,
+            args=(lambda p=p, job=job: job(p), p),
+            daemon=True,
+            name=f"labkit-export {p.title}",
+        )
+        for p, job in jobs
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeouts.node
@@ -236,7 +280,8 @@ def export_logs(lab_or_name: Lab | str, directory: str | Path | None = None, *,
         _write_errors(target / node.name, progress, timeouts)
     _write_errors(target, jobs[0][0], timeouts)
     (target / "summary.txt").write_text(
-        summary(lab.name, started, target, [p for p, _ in jobs], timeouts))
+        summary(lab.name, started, target, [p for p, _ in jobs], timeouts)
+    )
     return target
 
 
@@ -247,8 +292,11 @@ def _find(name: str) -> Lab:
 
 
 def _unfinished(progress: Progress, timeouts: ExportTimeouts) -> str | None:
-    return None if progress.finished else \
-        f"did not finish within {timeouts.node:.0f}s; stopped waiting for it"
+    return (
+        None
+        if progress.finished
+        else f"did not finish within {timeouts.node:.0f}s; stopped waiting for it"
+    )
 
 
 def _write_errors(directory: Path, progress: Progress, timeouts: ExportTimeouts) -> None:
@@ -261,10 +309,13 @@ def _write_errors(directory: Path, progress: Progress, timeouts: ExportTimeouts)
         (directory / "errors.txt").write_text("\n".join(lines) + "\n")
 
 
-def summary(lab: str, started: datetime, target: Path, progresses: list[Progress],
-            timeouts: ExportTimeouts) -> str:
-    lines = [f"labkit export-logs of lab {lab!r}, started {started:%Y-%m-%d %H:%M:%S}, "
-             f"into {target}", ""]
+def summary(
+    lab: str, started: datetime, target: Path, progresses: list[Progress], timeouts: ExportTimeouts
+) -> str:
+    lines = [
+        f"labkit export-logs of lab {lab!r}, started {started:%Y-%m-%d %H:%M:%S}, into {target}",
+        "",
+    ]
     for progress in progresses:
         collected, failed = progress.view()
         lines.append(f"{progress.title} (container {progress.state}):")
@@ -272,8 +323,10 @@ def summary(lab: str, started: datetime, target: Path, progresses: list[Progress
         for name, why in failed.items():
             lines.append(f"  FAILED {name}: {why}")
         if progress.skipped:
-            lines.append(f"  not collected (container {progress.state}, no exec into it): "
-                         + ", ".join(progress.skipped))
+            lines.append(
+                f"  not collected (container {progress.state}, no exec into it): "
+                + ", ".join(progress.skipped)
+            )
         unfinished = _unfinished(progress, timeouts)
         if unfinished:
             lines.append(f"  UNFINISHED: {unfinished}")

@@ -18,15 +18,21 @@ from labkit.naming import cache_dir
 IMPORT_DIR = "/var/tmp"  # on the node's /var volume, not its memory-backed /tmp
 
 
-def load_image(client: docker.DockerClient, reference: str, nodes: list[Node],
-               say: Callable[[str], None] = print) -> list[str]:
+def load_image(
+    client: docker.DockerClient,
+    reference: str,
+    nodes: list[Node],
+    say: Callable[[str], None] = print,
+) -> list[str]:
     """Save the image once and import it into every node that lacks it; returns the nodes
     it was loaded into."""
     try:
         image = client.images.get(reference)
     except docker.errors.ImageNotFound:
-        raise LabkitError(f"image {reference!r} is not in the host's Docker; build or load it "
-                          "there first (`docker images` lists what is there)") from None
+        raise LabkitError(
+            f"image {reference!r} is not in the host's Docker; build or load it "
+            "there first (`docker images` lists what is there)"
+        ) from None
     wanted = [n for n in nodes if not _has_image(n, reference, image.id)]
     for node in nodes:
         if node not in wanted:
@@ -43,8 +49,10 @@ def load_image(client: docker.DockerClient, reference: str, nodes: list[Node],
 
     def load(node: Node) -> None:
         node.container.put_archive(IMPORT_DIR, wrapped)
-        node.exec(["ctr", "--namespace=k8s.io", "images", "import",
-                   f"{IMPORT_DIR}/labkit-image.tar"], timeout=300)
+        node.exec(
+            ["ctr", "--namespace=k8s.io", "images", "import", f"{IMPORT_DIR}/labkit-image.tar"],
+            timeout=300,
+        )
         node.exec(["rm", "-f", f"{IMPORT_DIR}/labkit-image.tar"])
         say(f"{node.name}: loaded {reference}")
 

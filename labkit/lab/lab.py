@@ -63,8 +63,10 @@ class Lab:
     def api_client(self) -> k8s.ApiClient:
         """A client of this lab's API only: never the process-wide kubeconfig."""
         if not self.kubeconfig.exists():
-            raise LabkitError(f"lab {self.name!r} has no kubeconfig at {self.kubeconfig}; "
-                              "was it brought up by this user?")
+            raise LabkitError(
+                f"lab {self.name!r} has no kubeconfig at {self.kubeconfig}; "
+                "was it brought up by this user?"
+            )
         data = yaml.safe_load(self.kubeconfig.read_text())
         return k8s_config.new_client_from_config_dict(data)
 
@@ -88,10 +90,14 @@ def host_kubeconfig(admin_conf: bytes, api_port: int) -> dict:
 def list_labs(client: docker.DockerClient) -> list[str]:
     # The low-level list: no per-container inspect that fails when another run removes
     # one of its containers between the listing and the inspect.
-    names = {c["Labels"][LABEL_LAB] for c in client.api.containers(
-        all=True, filters={"label": LABEL_LAB}) if c["Labels"].get(LABEL_LAB)}
-    names |= {n.attrs["Labels"][LABEL_LAB] for n in client.networks.list(
-        filters={"label": LABEL_LAB})}
+    names = {
+        c["Labels"][LABEL_LAB]
+        for c in client.api.containers(all=True, filters={"label": LABEL_LAB})
+        if c["Labels"].get(LABEL_LAB)
+    }
+    names |= {
+        n.attrs["Labels"][LABEL_LAB] for n in client.networks.list(filters={"label": LABEL_LAB})
+    }
     return sorted(names)
 
 
@@ -100,8 +106,7 @@ def delete_lab(client: docker.DockerClient, name: str) -> None:
     selector = {"label": f"{LABEL_LAB}={name}"}
     containers = client.containers.list(all=True, filters=selector)
     with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-        list(pool.map(lambda c: remove_quietly(lambda: c.remove(force=True, v=True)),
-                      containers))
+        list(pool.map(lambda c: remove_quietly(lambda: c.remove(force=True, v=True)), containers))
     for volume in client.volumes.list(filters=selector):
         remove_quietly(volume.remove)
     for network in client.networks.list(filters=selector):

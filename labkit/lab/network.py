@@ -32,18 +32,22 @@ def used_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network]:
     return used
 
 
-def free_subnet(client: docker.DockerClient,
-                avoid: tuple[ipaddress.IPv4Network, ...] = ()) -> ipaddress.IPv4Network:
+def free_subnet(
+    client: docker.DockerClient, avoid: tuple[ipaddress.IPv4Network, ...] = ()
+) -> ipaddress.IPv4Network:
     used = [*used_subnets(client), *avoid]
     for candidate in SUBNET_POOL.subnets(new_prefix=SUBNET_PREFIX):
         if not any(candidate.overlaps(other) for other in used):
             return candidate
-    raise LabkitError(f"no free /{SUBNET_PREFIX} left in {SUBNET_POOL} for a lab network; "
-                      "remove old labs with `labkit lab prune`")
+    raise LabkitError(
+        f"no free /{SUBNET_PREFIX} left in {SUBNET_POOL} for a lab network; "
+        "remove old labs with `labkit lab prune`"
+    )
 
 
-def create_network(client: docker.DockerClient, lab: str,
-                   avoid: tuple[ipaddress.IPv4Network, ...] = ()) -> str:
+def create_network(
+    client: docker.DockerClient, lab: str, avoid: tuple[ipaddress.IPv4Network, ...] = ()
+) -> str:
     """Create the lab's bridge network. A parallel bring-up may hold a subnet that is not
     listed yet (Docker reserves the pool first), so a subnet refused as overlapping is
     skipped on the next try instead of being picked again."""
@@ -52,7 +56,9 @@ def create_network(client: docker.DockerClient, lab: str,
         subnet = free_subnet(client, (*avoid, *refused))
         try:
             client.networks.create(
-                lab, driver="bridge", labels=managed_labels(**{LABEL_LAB: lab}),
+                lab,
+                driver="bridge",
+                labels=managed_labels(**{LABEL_LAB: lab}),
                 ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
                 options={"com.docker.network.bridge.enable_ip_masquerade": "true"},
             )

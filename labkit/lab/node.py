@@ -46,8 +46,9 @@ class ExecFailed(Exception):
         self.node = node
         self.result = result
         output = (result.stderr or result.stdout).strip()[-2000:]
-        super().__init__(f"`{' '.join(result.command)}` exited {result.exit_code} on {node}: "
-                         f"{output}")
+        super().__init__(
+            f"`{' '.join(result.command)}` exited {result.exit_code} on {node}: {output}"
+        )
 
 
 @dataclass
@@ -74,8 +75,14 @@ class Node:
         bindings = self.container.attrs["NetworkSettings"]["Ports"].get(API_SERVER_PORT) or []
         return int(bindings[0]["HostPort"])
 
-    def exec(self, command: Sequence[str], *, timeout: float = 120.0, check: bool = True,
-             on_line: Callable[[str], None] | None = None) -> ExecResult:
+    def exec(
+        self,
+        command: Sequence[str],
+        *,
+        timeout: float = 120.0,
+        check: bool = True,
+        on_line: Callable[[str], None] | None = None,
+    ) -> ExecResult:
         """Run a command in the node; kill it when `timeout` passes."""
         api = self.container.client.api
         exec_id = api.exec_create(self.container.id, list(command), stdout=True, stderr=True)["Id"]
@@ -105,14 +112,15 @@ class Node:
             reader.join(5)
         if failures:
             raise ExecStreamBroken(
-                f"reading the output of `{' '.join(command)}` on {self.name} failed: "
-                f"{failures[0]}") from failures[0]
+                f"reading the output of `{' '.join(command)}` on {self.name} failed: {failures[0]}"
+            ) from failures[0]
         stderr = b"".join(chunks["stderr"]).decode(errors="replace")
         if timed_out:
             stderr += f"\n(killed: no exit within {timeout:.0f}s)"
         exit_code = _TIMED_OUT if timed_out else _exit_code(api, exec_id)
-        result = ExecResult(tuple(command), exit_code,
-                            b"".join(chunks["stdout"]).decode(errors="replace"), stderr)
+        result = ExecResult(
+            tuple(command), exit_code, b"".join(chunks["stdout"]).decode(errors="replace"), stderr
+        )
         if check and not result.ok:
             raise ExecFailed(self.name, result)
         return result
@@ -163,9 +171,12 @@ class Node:
         threading.Thread(target=follow, daemon=True).start()
         if not booted.wait(timeout):
             logs = self.container.logs(tail=40).decode(errors="replace")
-            raise StepFailed(step="wait for systemd", node=self.name,
-                             reason=f"systemd did not reach multi-user.target in {timeout:.0f}s",
-                             evidence={"container log (tail)": logs})
+            raise StepFailed(
+                step="wait for systemd",
+                node=self.name,
+                reason=f"systemd did not reach multi-user.target in {timeout:.0f}s",
+                evidence={"container log (tail)": logs},
+            )
 
 
 class ExecStreamBroken(Exception):
@@ -189,20 +200,37 @@ def _kill_exec(api: docker.APIClient, exec_id: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def create_node(client: docker.DockerClient, *, lab: str, name: str, role: str, image: str,
-                network: str, runtime: str | None) -> Node:
+def create_node(
+    client: docker.DockerClient,
+    *,
+    lab: str,
+    name: str,
+    role: str,
+    image: str,
+    network: str,
+    runtime: str | None,
+) -> Node:
     """Create and start a node container with labkit's labels and its own /var volume."""
     labels = managed_labels(**{LABEL_LAB: lab, LABEL_ROLE: role, LABEL_NODE: name})
     # containerd's overlayfs snapshotter cannot sit on the container's overlay root.
     volume = client.volumes.create(name=f"{name}-var", labels=labels)
     ports = {API_SERVER_PORT: ("127.0.0.1", None)} if role == "control-plane" else {}
     container = client.containers.run(
-        image, name=name, hostname=name, detach=True, tty=True, privileged=True,
-        runtime=runtime, labels=labels, network=network, ports=ports,
+        image,
+        name=name,
+        hostname=name,
+        detach=True,
+        tty=True,
+        privileged=True,
+        runtime=runtime,
+        labels=labels,
+        network=network,
+        ports=ports,
         security_opt=["seccomp=unconfined", "apparmor=unconfined"],
         tmpfs={"/tmp": "", "/run": "", "/run/lock": ""},
         mounts=_mounts(volume.name),
-        cgroupns="private", restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
+        cgroupns="private",
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
         init=False,
     )
     return Node(name=name, role=role, container=container)
@@ -218,8 +246,11 @@ def _mounts(var_volume: str) -> list[Mount]:
 
 def find_nodes(client: docker.DockerClient, lab: str) -> list[Node]:
     containers = client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})
-    nodes = [Node(c.labels[LABEL_NODE], c.labels[LABEL_ROLE], c) for c in containers
-             if LABEL_NODE in c.labels]
+    nodes = [
+        Node(c.labels[LABEL_NODE], c.labels[LABEL_ROLE], c)
+        for c in containers
+        if LABEL_NODE in c.labels
+    ]
     return sorted(nodes, key=lambda n: (n.role != "control-plane", n.name))
 
 

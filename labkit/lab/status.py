@@ -18,17 +18,30 @@ def lab_status(client: docker.DockerClient, name: str) -> dict[str, Any]:
     for node in lab.nodes:
         networks = node.container.attrs["NetworkSettings"]["Networks"]
         ip = next(iter(networks.values()), {}).get("IPAddress") if networks else None
-        nodes.append({"name": node.name, "role": node.role, "container": node.container.status,
-                      "ip": ip, "kubernetes": kube_state.get(node.name, "unknown")})
+        nodes.append(
+            {
+                "name": node.name,
+                "role": node.role,
+                "container": node.container.status,
+                "ip": ip,
+                "kubernetes": kube_state.get(node.name, "unknown"),
+            }
+        )
     record = lab.bringup_record()
-    return {"name": name, "kubeconfig": str(lab.kubeconfig), "nodes": nodes,
-            "timings": record.get("timings", {})}
+    return {
+        "name": name,
+        "kubeconfig": str(lab.kubeconfig),
+        "nodes": nodes,
+        "timings": record.get("timings", {}),
+    }
 
 
 def _kubernetes_state(lab: Lab) -> dict[str, str]:
     try:
         core = k8s.CoreV1Api(lab.api_client())
-        return {n.metadata.name: "Ready" if is_ready(n) else "NotReady"
-                for n in core.list_node(_request_timeout=10).items}
+        return {
+            n.metadata.name: "Ready" if is_ready(n) else "NotReady"
+            for n in core.list_node(_request_timeout=10).items
+        }
     except Exception as error:
         return {node.name: f"API unreachable ({type(error).__name__})" for node in lab.nodes}

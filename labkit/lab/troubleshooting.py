@@ -37,20 +37,23 @@ CONTAINERD_NAMESPACE = "k8s.io"  # the one the kubelet's CRI uses
 CONTROLLER_MANAGER_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
 # kubeadm prints each failed preflight check as `[ERROR <name>]: <message>`, an ignored or
 # advisory one as `[WARNING <name>]: <message>`.
-PREFLIGHT_LINE = re.compile(r"^\s*\[(?P<level>ERROR|WARNING) (?P<check>[^\]]+)\]: (?P<message>.*)$",
-                            re.MULTILINE)
+PREFLIGHT_LINE = re.compile(
+    r"^\s*\[(?P<level>ERROR|WARNING) (?P<check>[^\]]+)\]: (?P<message>.*)$", re.MULTILINE
+)
 
 
 def lab_spec(lab: Lab) -> LabSpec:
     """The spec the lab was brought up from, as `lab up` saved it."""
     path = lab.state_dir / "spec.yaml"
     if not path.exists():
-        raise LabkitError(f"lab {lab.name!r} has no saved spec at {path}; was it brought up "
-                          "by this user?")
+        raise LabkitError(
+            f"lab {lab.name!r} has no saved spec at {path}; was it brought up by this user?"
+        )
     return LabSpec.from_file(path)
 
 
 # --- the network ---
+
 
 def install_cni(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
     """Apply the node image's flannel manifest with the lab's pod subnet, as `lab up` does
@@ -65,34 +68,38 @@ def wait_until_healthy(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
     and kube-proxy); TimeoutError naming the first condition not met otherwise."""
     spec = lab_spec(lab)
     with contextlib.closing(lab.api_client()) as api:
-        checks = waits.readiness_checks(api, [n.name for n in lab.nodes],
-                                        control_planes=spec.control_planes)
+        checks = waits.readiness_checks(
+            api, [n.name for n in lab.nodes], control_planes=spec.control_planes
+        )
         unmet = waits.first_unmet(checks, timeout)
     if unmet:
         raise TimeoutError(f"lab {lab.name}: {unmet}: not reached within {timeout:.0f}s")
 
 
-def wait_for_ready_condition(api: k8s.ApiClient, node: str,
-                             wanted: Callable[[k8s.V1NodeCondition], bool],
-                             timeout: float) -> k8s.V1NodeCondition | None:
+def wait_for_ready_condition(
+    api: k8s.ApiClient, node: str, wanted: Callable[[k8s.V1NodeCondition], bool], timeout: float
+) -> k8s.V1NodeCondition | None:
     """The node's Ready condition once `wanted` holds for it, or None after `timeout`."""
     seen: list[k8s.V1NodeCondition] = []
 
     def satisfied(nodes: list[k8s.V1Node]) -> bool:
-        ready = next((c for n in nodes for c in n.status.conditions or []
-                      if c.type == "Ready"), None)
+        ready = next(
+            (c for n in nodes for c in n.status.conditions or [] if c.type == "Ready"), None
+        )
         if ready is not None and wanted(ready):
             seen.append(ready)
             return True
         return False
 
     core = k8s.CoreV1Api(api)
-    found = waits.wait_until(core.list_node, satisfied, timeout,
-                             field_selector=f"metadata.name={node}")
+    found = waits.wait_until(
+        core.list_node, satisfied, timeout, field_selector=f"metadata.name={node}"
+    )
     return seen[-1] if found else None
 
 
 # --- images ---
+
 
 def remove_image(node: Node, reference: str) -> list[str]:
     """Delete the image `reference` names from the node's containerd, under every name it
@@ -112,11 +119,14 @@ def remove_image(node: Node, reference: str) -> list[str]:
         # (`import-<date>@sha256:...`, which it cannot normalise) in its cache after the
         # name is gone; only a restart rebuilds the cache. Running containers keep running.
         node.exec(["systemctl", "restart", "containerd"])
-        node.exec(["timeout", "30", "sh", "-c", "until crictl info >/dev/null 2>&1; do "
-                   "sleep 0.2; done"])
+        node.exec(
+            ["timeout", "30", "sh", "-c", "until crictl info >/dev/null 2>&1; do sleep 0.2; done"]
+        )
     if image_id in _cri_image_ids(node):
-        raise LabkitError(f"{node.name}: the CRI still lists {reference} ({image_id}) after "
-                          "`ctr images rm` and a containerd restart")
+        raise LabkitError(
+            f"{node.name}: the CRI still lists {reference} ({image_id}) after "
+            "`ctr images rm` and a containerd restart"
+        )
     return names
 
 
@@ -134,16 +144,26 @@ def image_names(node: Node, reference: str) -> list[str]:
     """Every name containerd has for the image `reference` names (same manifest digest)."""
     listing = node.output(["ctr", "--namespace", CONTAINERD_NAMESPACE, "images", "list"])
     # Columns: REF TYPE DIGEST SIZE PLATFORMS LABELS.
-    digests = {row[0]: row[2] for row in (line.split() for line in listing.splitlines()[1:])
-               if len(row) > 2}
+    digests = {
+        row[0]: row[2]
+        for row in (line.split() for line in listing.splitlines()[1:])
+        if len(row) > 2
+    }
     wanted = digests.get(reference)
     return [name for name, digest in digests.items() if wanted and digest == wanted]
 
 
-def watch_waiting_reasons(api: k8s.ApiClient, namespace: str, selector: str, *, node: str,
-                          skip: set[str], until: str, timeout: float,
-                          every_container: bool = False,
-                          ) -> tuple[k8s.V1Pod | None, dict[str, list[str]]]:
+def watch_waiting_reasons(
+    api: k8s.ApiClient,
+    namespace: str,
+    selector: str,
+    *,
+    node: str,
+    skip: set[str],
+    until: str,
+    timeout: float,
+    every_container: bool = False,
+) -> tuple[k8s.V1Pod | None, dict[str, list[str]]]:
     """Follow the pod matching `selector` on `node` (not one of the uids in `skip`): each
     container's waiting reasons in the order the API reported them, until one of them (or,
     with `every_container`, each of them) has been `until` (or `timeout` passes). Returns
@@ -157,8 +177,10 @@ def watch_waiting_reasons(api: k8s.ApiClient, namespace: str, selector: str, *, 
             if pod.spec.node_name != node or pod.metadata.uid in skip:
                 continue
             latest[:] = [pod]
-            for status in [*(pod.status.init_container_statuses or []),
-                           *(pod.status.container_statuses or [])]:
+            for status in [
+                *(pod.status.init_container_statuses or []),
+                *(pod.status.container_statuses or []),
+            ]:
                 waiting = status.state.waiting if status.state else None
                 seen = reasons.setdefault(status.name, [])
                 if waiting and waiting.reason and seen[-1:] != [waiting.reason]:
@@ -167,24 +189,31 @@ def watch_waiting_reasons(api: k8s.ApiClient, namespace: str, selector: str, *, 
         return bool(wanted) and (all(wanted) if every_container else any(wanted))
 
     core = k8s.CoreV1Api(api)
-    waits.wait_until(core.list_namespaced_pod, satisfied, timeout, namespace=namespace,
-                     label_selector=selector)
+    waits.wait_until(
+        core.list_namespaced_pod, satisfied, timeout, namespace=namespace, label_selector=selector
+    )
     return (latest[0] if latest else None), reasons
 
 
-def wait_for_events(api: k8s.ApiClient, namespace: str, pod: str,
-                    wanted: Callable[[list[k8s.CoreV1Event]], bool],
-                    timeout: float) -> list[k8s.CoreV1Event]:
+def wait_for_events(
+    api: k8s.ApiClient,
+    namespace: str,
+    pod: str,
+    wanted: Callable[[list[k8s.CoreV1Event]], bool],
+    timeout: float,
+) -> list[k8s.CoreV1Event]:
     """The pod's events, oldest first, once `wanted` holds for them (or at `timeout`)."""
     core = k8s.CoreV1Api(api)
     selector = f"involvedObject.name={pod}"
-    waits.wait_until(core.list_namespaced_event, wanted, timeout, namespace=namespace,
-                     field_selector=selector)
+    waits.wait_until(
+        core.list_namespaced_event, wanted, timeout, namespace=namespace, field_selector=selector
+    )
     events = core.list_namespaced_event(namespace, field_selector=selector).items
     return sorted(events, key=lambda e: str(e.first_timestamp or e.event_time or ""))
 
 
 # --- the kubelet and the control plane's flags ---
+
 
 def node_monitor_grace_period(lab: Lab) -> float:
     """Seconds the node controller waits for a silent kubelet before it marks the node
@@ -192,18 +221,22 @@ def node_monitor_grace_period(lab: Lab) -> float:
     node = lab.control_plane
     manifest = yaml.safe_load(node.read_file(CONTROLLER_MANAGER_MANIFEST))
     command = manifest["spec"]["containers"][0]["command"]
-    flag = next((arg.split("=", 1)[1] for arg in command
-                 if arg.startswith("--node-monitor-grace-period=")), None)
+    flag = next(
+        (arg.split("=", 1)[1] for arg in command if arg.startswith("--node-monitor-grace-period=")),
+        None,
+    )
     if flag is None:
         # The default moved (40s until 1.31, 50s since 1.32): ask the binary that runs.
         container = node.output(["crictl", "ps", "--name", "kube-controller-manager", "-q"])
-        help_text = node.output(["crictl", "exec", container.split()[0],
-                                 "kube-controller-manager", "--help"])
-        match = re.search(r"--node-monitor-grace-period duration .*\(default (\S+)\)",
-                          help_text)
+        help_text = node.output(
+            ["crictl", "exec", container.split()[0], "kube-controller-manager", "--help"]
+        )
+        match = re.search(r"--node-monitor-grace-period duration .*\(default (\S+)\)", help_text)
         if not match:
-            raise LabkitError("kube-controller-manager --help does not give the default of "
-                              "--node-monitor-grace-period")
+            raise LabkitError(
+                "kube-controller-manager --help does not give the default of "
+                "--node-monitor-grace-period"
+            )
         flag = match[1]
     return go_duration_seconds(flag)
 
@@ -219,17 +252,27 @@ def go_duration_seconds(text: str) -> float:
 
 # --- joining ---
 
+
 def unjoin(lab: Lab, node: Node) -> None:
     """Undo `kubeadm join` on a worker: `kubeadm reset`, then delete its Node object, as an
     operator removing a node does."""
     node.exec(["kubeadm", "reset", "--force"], timeout=120)
-    with contextlib.closing(lab.api_client()) as api, \
-            contextlib.suppress(k8s.ApiException):  # 404: it never registered
+    with (
+        contextlib.closing(lab.api_client()) as api,
+        contextlib.suppress(k8s.ApiException),
+    ):  # 404: it never registered
         k8s.CoreV1Api(api).delete_node(node.name)
 
 
-def kubeadm_join(lab: Lab, node: Node, *, endpoint: str, token: BootstrapToken | str,
-                 ca_cert_hash: str, discovery_timeout: str = "10s") -> ExecResult:
+def kubeadm_join(
+    lab: Lab,
+    node: Node,
+    *,
+    endpoint: str,
+    token: BootstrapToken | str,
+    ca_cert_hash: str,
+    discovery_timeout: str = "10s",
+) -> ExecResult:
     """Render labkit's JoinConfiguration for `node` with this join material and run
     `kubeadm join` with it; the result, failed or not.
 
@@ -237,8 +280,7 @@ def kubeadm_join(lab: Lab, node: Node, *, endpoint: str, token: BootstrapToken |
     unknown, so a short one keeps a failing join short."""
     spec = lab_spec(lab)
     node_spec = next(n for n in spec.node_names() if n.name == node.name)
-    rendered = join_config(spec, node_spec, node.address(lab.name), endpoint, token,
-                           ca_cert_hash)
+    rendered = join_config(spec, node_spec, node.address(lab.name), endpoint, token, ca_cert_hash)
     documents = list(yaml.safe_load_all(rendered))
     for document in documents:
         if document["kind"] == "JoinConfiguration":
@@ -256,6 +298,7 @@ def join_token_in_use(node: Node, path: str = "/etc/labkit/kubeadm.yaml") -> Boo
 
 
 # --- preflight ---
+
 
 def preflight(node: Node, config: str, *, ignore: tuple[str, ...] = ()) -> ExecResult:
     """`kubeadm init phase preflight` with a config; the result, failed or not."""
@@ -280,12 +323,27 @@ def port_taken(node: Node, port: int) -> Iterator[str]:
     """A listener on `port` in the node for the duration, as a transient systemd unit (so
     that nothing outlives it); yields the unit's name."""
     unit = f"labkit-hold-port-{port}"
-    node.exec(["systemd-run", f"--unit={unit}", "--collect", "socat",
-               f"TCP-LISTEN:{port},fork,reuseaddr", "-"])
+    node.exec(
+        [
+            "systemd-run",
+            f"--unit={unit}",
+            "--collect",
+            "socat",
+            f"TCP-LISTEN:{port},fork,reuseaddr",
+            "-",
+        ]
+    )
     try:
         # socat binds a moment after systemd has started it.
-        node.exec(["timeout", "10", "sh", "-c",
-                   f"until ss -Hltn 'sport = :{port}' | grep -q .; do sleep 0.1; done"])
+        node.exec(
+            [
+                "timeout",
+                "10",
+                "sh",
+                "-c",
+                f"until ss -Hltn 'sport = :{port}' | grep -q .; do sleep 0.1; done",
+            ]
+        )
         yield unit
     finally:
         node.exec(["systemctl", "stop", unit], check=False)
@@ -305,6 +363,7 @@ def sysctl_set(node: Node, key: str, value: str) -> Iterator[str]:
 
 # --- access to the API from the host ---
 
+
 @dataclass(frozen=True)
 class ApiAccess:
     """The lab's API server and CA, and the admin's client certificate and key, as the
@@ -322,11 +381,16 @@ class ApiAccess:
         user = config["users"][0]["user"]
         server = cluster["server"]
         if urllib.parse.urlsplit(server).hostname != "127.0.0.1":
-            raise LabkitError(f"lab {lab.name}: API server {server} is not on the host's "
-                              "loopback; labkit only talks to a lab's own API there")
-        return cls(server, base64.b64decode(cluster["certificate-authority-data"]),
-                   base64.b64decode(user["client-certificate-data"]),
-                   base64.b64decode(user["client-key-data"]))
+            raise LabkitError(
+                f"lab {lab.name}: API server {server} is not on the host's "
+                "loopback; labkit only talks to a lab's own API there"
+            )
+        return cls(
+            server,
+            base64.b64decode(cluster["certificate-authority-data"]),
+            base64.b64decode(user["client-certificate-data"]),
+            base64.b64decode(user["client-key-data"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -335,9 +399,15 @@ class ApiResponse:
     body: dict[str, Any]
 
 
-def api_request(access: ApiAccess, path: str, *, token: str | None = None,
-                client_certificate: bool = False, body: dict[str, Any] | None = None,
-                timeout: float = 20) -> ApiResponse:
+def api_request(
+    access: ApiAccess,
+    path: str,
+    *,
+    token: str | None = None,
+    client_certificate: bool = False,
+    body: dict[str, Any] | None = None,
+    timeout: float = 20,
+) -> ApiResponse:
     """One HTTPS request to the lab's API as a browser or curl would send it: the server
     verified against the lab's CA, and no credentials unless a bearer `token` or the admin's
     `client_certificate` is asked for. A POST when there is a `body`."""

@@ -22,8 +22,12 @@ from labkit.kubeadm.config import (
 ReadyCheck = tuple[str, Callable[[float], bool]]
 
 
-def wait_until(list_call: Callable[..., Any], satisfied: Callable[[list[Any]], bool],
-               timeout: float, **list_args: Any) -> bool:
+def wait_until(
+    list_call: Callable[..., Any],
+    satisfied: Callable[[list[Any]], bool],
+    timeout: float,
+    **list_args: Any,
+) -> bool:
     """List once, then watch, re-evaluating `satisfied` on the full set of objects after
     every event, until it holds or `timeout` passes."""
     deadline = time.monotonic() + timeout
@@ -36,8 +40,9 @@ def wait_until(list_call: Callable[..., Any], satisfied: Callable[[list[Any]], b
         stream = watch.Watch()
         try:
             version = listing.metadata.resource_version
-            for event in stream.stream(list_call, resource_version=version,
-                                       timeout_seconds=remaining, **list_args):
+            for event in stream.stream(
+                list_call, resource_version=version, timeout_seconds=remaining, **list_args
+            ):
                 obj = event["object"]
                 if event["type"] == "DELETED":
                     objects.pop(obj.metadata.uid, None)
@@ -58,54 +63,80 @@ def is_ready(node: k8s.V1Node) -> bool:
 
 def pod_running_and_ready(pod: k8s.V1Pod) -> bool:
     return pod.status.phase == "Running" and any(
-        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
+    )
 
 
 def nodes_ready(api: k8s.ApiClient, names: list[str], timeout: float) -> bool:
     core = k8s.CoreV1Api(api)
-    return wait_until(core.list_node, lambda nodes: set(names) <= {
-        n.metadata.name for n in nodes if is_ready(n)}, timeout)
+    return wait_until(
+        core.list_node,
+        lambda nodes: set(names) <= {n.metadata.name for n in nodes if is_ready(n)},
+        timeout,
+    )
 
 
 def nodes_registered(api: k8s.ApiClient, names: list[str], timeout: float) -> bool:
     core = k8s.CoreV1Api(api)
-    return wait_until(core.list_node,
-                      lambda nodes: set(names) <= {n.metadata.name for n in nodes}, timeout)
+    return wait_until(
+        core.list_node, lambda nodes: set(names) <= {n.metadata.name for n in nodes}, timeout
+    )
 
 
-def pods_ready(api: k8s.ApiClient, namespace: str, selector: str, count: int,
-               timeout: float) -> bool:
+def pods_ready(
+    api: k8s.ApiClient, namespace: str, selector: str, count: int, timeout: float
+) -> bool:
     core = k8s.CoreV1Api(api)
-    return wait_until(core.list_namespaced_pod,
-                      lambda pods: sum(pod_running_and_ready(p) for p in pods) >= count,
-                      timeout, namespace=namespace, label_selector=selector)
+    return wait_until(
+        core.list_namespaced_pod,
+        lambda pods: sum(pod_running_and_ready(p) for p in pods) >= count,
+        timeout,
+        namespace=namespace,
+        label_selector=selector,
+    )
 
 
-def readiness_checks(api: k8s.ApiClient, nodes: list[str], *, control_planes: int = 1,
-                     cni: bool = True) -> list[ReadyCheck]:
+def readiness_checks(
+    api: k8s.ApiClient, nodes: list[str], *, control_planes: int = 1, cni: bool = True
+) -> list[ReadyCheck]:
     """What "the lab is up" means, in the order it happens: every node Ready, the control
     plane's static pods Ready, CoreDNS Running and Ready, kube-proxy on every node. Without
     a CNI nodes stay NotReady by design, so only what can still be up: every node
     registered, the control plane and kube-proxy (their pods use the host's network)."""
-    control_plane = ("control plane Running and Ready", lambda t: pods_ready(
-        api, "kube-system", CONTROL_PLANE_SELECTOR,
-        len(CONTROL_PLANE_COMPONENTS) * control_planes, t))
-    kube_proxy = ("kube-proxy running on every node",
-                  lambda t: pods_ready(api, "kube-system", KUBE_PROXY_SELECTOR, len(nodes), t))
+    control_plane = (
+        "control plane Running and Ready",
+        lambda t: pods_ready(
+            api,
+            "kube-system",
+            CONTROL_PLANE_SELECTOR,
+            len(CONTROL_PLANE_COMPONENTS) * control_planes,
+            t,
+        ),
+    )
+    kube_proxy = (
+        "kube-proxy running on every node",
+        lambda t: pods_ready(api, "kube-system", KUBE_PROXY_SELECTOR, len(nodes), t),
+    )
     if not cni:
-        return [("every node registered", lambda t: nodes_registered(api, nodes, t)),
-                control_plane, kube_proxy]
+        return [
+            ("every node registered", lambda t: nodes_registered(api, nodes, t)),
+            control_plane,
+            kube_proxy,
+        ]
     return [
         ("every node Ready", lambda t: nodes_ready(api, nodes, t)),
         control_plane,
-        ("CoreDNS Running and Ready",
-         lambda t: pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS, t)),
+        (
+            "CoreDNS Running and Ready",
+            lambda t: pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS, t),
+        ),
         kube_proxy,
     ]
 
 
-def first_unmet(checks: list[ReadyCheck], timeout: float,
-                on_met: Callable[[str], None] | None = None) -> str | None:
+def first_unmet(
+    checks: list[ReadyCheck], timeout: float, on_met: Callable[[str], None] | None = None
+) -> str | None:
     """Wait for each check in turn, all within `timeout`; the title of the first one not
     met in time, or None."""
     deadline = time.monotonic() + timeout

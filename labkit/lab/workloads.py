@@ -15,13 +15,23 @@ from labkit.versions import TOOLBOX_IMAGE
 def probe_pod(name: str, node: str, command: list[str], namespace: str = "default") -> k8s.V1Pod:
     """A pod pinned to `node` running the preloaded toolbox image (never pulled)."""
     return k8s.V1Pod(
-        metadata=k8s.V1ObjectMeta(name=name, namespace=namespace,
-                                  labels={"app.kubernetes.io/managed-by": "labkit",
-                                          "labkit/probe": name}),
+        metadata=k8s.V1ObjectMeta(
+            name=name,
+            namespace=namespace,
+            labels={"app.kubernetes.io/managed-by": "labkit", "labkit/probe": name},
+        ),
         spec=k8s.V1PodSpec(
-            node_name=node, termination_grace_period_seconds=0,
-            containers=[k8s.V1Container(name="probe", image=TOOLBOX_IMAGE,
-                                        image_pull_policy="IfNotPresent", command=command)]),
+            node_name=node,
+            termination_grace_period_seconds=0,
+            containers=[
+                k8s.V1Container(
+                    name="probe",
+                    image=TOOLBOX_IMAGE,
+                    image_pull_policy="IfNotPresent",
+                    command=command,
+                )
+            ],
+        ),
     )
 
 
@@ -32,30 +42,39 @@ def run_probe_pods(lab: Lab, pods: list[k8s.V1Pod], timeout: float = 120) -> lis
     for pod in pods:
         core.create_namespaced_pod(pod.metadata.namespace, pod)
     namespace = pods[0].metadata.namespace
-    if not waits.pods_ready(api, namespace, "app.kubernetes.io/managed-by=labkit", len(pods),
-                            timeout):
+    if not waits.pods_ready(
+        api, namespace, "app.kubernetes.io/managed-by=labkit", len(pods), timeout
+    ):
         from labkit.lab.evidence import cluster_evidence
 
-        raise StepFailed(step="run probe pods", reason=f"probe pods not Ready in {timeout:.0f}s",
-                         evidence=cluster_evidence(api))
+        raise StepFailed(
+            step="run probe pods",
+            reason=f"probe pods not Ready in {timeout:.0f}s",
+            evidence=cluster_evidence(api),
+        )
     return [core.read_namespaced_pod(p.metadata.name, namespace) for p in pods]
 
 
 def delete_probe_pods(lab: Lab, pods: list[k8s.V1Pod]) -> None:
     core = k8s.CoreV1Api(lab.api_client())
     for pod in pods:
-        core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
-                                   grace_period_seconds=0)
+        core.delete_namespaced_pod(
+            pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0
+        )
 
 
-def exec_in_pod(lab: Lab, pod: str, command: list[str], namespace: str = "default",
-                timeout: float = 60) -> ExecResult:
+def exec_in_pod(
+    lab: Lab, pod: str, command: list[str], namespace: str = "default", timeout: float = 60
+) -> ExecResult:
     """`kubectl exec` from the control plane: the same path an operator's kubectl takes."""
     return lab.control_plane.exec(
         ["kubectl", "--kubeconfig", ADMIN_CONF, "exec", "-n", namespace, pod, "--", *command],
-        check=False, timeout=timeout)
+        check=False,
+        timeout=timeout,
+    )
 
 
 def kubectl(lab: Lab, *args: str, timeout: float = 60) -> ExecResult:
-    return lab.control_plane.exec(["kubectl", "--kubeconfig", ADMIN_CONF, *args],
-                                  check=False, timeout=timeout)
+    return lab.control_plane.exec(
+        ["kubectl", "--kubeconfig", ADMIN_CONF, *args], check=False, timeout=timeout
+    )

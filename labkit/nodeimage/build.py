@@ -67,8 +67,18 @@ def build_go_components(build: ImageBuild) -> None:
         output = gomod.build(components.kubernetes(build.version, staging), log)
     for name in components.KUBERNETES_COMMANDS:
         build.binaries[name] = output / name
-    images = KubeadmImages.parse(_run([str(output / "kubeadm"), "config", "images", "list",
-                                       "--kubernetes-version", str(build.version)]))
+    images = KubeadmImages.parse(
+        _run(
+            [
+                str(output / "kubeadm"),
+                "config",
+                "images",
+                "list",
+                "--kubernetes-version",
+                str(build.version),
+            ]
+        )
+    )
     build.kubeadm_images = images
     for component, binary, name in (
         (components.etcd(images), "server", "etcd"),
@@ -87,36 +97,52 @@ def build_go_components(build: ImageBuild) -> None:
 def make_root_filesystems(build: ImageBuild) -> None:
     build.rootfs["node"] = rootfs.debian_rootfs("node", rootfs.NODE_PACKAGES, build.progress)
     build.rootfs["network-tools"] = rootfs.debian_rootfs(
-        "network-tools", rootfs.NETWORK_TOOL_PACKAGES, build.progress)
-    build.rootfs["toolbox"] = rootfs.debian_rootfs("toolbox", rootfs.TOOLBOX_PACKAGES,
-                                                   build.progress)
+        "network-tools", rootfs.NETWORK_TOOL_PACKAGES, build.progress
+    )
+    build.rootfs["toolbox"] = rootfs.debian_rootfs(
+        "toolbox", rootfs.TOOLBOX_PACKAGES, build.progress
+    )
 
 
 def build_component_images(build: ImageBuild) -> None:
     images = _required(build.kubeadm_images)
     bins = build.binaries
-    network_tools = import_rootfs(build.client, build.rootfs["network-tools"],
-                                  f"labkit/network-tools:{build.rootfs['network-tools'].stem}",
-                                  build.progress)
+    network_tools = import_rootfs(
+        build.client,
+        build.rootfs["network-tools"],
+        f"labkit/network-tools:{build.rootfs['network-tools'].stem}",
+        build.progress,
+    )
     recipes = [
         ImageRecipe(images.references[name], {f"/usr/local/bin/{name}": bins[name]})
         for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
     ]
     recipes += [
         ImageRecipe(images.references["etcd"], {"/usr/local/bin/etcd": bins["etcd"]}),
-        ImageRecipe(images.references["coredns"], {"/coredns": bins["coredns"]},
-                    entrypoint=("/coredns",)),
-        ImageRecipe(images.references["pause"], {"/pause": bins["pause"]},
-                    entrypoint=("/pause",)),
-        ImageRecipe(images.references["kube-proxy"],
-                    {"/usr/local/bin/kube-proxy": bins["kube-proxy"]}, base=network_tools),
-        ImageRecipe(FLANNEL_IMAGE, {"/opt/bin/flanneld": bins["flanneld"]}, base=network_tools,
-                    entrypoint=("/opt/bin/flanneld",)),
+        ImageRecipe(
+            images.references["coredns"], {"/coredns": bins["coredns"]}, entrypoint=("/coredns",)
+        ),
+        ImageRecipe(images.references["pause"], {"/pause": bins["pause"]}, entrypoint=("/pause",)),
+        ImageRecipe(
+            images.references["kube-proxy"],
+            {"/usr/local/bin/kube-proxy": bins["kube-proxy"]},
+            base=network_tools,
+        ),
+        ImageRecipe(
+            FLANNEL_IMAGE,
+            {"/opt/bin/flanneld": bins["flanneld"]},
+            base=network_tools,
+            entrypoint=("/opt/bin/flanneld",),
+        ),
     ]
     for recipe in recipes:
         build_image(build.client, recipe, build.progress)
-    toolbox = import_rootfs(build.client, build.rootfs["toolbox"],
-                            f"labkit/toolbox-rootfs:{build.rootfs['toolbox'].stem}", build.progress)
+    toolbox = import_rootfs(
+        build.client,
+        build.rootfs["toolbox"],
+        f"labkit/toolbox-rootfs:{build.rootfs['toolbox'].stem}",
+        build.progress,
+    )
     recipes.append(ImageRecipe(TOOLBOX_IMAGE, {}, base=toolbox))
     build_image(build.client, recipes[-1], build.progress)
     build.component_images = recipes
@@ -124,8 +150,12 @@ def build_component_images(build: ImageBuild) -> None:
 
 def decide_inputs(build: ImageBuild) -> None:
     digest = hashlib.sha256()
-    parts = [f"assembly {ASSEMBLY_REVISION}", str(build.version), build.rootfs["node"].name,
-             *(f"{r.reference}={r.inputs_key()}" for r in build.component_images)]
+    parts = [
+        f"assembly {ASSEMBLY_REVISION}",
+        str(build.version),
+        build.rootfs["node"].name,
+        *(f"{r.reference}={r.inputs_key()}" for r in build.component_images),
+    ]
     for name in sorted(build.binaries):
         parts.append(f"{name}={build.binaries[name].parent.name}")
     for path in sorted(FILES.iterdir()):
@@ -140,8 +170,12 @@ def decide_inputs(build: ImageBuild) -> None:
 def assemble_node_image(build: ImageBuild) -> None:
     if build.up_to_date:
         return
-    base = import_rootfs(build.client, build.rootfs["node"],
-                         f"labkit/node-rootfs:{build.rootfs['node'].stem}", build.progress)
+    base = import_rootfs(
+        build.client,
+        build.rootfs["node"],
+        f"labkit/node-rootfs:{build.rootfs['node'].stem}",
+        build.progress,
+    )
     replaced = _image_id(build.client, build.reference)
     with tempfile.TemporaryDirectory(prefix="labkit-stage-", dir=cache_dir()) as stage_dir:
         stage = Path(stage_dir)
@@ -178,12 +212,18 @@ def _stage_files(build: ImageBuild, stage: Path) -> None:
     (stage / "cni").mkdir()
     shutil.copy2(build.binaries["flannel-cni"], stage / "cni" / "flannel")
     shutil.copy2(build.binaries["labkit-runc"], stage / "labkit-runc")
-    for name in ("kubelet.service", "10-kubeadm.conf", "crictl.yaml", "labkit-entrypoint",
-                 "preload.sh"):
+    for name in (
+        "kubelet.service",
+        "10-kubeadm.conf",
+        "crictl.yaml",
+        "labkit-entrypoint",
+        "preload.sh",
+    ):
         shutil.copy2(FILES / name, stage / name)
     config = (FILES / "containerd-config.toml.tmpl").read_text()
     (stage / "containerd-config.toml").write_text(
-        config.replace("${pause_image}", images.references["pause"]))
+        config.replace("${pause_image}", images.references["pause"])
+    )
     manifest = (FILES / "default-cni.yaml").read_text()
     (stage / "default-cni.yaml").write_text(manifest.replace("{{ .FlannelImage }}", FLANNEL_IMAGE))
     (stage / "version").write_text(f"{build.version}\n")
@@ -196,8 +236,12 @@ def _stage_files(build: ImageBuild, stage: Path) -> None:
 def _preload_and_commit(build: ImageBuild, base: str, stage: Path) -> None:
     build.progress.say("   preloading images into the node image's containerd")
     container = build.client.containers.run(
-        base, command=["sleep", "infinity"], detach=True, privileged=True,
-        runtime=host.node_runtime(build.client), labels=managed_labels(),
+        base,
+        command=["sleep", "infinity"],
+        detach=True,
+        privileged=True,
+        runtime=host.node_runtime(build.client),
+        labels=managed_labels(),
         # A mount, not `volumes=`: the SDK also declares those as the container's VOLUMEs,
         # which `commit` keeps, and every node would then get an anonymous volume.
         mounts=[docker.types.Mount("/labkit-stage", str(stage), type="bind", read_only=True)],
@@ -208,8 +252,11 @@ def _preload_and_commit(build: ImageBuild, base: str, stage: Path) -> None:
         text = output.decode(errors="replace")
         build.progress.detail(text)
         if code != 0:
-            raise StepFailed(step="assemble node image", reason=f"preload.sh exited {code}",
-                             evidence={"preload.sh output": text[-4000:]})
+            raise StepFailed(
+                step="assemble node image",
+                reason=f"preload.sh exited {code}",
+                evidence={"preload.sh output": text[-4000:]},
+            )
         container.stop(timeout=1)
         container.commit(repository="labkit/node-staged", tag=build.inputs_key)
     finally:
@@ -222,17 +269,28 @@ def _preload_and_commit(build: ImageBuild, base: str, stage: Path) -> None:
 def _set_node_metadata(build: ImageBuild, staged: str) -> None:
     """Entry point, stop signal and labels: `docker commit` cannot set STOPSIGNAL, which
     systemd needs (SIGRTMIN+3 halts it; SIGTERM only makes it re-execute)."""
-    labels = managed_labels(**{LABEL_INPUTS: build.inputs_key,
-                               LABEL_KUBERNETES_VERSION: str(build.version)})
-    dockerfile = "\n".join([
-        f"FROM {staged}",
-        f"ENTRYPOINT {json.dumps(NODE_ENTRYPOINT[:1])}",
-        f"CMD {json.dumps(NODE_ENTRYPOINT[1:])}",
-        'ENV container="docker"',
-        "STOPSIGNAL SIGRTMIN+3",
-    ]) + "\n"
-    build.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=build.reference,
-                              labels=labels, rm=True, forcerm=True)
+    labels = managed_labels(
+        **{LABEL_INPUTS: build.inputs_key, LABEL_KUBERNETES_VERSION: str(build.version)}
+    )
+    dockerfile = (
+        "\n".join(
+            [
+                f"FROM {staged}",
+                f"ENTRYPOINT {json.dumps(NODE_ENTRYPOINT[:1])}",
+                f"CMD {json.dumps(NODE_ENTRYPOINT[1:])}",
+                'ENV container="docker"',
+                "STOPSIGNAL SIGRTMIN+3",
+            ]
+        )
+        + "\n"
+    )
+    build.client.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()),
+        tag=build.reference,
+        labels=labels,
+        rm=True,
+        forcerm=True,
+    )
 
 
 BUILD_STEPS: list[Step[ImageBuild]] = [
@@ -244,30 +302,39 @@ BUILD_STEPS: list[Step[ImageBuild]] = [
 ]
 
 
-def build_node_image(version: KubernetesVersion, *, progress: Progress | None = None,
-                     reference: str | None = None) -> tuple[str, list[StepTiming]]:
+def build_node_image(
+    version: KubernetesVersion, *, progress: Progress | None = None, reference: str | None = None
+) -> tuple[str, list[StepTiming]]:
     """Build (or find up to date) the node image for `version`; returns its reference."""
     log_path = cache_dir() / "logs" / f"image-build-{time.strftime('%Y%m%d-%H%M%S')}.log"
     progress = progress or Progress(log_path)
     client = host.docker_client()
-    build = ImageBuild(version=version, client=client, progress=progress,
-                       reference=reference or version.node_image)
+    build = ImageBuild(
+        version=version, client=client, progress=progress, reference=reference or version.node_image
+    )
     progress.say(f"building {build.reference} (log: {progress.log_path})")
     timings = run_steps(BUILD_STEPS, build, progress)
     return build.reference, timings
 
 
 def kubernetes_go_mod(version: KubernetesVersion) -> str:
-    info = json.loads(_run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-                           cwd=Path(tempfile.gettempdir())))
+    info = json.loads(
+        _run(
+            ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
+            cwd=Path(tempfile.gettempdir()),
+        )
+    )
     return Path(info["GoMod"]).read_text()
 
 
 def _run(command: list[str], cwd: Path | None = None) -> str:
     result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     if result.returncode != 0:
-        raise StepFailed(step=" ".join(command[:3]), reason=f"exited {result.returncode}",
-                         evidence={"stderr": result.stderr[-3000:]})
+        raise StepFailed(
+            step=" ".join(command[:3]),
+            reason=f"exited {result.returncode}",
+            evidence={"stderr": result.stderr[-3000:]},
+        )
     return result.stdout
 
 

@@ -14,11 +14,26 @@ from labkit.errors import LabkitError
 from labkit.nodeimage.gomod import GoComponent
 from labkit.versions import FLANNEL_CNI_PLUGIN_MODULE_VERSION, FLANNEL_VERSION, KubernetesVersion
 
-KUBERNETES_COMMANDS = ("kubeadm", "kubelet", "kubectl", "kube-apiserver",
-                       "kube-controller-manager", "kube-scheduler", "kube-proxy")
-CRI_TOOLS_STAGING = ("k8s.io/api", "k8s.io/apimachinery", "k8s.io/cli-runtime",
-                     "k8s.io/client-go", "k8s.io/component-base", "k8s.io/cri-api",
-                     "k8s.io/cri-client", "k8s.io/kubectl", "k8s.io/kubelet")
+KUBERNETES_COMMANDS = (
+    "kubeadm",
+    "kubelet",
+    "kubectl",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+)
+CRI_TOOLS_STAGING = (
+    "k8s.io/api",
+    "k8s.io/apimachinery",
+    "k8s.io/cli-runtime",
+    "k8s.io/client-go",
+    "k8s.io/component-base",
+    "k8s.io/cri-api",
+    "k8s.io/cri-client",
+    "k8s.io/kubectl",
+    "k8s.io/kubelet",
+)
 TENCENT_COMMON = "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 # The release's own go.mod replaces these with ./staging/src/...; as a dependency they
 # must be replaced with their published v0.X.Y tags instead.
@@ -40,7 +55,8 @@ class KubeadmImages:
         missing = {"kube-apiserver", "etcd", "coredns", "pause"} - references.keys()
         if missing:
             raise LabkitError(
-                f"`kubeadm config images list` printed no {sorted(missing)}: {text!r}")
+                f"`kubeadm config images list` printed no {sorted(missing)}: {text!r}"
+            )
         return cls(references)
 
     def tag(self, component: str) -> str:
@@ -57,15 +73,23 @@ def staging_modules(kubernetes_go_mod: str) -> list[str]:
 
 
 def kubernetes(version: KubernetesVersion, staging: list[str]) -> GoComponent:
-    variables = {"gitVersion": str(version), "gitMajor": str(version.major),
-                 "gitMinor": str(version.minor), "gitTreeState": "clean",
-                 # A fixed date keeps the binaries identical for identical inputs.
-                 "buildDate": "1970-01-01T00:00:00Z"}
-    ldflags = tuple(f"-X {package}.{name}={value}"
-                    for package in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version")
-                    for name, value in variables.items())
+    variables = {
+        "gitVersion": str(version),
+        "gitMajor": str(version.major),
+        "gitMinor": str(version.minor),
+        "gitTreeState": "clean",
+        # A fixed date keeps the binaries identical for identical inputs.
+        "buildDate": "1970-01-01T00:00:00Z",
+    }
+    ldflags = tuple(
+        f"-X {package}.{name}={value}"
+        for package in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version")
+        for name, value in variables.items()
+    )
     return GoComponent(
-        name="kubernetes", module="k8s.io/kubernetes", version=str(version),
+        name="kubernetes",
+        module="k8s.io/kubernetes",
+        version=str(version),
         packages=tuple(f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_COMMANDS),
         ldflags=ldflags,
         replaces=tuple((m, f"{m} {version.staging_version}") for m in staging),
@@ -73,19 +97,29 @@ def kubernetes(version: KubernetesVersion, staging: list[str]) -> GoComponent:
 
 
 def etcd(images: KubeadmImages) -> GoComponent:
-    return GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3",
-                       version=images.etcd_release, packages=("go.etcd.io/etcd/server/v3",))
+    return GoComponent(
+        name="etcd",
+        module="go.etcd.io/etcd/server/v3",
+        version=images.etcd_release,
+        packages=("go.etcd.io/etcd/server/v3",),
+    )
 
 
 def coredns(images: KubeadmImages) -> GoComponent:
-    return GoComponent(name="coredns", module="github.com/coredns/coredns",
-                       version=images.tag("coredns"), packages=("github.com/coredns/coredns",))
+    return GoComponent(
+        name="coredns",
+        module="github.com/coredns/coredns",
+        version=images.tag("coredns"),
+        packages=("github.com/coredns/coredns",),
+    )
 
 
 def cri_tools(version: KubernetesVersion) -> GoComponent:
     cri_version = version.cri_tools_version
     return GoComponent(
-        name="cri-tools", module="sigs.k8s.io/cri-tools", version=cri_version,
+        name="cri-tools",
+        module="sigs.k8s.io/cri-tools",
+        version=cri_version,
         packages=("sigs.k8s.io/cri-tools/cmd/crictl",),
         ldflags=(f"-X sigs.k8s.io/cri-tools/pkg/version.Version={cri_version}",),
         # cri-tools pins release candidates of the staging modules that the checksum
@@ -98,12 +132,16 @@ def cri_tools(version: KubernetesVersion) -> GoComponent:
 
 def flannel() -> GoComponent:
     return GoComponent(
-        name="flannel", module="github.com/flannel-io/flannel", version=FLANNEL_VERSION,
+        name="flannel",
+        module="github.com/flannel-io/flannel",
+        version=FLANNEL_VERSION,
         packages=("github.com/flannel-io/flannel",),
         # The udp backend's packet proxy is C (cgo); link libc statically so the binary
         # stays self-contained, as upstream's release build does.
-        ldflags=(f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
-                 "-extldflags=-static"),
+        ldflags=(
+            f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
+            "-extldflags=-static",
+        ),
         extra_env={"CGO_ENABLED": "1"},
         go_directive="1.25.0",
         # flanneld links every backend; the proxy no longer serves the Tencent SDK
@@ -114,12 +152,18 @@ def flannel() -> GoComponent:
 
 def flannel_cni_plugin() -> GoComponent:
     return GoComponent(
-        name="flannel-cni-plugin", module="github.com/containernetworking/plugins",
+        name="flannel-cni-plugin",
+        module="github.com/containernetworking/plugins",
         version=FLANNEL_CNI_PLUGIN_MODULE_VERSION,
         packages=("github.com/containernetworking/plugins/plugins/meta/flannel",),
     )
 
 
 def pause() -> GoComponent:
-    return GoComponent(name="pause", module="labkit.local/build/pause", version="local",
-                       packages=("labkit.local/build/pause",), local_source=True)
+    return GoComponent(
+        name="pause",
+        module="labkit.local/build/pause",
+        version="local",
+        packages=("labkit.local/build/pause",),
+        local_source=True,
+    )

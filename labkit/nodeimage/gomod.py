@@ -52,8 +52,13 @@ class GoComponent:
         return tuple(_binary_name(p) for p in self.packages)
 
     def go_mod(self) -> str:
-        lines = [GENERATED_HEADER, f"module labkit.local/build/{self.name}", "",
-                 f"go {self.go_directive}", ""]
+        lines = [
+            GENERATED_HEADER,
+            f"module labkit.local/build/{self.name}",
+            "",
+            f"go {self.go_directive}",
+            "",
+        ]
         if not self.local_source:
             lines += [f"require {self.module} {self.version}", ""]
         if self.replaces:
@@ -125,8 +130,14 @@ def go_version() -> str:
 def build_key(component: GoComponent, source: Path) -> str:
     """A key over everything that decides the binaries: sources, sums, flags, toolchain."""
     digest = hashlib.sha256()
-    for part in (component.name, go_version(), repr(GO_BUILD_FLAGS), repr(GO_BUILD_ENV),
-                 repr(sorted(component.extra_env.items())), repr(component.ldflags)):
+    for part in (
+        component.name,
+        go_version(),
+        repr(GO_BUILD_FLAGS),
+        repr(GO_BUILD_ENV),
+        repr(sorted(component.extra_env.items())),
+        repr(component.ldflags),
+    ):
         digest.update(part.encode() + b"\0")
     for path in sorted(source.iterdir()):
         if path.is_file() and path.suffix in {".go", ".mod", ".sum"}:
@@ -147,8 +158,16 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     ldflags = " ".join(("-s", "-w", *component.ldflags))
-    command = ["go", "build", *GO_BUILD_FLAGS, "-ldflags", ldflags, "-o", f"{partial}/",
-               *component.packages]
+    command = [
+        "go",
+        "build",
+        *GO_BUILD_FLAGS,
+        "-ldflags",
+        ldflags,
+        "-o",
+        f"{partial}/",
+        *component.packages,
+    ]
     log(f"building {component.name} {component.version}: {', '.join(component.binaries())}")
     _run_go(command, source, component, f"go build {component.name}", log)
     shutil.rmtree(output, ignore_errors=True)
@@ -156,15 +175,25 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
     return output
 
 
-def _run_go(command: list[str], cwd: Path, component: GoComponent, step: str,
-            log: Callable[[str], None]) -> None:
-    with subprocess.Popen(command, cwd=cwd, env=go_environment(component), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+def _run_go(
+    command: list[str], cwd: Path, component: GoComponent, step: str, log: Callable[[str], None]
+) -> None:
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=go_environment(component),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as process:
         assert process.stdout is not None
         output = []
         for line in process.stdout:
             output.append(line)
             log(line.rstrip())
     if process.returncode != 0:
-        raise StepFailed(step=step, reason=f"{' '.join(command[:3])} exited {process.returncode}",
-                         evidence={"go output (tail)": "".join(output[-40:])})
+        raise StepFailed(
+            step=step,
+            reason=f"{' '.join(command[:3])} exited {process.returncode}",
+            evidence={"go output (tail)": "".join(output[-40:])},
+        )

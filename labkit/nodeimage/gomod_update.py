@@ -14,15 +14,24 @@ from labkit.versions import DEFAULT_VERSION
 def update_committed_modules(log: Callable[[str], None]) -> list[Path]:
     version = DEFAULT_VERSION
     kubernetes = components.kubernetes(
-        version, components.staging_modules(kubernetes_go_mod(version)))
+        version, components.staging_modules(kubernetes_go_mod(version))
+    )
     written = [_write(kubernetes, log)]
     kubeadm = gomod.build(kubernetes, log) / "kubeadm"
-    listing = subprocess.run([str(kubeadm), "config", "images", "list", "--kubernetes-version",
-                              str(version)], check=True, capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        [str(kubeadm), "config", "images", "list", "--kubernetes-version", str(version)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     images = components.KubeadmImages.parse(listing)
-    for component in (components.etcd(images), components.coredns(images),
-                      components.cri_tools(version), components.flannel(),
-                      components.flannel_cni_plugin()):
+    for component in (
+        components.etcd(images),
+        components.coredns(images),
+        components.cri_tools(version),
+        components.flannel(),
+        components.flannel_cni_plugin(),
+    ):
         written.append(_write(component, log))
     return written
 

@@ -83,17 +83,26 @@ def build_image(client: docker.DockerClient, recipe: ImageRecipe, progress: Prog
             shutil.copy2(source, Path(context) / f"file{index}")
         (Path(context) / "Dockerfile").write_text(recipe.dockerfile())
         try:
-            client.images.build(path=context, tag=recipe.reference, rm=True, forcerm=True,
-                                labels=managed_labels(**{LABEL_INPUTS: key}))
+            client.images.build(
+                path=context,
+                tag=recipe.reference,
+                rm=True,
+                forcerm=True,
+                labels=managed_labels(**{LABEL_INPUTS: key}),
+            )
         except docker.errors.BuildError as error:
             log = "".join(str(entry.get("stream", entry)) for entry in error.build_log)
-            raise StepFailed(step=f"build {recipe.reference}", reason=str(error),
-                             evidence={"docker build log": log}) from error
+            raise StepFailed(
+                step=f"build {recipe.reference}",
+                reason=str(error),
+                evidence={"docker build log": log},
+            ) from error
     return recipe.reference
 
 
-def import_rootfs(client: docker.DockerClient, tarball: Path, reference: str,
-                  progress: Progress) -> str:
+def import_rootfs(
+    client: docker.DockerClient, tarball: Path, reference: str, progress: Progress
+) -> str:
     """`docker import` a root filesystem tarball; the tarball's name carries its key."""
     key = tarball.stem.rsplit("-", 1)[-1]
     if current_inputs(client, reference) == key:
@@ -102,8 +111,7 @@ def import_rootfs(client: docker.DockerClient, tarball: Path, reference: str,
     labels = managed_labels(**{LABEL_INPUTS: key})
     changes = [f'LABEL {name}="{value}"' for name, value in labels.items()]
     repository, tag = reference.rsplit(":", 1)
-    client.api.import_image_from_file(str(tarball), repository=repository, tag=tag,
-                                      changes=changes)
+    client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
     return reference
 
 

@@ -24,18 +24,54 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # What a node needs to run systemd, containerd, the kubelet and kubeadm's preflight.
 NODE_PACKAGES = (
-    "systemd", "systemd-sysv", "dbus", "containerd", "runc", "containernetworking-plugins",
-    "iptables", "nftables", "conntrack", "socat", "ethtool", "ebtables", "iproute2", "kmod",
-    "util-linux", "mount", "procps", "ca-certificates", "libseccomp2", "bash", "tar", "less",
-    "curl", "dnsutils", "ipset",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "iptables",
+    "nftables",
+    "conntrack",
+    "socat",
+    "ethtool",
+    "ebtables",
+    "iproute2",
+    "kmod",
+    "util-linux",
+    "mount",
+    "procps",
+    "ca-certificates",
+    "libseccomp2",
+    "bash",
+    "tar",
+    "less",
+    "curl",
+    "dnsutils",
+    "ipset",
 )
 # What kube-proxy and flanneld call: the iptables/nft tools and conntrack.
-NETWORK_TOOL_PACKAGES = ("iptables", "nftables", "conntrack", "ipset", "iproute2", "kmod",
-                         "ca-certificates")
+NETWORK_TOOL_PACKAGES = (
+    "iptables",
+    "nftables",
+    "conntrack",
+    "ipset",
+    "iproute2",
+    "kmod",
+    "ca-certificates",
+)
 
 # The toolbox: what a probe pod needs to resolve names and reach other pods.
-TOOLBOX_PACKAGES = ("curl", "dnsutils", "iproute2", "iputils-ping", "netcat-openbsd", "socat",
-                    "procps", "ca-certificates")
+TOOLBOX_PACKAGES = (
+    "curl",
+    "dnsutils",
+    "iproute2",
+    "iputils-ping",
+    "netcat-openbsd",
+    "socat",
+    "procps",
+    "ca-certificates",
+)
 
 
 def mirror() -> str:
@@ -74,14 +110,23 @@ def debian_rootfs(name: str, packages: tuple[str, ...], progress: Progress) -> P
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"labkit-{name}-", dir=target.parent) as work:
         root = Path(work) / "root"
-        command = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
-                   DEBIAN_SUITE, str(root), mirror()]
+        command = [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(packages)}",
+            DEBIAN_SUITE,
+            str(root),
+            mirror(),
+        ]
         progress.say(f"   debootstrap {DEBIAN_SUITE} with {len(packages)} packages ({name})")
         _run_logged(command, progress, step=f"debootstrap {name}")
         _trim(root)
         partial = target.with_suffix(".partial")
-        _run_logged(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."],
-                    progress, step=f"pack {name} root filesystem")
+        _run_logged(
+            ["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."],
+            progress,
+            step=f"pack {name} root filesystem",
+        )
         partial.rename(target)
     return target
 
@@ -104,5 +149,8 @@ def _run_logged(command: list[str], progress: Progress, *, step: str) -> None:
         progress.detail(line)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-        raise StepFailed(step=step, reason=f"{command[0]} exited {result.returncode}",
-                         evidence={"output (tail)": tail})
+        raise StepFailed(
+            step=step,
+            reason=f"{command[0]} exited {result.returncode}",
+            evidence={"output (tail)": tail},
+        )

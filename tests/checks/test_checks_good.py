@@ -114,8 +114,9 @@ class FlakyContainer(FakeContainer):
 
 def test_read_node_artifacts_reads_again_after_a_misframed_stream(pki: Pki) -> None:
     files = control_plane_node(pki)
-    container = FlakyContainer([ValueError("117 is not a valid stream"), b"ustar\x00 lost start"],
-                               files.tar())
+    container = FlakyContainer(
+        [ValueError("117 is not a valid stream"), b"ustar\x00 lost start"], files.tar()
+    )
     artifacts = read_node_artifacts(container, "lab-control-plane", "control-plane")
     assert len(container.commands) == 3
     assert artifacts.files.keys() == files.files.keys()

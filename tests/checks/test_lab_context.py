@@ -154,7 +154,8 @@ def test_what_the_lab_sets_reaches_the_context() -> None:
 
 def test_a_token_without_ttl_gets_kubeadms() -> None:
     assert lab_config(bootstrapTokens=[{"token": TOKEN, "ttl": "2h0m0s"}]).token_ttl == (
-        timedelta(hours=2))
+        timedelta(hours=2)
+    )
     assert lab_config(bootstrapTokens=[{"token": TOKEN}]).token_ttl == timedelta(hours=24)
     assert lab_config(bootstrapTokens=[]).token_ttl is None
 
@@ -184,16 +185,20 @@ def test_node_contexts_are_the_ones_the_rules_are_tested_with(pki: Pki) -> None:
 def test_rotation_is_the_callers_to_say(pki: Pki) -> None:
     # Before kubelet-finalize the first control plane's kubelet.conf embeds its certificate.
     artifacts = with_config(control_plane_node(pki), init_config())
-    context = node_context(lab_config(), artifacts, CONTROL_PLANE_ADDRESS,
-                           kubelet_client_rotation=False)
+    context = node_context(
+        lab_config(), artifacts, CONTROL_PLANE_ADDRESS, kubelet_client_rotation=False
+    )
     assert not context.kubelet_client_rotation
 
 
 def test_cluster_context_takes_the_ca_and_the_pin_from_the_nodes(pki: Pki) -> None:
-    nodes = [with_config(control_plane_node(pki), init_config()),
-             with_config(worker_node(pki), join_config())]
-    context = cluster_context(lab_config(), nodes, {CONTROL_PLANE: CONTROL_PLANE_ADDRESS,
-                                                    WORKER: WORKER_ADDRESS})
+    nodes = [
+        with_config(control_plane_node(pki), init_config()),
+        with_config(worker_node(pki), join_config()),
+    ]
+    context = cluster_context(
+        lab_config(), nodes, {CONTROL_PLANE: CONTROL_PLANE_ADDRESS, WORKER: WORKER_ADDRESS}
+    )
     assert (context.control_planes, context.workers) == ((CONTROL_PLANE,), (WORKER,))
     assert context.ca_cert_pem == nodes[0].files["/etc/kubernetes/pki/ca.crt"].data
     assert context.discovery_token_ca_cert_hash == PIN
