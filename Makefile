@@ -9,6 +9,7 @@ PYTEST_ARGS ?=
 
 image_flags := $(if $(KUBERNETES_VERSION),--kubernetes-version $(KUBERNETES_VERSION),)
 stamp := .labkit-installed
+lint_paths := labkit tests scenarios conftest.py bench
 
 .PHONY: help host install image lab-up lab-down test test-unit test-integration scenarios lint prune
 
@@ -55,7 +56,8 @@ test: image
 	$(PYTHON) -m pytest tests/ scenarios/ --dist loadscope $(PYTEST_ARGS)
 
 lint: install
-	ruff check labkit tests scenarios conftest.py bench
+	ruff check $(lint_paths)
+	ruff format --check $(lint_paths)
 
 prune: install
 	labkit lab prune
