@@ -32,9 +32,10 @@ import docker
 import yaml
 
 from labkit import host
+from labkit.constants import CNI_MANIFEST
 from labkit.errors import LabkitError
 from labkit.host.wrapper import go_binary
-from labkit.lab.cni import CNI_MANIFEST, render_cni_manifest
+from labkit.lab.cni import render_cni_manifest
 from labkit.lab.network import create_network
 from labkit.lab.node import container_file
 from labkit.naming import cache_dir, managed_labels

@@ -42,8 +42,9 @@ from bench.kind import (
 )
 from bench.memory import MemoryPoller
 from labkit import host
+from labkit.constants import READY_TIMEOUT
 from labkit.lab import waits
-from labkit.lab.bringup import READY_TIMEOUT, bring_up
+from labkit.lab.bringup import bring_up
 from labkit.lab.lab import Lab
 from labkit.naming import LABEL_LAB, cache_dir
 from labkit.pipeline import Progress

@@ -1,4 +1,7 @@
-"""Labels, names, paths and timeouts shared by everything labkit creates."""
+"""Labels, names and host paths (cache, state) of everything labkit creates.
+
+Node paths, ports and timeouts are in `labkit.constants`, versions in `labkit.versions`.
+"""
 
 from __future__ import annotations
 

@@ -18,12 +18,10 @@ from typing import Any
 
 import yaml
 
+from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
 from labkit.errors import LabkitError
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
 from labkit.yamldata import StrictLoader, freeze, thaw
-
-ROLE_CONTROL_PLANE = "control-plane"
-ROLE_WORKER = "worker"
 
 DEFAULT_NAME = "labkit"
 # The longest node name is `<name>-control-plane`: it must stay a 63-character DNS label.

@@ -14,7 +14,6 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from labkit.checks import check_node
-from labkit.checks.artifacts import KUBERNETES_DIR, PKI_DIR
 from labkit.checks.certificates import CERTIFICATES, SA_KEY, SA_PUB
 from labkit.checks.kubeconfigs import KUBECONFIGS
 from labkit.checks.lab_context import (
@@ -25,13 +24,13 @@ from labkit.checks.lab_context import (
     read_lab_config,
     read_node,
 )
-from labkit.checks.manifests import manifest_path
 from labkit.checks.parsing import (
     load_certificate,
     load_private_key,
     load_public_key,
     parse_kubeconfig,
 )
+from labkit.constants import KUBERNETES_DIR, PKI_DIR, manifest_path
 from labkit.lab.lab import Lab
 from labkit.lab.workloads import kubectl
 

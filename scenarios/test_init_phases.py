@@ -18,14 +18,6 @@ from labkit.checks import (
     check_node,
     fetch_cluster_snapshot,
 )
-from labkit.checks.artifacts import (
-    KUBELET_CLIENT_PEM,
-    KUBELET_CONFIG,
-    KUBELET_FLAGS_ENV,
-    KUBERNETES_DIR,
-    MANIFESTS_DIR,
-    PKI_DIR,
-)
 from labkit.checks.certificates import CERTIFICATES, SA_KEY, SA_PUB
 from labkit.checks.context import nth_ip
 from labkit.checks.kubeconfigs import KUBECONFIGS
@@ -38,10 +30,18 @@ from labkit.checks.lab_context import (
     read_node,
 )
 from labkit.checks.lab_phases import PhaseRecorder, PhaseState, rules_of
-from labkit.checks.manifests import manifest_path
 from labkit.checks.parsing import load_yaml_mapping, parse_kubeconfig
 from labkit.checks.snapshot import KUBE_PUBLIC, KUBE_SYSTEM, ClusterSnapshot
 from labkit.cli import main as labkit_main
+from labkit.constants import (
+    KUBELET_CLIENT_PEM,
+    KUBELET_CONFIG,
+    KUBELET_FLAGS_ENV,
+    KUBERNETES_DIR,
+    MANIFESTS_DIR,
+    PKI_DIR,
+    manifest_path,
+)
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS, init_phases
 from labkit.lab.lab import Lab
 from labkit.versions import KubernetesVersion

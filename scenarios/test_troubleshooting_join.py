@@ -14,11 +14,10 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client as k8s
 
+from labkit.constants import API_SERVER_PORT, CA_CERT
 from labkit.diagnose import Diagnosis, diagnose
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, parse_join_command
-from labkit.kubeadm.config import API_SERVER_PORT
 from labkit.lab import waits
-from labkit.lab.bringup import CA_CERT
 from labkit.lab.node import ExecResult, Node
 from labkit.lab.troubleshooting import join_token_in_use, kubeadm_join, unjoin
 

@@ -15,10 +15,10 @@ import time
 import pytest
 from kubernetes import client as k8s
 
+from labkit.constants import CNI_MANIFEST
 from labkit.diagnose import Diagnosis, diagnose
 from labkit.kubeadm.config import COREDNS_REPLICAS, COREDNS_SELECTOR
 from labkit.lab import waits
-from labkit.lab.cni import CNI_MANIFEST
 from labkit.lab.images import load_image
 from labkit.lab.troubleshooting import (
     install_cni,

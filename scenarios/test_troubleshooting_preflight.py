@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
+from labkit.constants import KUBEADM_CONFIG
 from labkit.diagnose import diagnose
 from labkit.errors import StepFailed
 from labkit.host import docker_client
 from labkit.kubeadm import BootstrapToken, init_config
-from labkit.kubeadm.config import CONFIG_PATH
 from labkit.lab.bringup import bring_up
 from labkit.lab.lab import Lab, delete_lab
 from labkit.lab.node import Node
@@ -117,7 +117,7 @@ def test_bring_up_stops_at_kubeadm_init_with_kubeadms_output(failed: FailedLab) 
     assert [(d.cause_id, d.subject) for d in found] == [
         ("api.not-initialized", f"node/{node.name}")
     ]
-    assert f"kubeadm init phase preflight --config {CONFIG_PATH}" in found[0].fix
+    assert f"kubeadm init phase preflight --config {KUBEADM_CONFIG}" in found[0].fix
 
 
 def test_the_node_name_is_validated_before_preflight_and_cannot_be_ignored(
@@ -125,7 +125,7 @@ def test_the_node_name_is_validated_before_preflight_and_cannot_be_ignored(
 ) -> None:
     node = failed.node
     for ignore in ((), ("all",)):
-        refused = preflight(node, CONFIG_PATH, ignore=ignore)  # the config `lab up` wrote
+        refused = preflight(node, KUBEADM_CONFIG, ignore=ignore)  # the config `lab up` wrote
         assert not refused.ok
         assert (
             f'nodeRegistration.name: Invalid value: "{BAD_NAME.lower()}": {RFC_1123}'

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
+from labkit.constants import KUBEADM_CONFIG
 from labkit.errors import LabkitError
 from labkit.kubeadm import BootstrapToken, init_config, init_phases, join_config, merge
-from labkit.kubeadm.config import CONFIG_PATH, CRI_SOCKET
+from labkit.kubeadm.config import CRI_SOCKET
 from labkit.spec import LabSpec
 from labkit.versions import KubernetesVersion
 
@@ -250,12 +251,12 @@ def test_init_phases_follow_kubeadm_134() -> None:
         "addon",
     ]
     by_name = {phase.name: list(phase) for phase in phases}
-    assert by_name["certs"] == ["init", "phase", "certs", "all", "--config", CONFIG_PATH]
-    assert by_name["etcd"] == ["init", "phase", "etcd", "local", "--config", CONFIG_PATH]
+    assert by_name["certs"] == ["init", "phase", "certs", "all", "--config", KUBEADM_CONFIG]
+    assert by_name["etcd"] == ["init", "phase", "etcd", "local", "--config", KUBEADM_CONFIG]
     # kubeadm 1.34's wait-control-plane phase takes no --config flag at all.
     assert by_name["wait-control-plane"] == ["init", "phase", "wait-control-plane"]
     assert all(
-        args[-2:] == ["--config", CONFIG_PATH]
+        args[-2:] == ["--config", KUBEADM_CONFIG]
         for name, args in by_name.items()
         if name != "wait-control-plane"
     )

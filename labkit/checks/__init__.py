@@ -1,6 +1,6 @@
 """kubeadm's documented invariants as small rules over a node's files and the cluster's objects.
 
-    artifacts = read_node_artifacts(container, "lab-control-plane", "control-plane")
+    artifacts = read_node_artifacts(container, "lab-control-plane", ROLE_CONTROL_PLANE)
     findings = check_node(artifacts, CheckContext(...))
     findings += check_cluster(fetch_cluster_snapshot(api_client), ClusterContext(...))
 

@@ -15,19 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from labkit.checks.context import ROLES, Role
+from labkit.constants import (
+    ETCD_DATA_DIR,
+    KUBELET_CONFIG,
+    KUBELET_FLAGS_ENV,
+    KUBELET_INSTANCE_CONFIG,
+    KUBELET_PKI_DIR,
+    KUBERNETES_DIR,
+    ROLES,
+    Role,
+)
 from labkit.errors import LabkitError, StepFailed
 
-KUBERNETES_DIR = "/etc/kubernetes"
-PKI_DIR = "/etc/kubernetes/pki"
-MANIFESTS_DIR = "/etc/kubernetes/manifests"
-KUBELET_DIR = "/var/lib/kubelet"
-KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
-KUBELET_INSTANCE_CONFIG = "/var/lib/kubelet/instance-config.yaml"
-KUBELET_FLAGS_ENV = "/var/lib/kubelet/kubeadm-flags.env"
-KUBELET_PKI_DIR = "/var/lib/kubelet/pki"
-KUBELET_CLIENT_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
-ETCD_DATA_DIR = "/var/lib/etcd"
 # To name owners the way `stat -c %U:%G` (and so the CIS benchmark) does.
 PASSWD = "/etc/passwd"
 GROUP = "/etc/group"

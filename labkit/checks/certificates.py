@@ -13,9 +13,10 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
-from labkit.checks.artifacts import PKI_DIR, NodeArtifacts
+from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.context import CheckContext, nth_ip, split_host_port
 from labkit.checks.parsing import load_certificate
+from labkit.constants import PKI_DIR
 
 SERVER = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT = ExtendedKeyUsageOID.CLIENT_AUTH

@@ -12,19 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from labkit.checks.artifacts import (
+from labkit.checks.artifacts import FileEntry, NodeArtifacts
+from labkit.checks.context import CheckContext
+from labkit.checks.findings import RuleSet, Violation, cis_source
+from labkit.checks.manifests import read_static_pod
+from labkit.checks.parsing import parse_flags
+from labkit.constants import (
     ETCD_DATA_DIR,
     KUBELET_CONFIG,
     KUBERNETES_DIR,
     MANIFESTS_DIR,
     PKI_DIR,
-    FileEntry,
-    NodeArtifacts,
+    manifest_path,
 )
-from labkit.checks.context import CheckContext
-from labkit.checks.findings import RuleSet, Violation, cis_source
-from labkit.checks.manifests import manifest_path, read_static_pod
-from labkit.checks.parsing import parse_flags
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 
 RULES = RuleSet(artifact="cis", scope="node")

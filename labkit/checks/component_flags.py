@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 
 from labkit.checks.context import CheckContext, image_tag, url
-
-PKI = "/etc/kubernetes/pki"
-ETCD_CLIENT_PORT = 2379
-ETCD_PEER_PORT = 2380
-ETCD_METRICS_PORT = 2381
+from labkit.constants import (
+    CONTROLLER_MANAGER_CONF,
+    ETCD_CLIENT_PORT,
+    ETCD_METRICS_PORT,
+    ETCD_PEER_PORT,
+    PKI_DIR,
+    SCHEDULER_CONF,
+)
 
 
 def apiserver_flags(context: CheckContext) -> dict[str, str]:
@@ -22,30 +25,30 @@ def apiserver_flags(context: CheckContext) -> dict[str, str]:
         "advertise-address": context.advertise_address,
         "allow-privileged": "true",
         "authorization-mode": "Node,RBAC",
-        "client-ca-file": f"{PKI}/ca.crt",
+        "client-ca-file": f"{PKI_DIR}/ca.crt",
         "enable-admission-plugins": "NodeRestriction",
         "enable-bootstrap-token-auth": "true",
-        "etcd-cafile": f"{PKI}/etcd/ca.crt",
-        "etcd-certfile": f"{PKI}/apiserver-etcd-client.crt",
-        "etcd-keyfile": f"{PKI}/apiserver-etcd-client.key",
+        "etcd-cafile": f"{PKI_DIR}/etcd/ca.crt",
+        "etcd-certfile": f"{PKI_DIR}/apiserver-etcd-client.crt",
+        "etcd-keyfile": f"{PKI_DIR}/apiserver-etcd-client.key",
         "etcd-servers": url("https", context.loopback, ETCD_CLIENT_PORT),
-        "kubelet-client-certificate": f"{PKI}/apiserver-kubelet-client.crt",
-        "kubelet-client-key": f"{PKI}/apiserver-kubelet-client.key",
+        "kubelet-client-certificate": f"{PKI_DIR}/apiserver-kubelet-client.crt",
+        "kubelet-client-key": f"{PKI_DIR}/apiserver-kubelet-client.key",
         "kubelet-preferred-address-types": "InternalIP,ExternalIP,Hostname",
-        "proxy-client-cert-file": f"{PKI}/front-proxy-client.crt",
-        "proxy-client-key-file": f"{PKI}/front-proxy-client.key",
+        "proxy-client-cert-file": f"{PKI_DIR}/front-proxy-client.crt",
+        "proxy-client-key-file": f"{PKI_DIR}/front-proxy-client.key",
         "requestheader-allowed-names": "front-proxy-client",
-        "requestheader-client-ca-file": f"{PKI}/front-proxy-ca.crt",
+        "requestheader-client-ca-file": f"{PKI_DIR}/front-proxy-ca.crt",
         "requestheader-extra-headers-prefix": "X-Remote-Extra-",
         "requestheader-group-headers": "X-Remote-Group",
         "requestheader-username-headers": "X-Remote-User",
         "secure-port": str(context.bind_port),
         "service-account-issuer": f"https://kubernetes.default.svc.{context.dns_domain}",
-        "service-account-key-file": f"{PKI}/sa.pub",
-        "service-account-signing-key-file": f"{PKI}/sa.key",
+        "service-account-key-file": f"{PKI_DIR}/sa.pub",
+        "service-account-signing-key-file": f"{PKI_DIR}/sa.key",
         "service-cluster-ip-range": context.service_subnet,
-        "tls-cert-file": f"{PKI}/apiserver.crt",
-        "tls-private-key-file": f"{PKI}/apiserver.key",
+        "tls-cert-file": f"{PKI_DIR}/apiserver.crt",
+        "tls-private-key-file": f"{PKI_DIR}/apiserver.key",
     }
     extra = {name for name, _ in context.apiserver_extra_args}
     # A structured authorization config replaces the authorization-mode kubeadm would set.
@@ -56,21 +59,21 @@ def apiserver_flags(context: CheckContext) -> dict[str, str]:
 
 
 def controller_manager_flags(context: CheckContext) -> dict[str, str]:
-    kubeconfig = "/etc/kubernetes/controller-manager.conf"
+    kubeconfig = CONTROLLER_MANAGER_CONF
     flags = {
         "authentication-kubeconfig": kubeconfig,
         "authorization-kubeconfig": kubeconfig,
         "bind-address": "127.0.0.1",
-        "client-ca-file": f"{PKI}/ca.crt",
+        "client-ca-file": f"{PKI_DIR}/ca.crt",
         "cluster-name": context.cluster_name,
-        "cluster-signing-cert-file": f"{PKI}/ca.crt",
-        "cluster-signing-key-file": f"{PKI}/ca.key",
+        "cluster-signing-cert-file": f"{PKI_DIR}/ca.crt",
+        "cluster-signing-key-file": f"{PKI_DIR}/ca.key",
         "controllers": "*,bootstrapsigner,tokencleaner",
         "kubeconfig": kubeconfig,
         "leader-elect": "true",
-        "requestheader-client-ca-file": f"{PKI}/front-proxy-ca.crt",
-        "root-ca-file": f"{PKI}/ca.crt",
-        "service-account-private-key-file": f"{PKI}/sa.key",
+        "requestheader-client-ca-file": f"{PKI_DIR}/front-proxy-ca.crt",
+        "root-ca-file": f"{PKI_DIR}/ca.crt",
+        "service-account-private-key-file": f"{PKI_DIR}/sa.key",
         "use-service-account-credentials": "true",
     }
     if context.pod_subnet:
@@ -81,7 +84,7 @@ def controller_manager_flags(context: CheckContext) -> dict[str, str]:
 
 
 def scheduler_flags(context: CheckContext) -> dict[str, str]:
-    kubeconfig = "/etc/kubernetes/scheduler.conf"
+    kubeconfig = SCHEDULER_CONF
     return {
         "authentication-kubeconfig": kubeconfig,
         "authorization-kubeconfig": kubeconfig,
@@ -102,21 +105,21 @@ def etcd_flags(context: CheckContext) -> dict[str, str]:
     peer_url = url("https", address, ETCD_PEER_PORT)
     flags = {
         "advertise-client-urls": client_url,
-        "cert-file": f"{PKI}/etcd/server.crt",
+        "cert-file": f"{PKI_DIR}/etcd/server.crt",
         "client-cert-auth": "true",
         "data-dir": "/var/lib/etcd",
         "initial-advertise-peer-urls": peer_url,
-        "key-file": f"{PKI}/etcd/server.key",
+        "key-file": f"{PKI_DIR}/etcd/server.key",
         "listen-client-urls": f"{url('https', context.loopback, ETCD_CLIENT_PORT)},{client_url}",
         "listen-metrics-urls": url("http", context.loopback, ETCD_METRICS_PORT),
         "listen-peer-urls": peer_url,
         "name": context.node,
-        "peer-cert-file": f"{PKI}/etcd/peer.crt",
+        "peer-cert-file": f"{PKI_DIR}/etcd/peer.crt",
         "peer-client-cert-auth": "true",
-        "peer-key-file": f"{PKI}/etcd/peer.key",
-        "peer-trusted-ca-file": f"{PKI}/etcd/ca.crt",
+        "peer-key-file": f"{PKI_DIR}/etcd/peer.key",
+        "peer-trusted-ca-file": f"{PKI_DIR}/etcd/ca.crt",
         "snapshot-count": "10000",
-        "trusted-ca-file": f"{PKI}/etcd/ca.crt",
+        "trusted-ca-file": f"{PKI_DIR}/etcd/ca.crt",
     }
     # etcd 3.6 dropped the experimental- prefix; kubeadm picks by the etcd image's tag.
     version = etcd_version(context)

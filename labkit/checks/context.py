@@ -12,13 +12,10 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
 
+from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, ROLES, Role
 from labkit.errors import LabkitError
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
-
-Role = Literal["control-plane", "worker"]
-ROLES: tuple[Role, ...] = ("control-plane", "worker")
 
 ENCRYPTION_ALGORITHMS = ("RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384")
 
@@ -27,7 +24,6 @@ ENCRYPTION_ALGORITHMS = ("RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDS
 DEFAULT_SERVICE_SUBNET = "10.96.0.0/12"
 DEFAULT_DNS_DOMAIN = "cluster.local"
 DEFAULT_CLUSTER_NAME = "kubernetes"
-DEFAULT_BIND_PORT = 6443
 DEFAULT_CERTIFICATE_VALIDITY = timedelta(hours=8760)
 DEFAULT_CA_CERTIFICATE_VALIDITY = timedelta(hours=87600)
 DEFAULT_TOKEN_TTL = timedelta(hours=24)
@@ -116,7 +112,7 @@ class CheckContext:
     dns_domain: str = DEFAULT_DNS_DOMAIN
     cluster_name: str = DEFAULT_CLUSTER_NAME
     encryption_algorithm: str = "RSA-2048"
-    bind_port: int = DEFAULT_BIND_PORT
+    bind_port: int = API_SERVER_PORT
     apiserver_cert_sans: tuple[str, ...] = ()
     etcd_server_cert_sans: tuple[str, ...] = ()
     etcd_peer_cert_sans: tuple[str, ...] = ()
@@ -147,7 +143,7 @@ class CheckContext:
                 f"node {self.node}: advertise address {self.advertise_address!r} is not an IP "
                 "address; kubeadm's localAPIEndpoint.advertiseAddress must be one"
             ) from None
-        if self.role == "control-plane":
+        if self.role == ROLE_CONTROL_PLANE:
             missing = [c for c in CONTROL_PLANE_COMPONENTS if c not in self.images]
             if missing:
                 raise LabkitError(
@@ -157,7 +153,7 @@ class CheckContext:
 
     @property
     def is_control_plane(self) -> bool:
-        return self.role == "control-plane"
+        return self.role == ROLE_CONTROL_PLANE
 
     @property
     def local_api_url(self) -> str:

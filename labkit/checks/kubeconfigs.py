@@ -11,7 +11,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
-from labkit.checks.artifacts import KUBELET_CLIENT_PEM, KUBERNETES_DIR, NodeArtifacts
+from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.certificates import BY_NAME, read_certificate
 from labkit.checks.context import CheckContext
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
@@ -23,6 +23,7 @@ from labkit.checks.parsing import (
     parse_kubeconfig,
     same_public_key,
 )
+from labkit.constants import KUBELET_CLIENT_PEM, KUBERNETES_DIR
 
 RULES = RuleSet(artifact="kubeconfig", scope="node")
 

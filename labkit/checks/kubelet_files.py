@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.checks.artifacts import KUBELET_CONFIG, KUBELET_FLAGS_ENV, NodeArtifacts
+from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.context import CheckContext, nth_ip
 from labkit.checks.findings import RuleSet, Violation, cis_source, kubeadm_source
 from labkit.checks.parsing import load_yaml_mapping
+from labkit.constants import CA_CERT, KUBELET_CONFIG, KUBELET_FLAGS_ENV, MANIFESTS_DIR
 
 RULES = RuleSet(artifact="kubelet", scope="node")
 
@@ -125,15 +126,15 @@ CONFIG_FIELDS = (
                 "authorization.mode", "Webhook"),
     ConfigField("kubelet.client-ca",
                 "The kubelet verifies client certificates against the cluster CA (CIS 4.2.3)",
-                "authentication.x509.clientCAFile", "/etc/kubernetes/pki/ca.crt"),
+                "authentication.x509.clientCAFile", CA_CERT),
     ConfigField("kubelet.cluster-dns",
                 "Pods get the kube-dns Service IP, the 10th address of the service subnet",
                 "clusterDNS", lambda context: [nth_ip(context.service_subnet, 10)]),
     ConfigField("kubelet.cluster-domain", "The kubelet's cluster domain is networking.dnsDomain",
                 "clusterDomain", lambda context: context.dns_domain),
     ConfigField("kubelet.static-pod-path",
-                "The kubelet runs the static pods of /etc/kubernetes/manifests",
-                "staticPodPath", "/etc/kubernetes/manifests"),
+                f"The kubelet runs the static pods of {MANIFESTS_DIR}",
+                "staticPodPath", MANIFESTS_DIR),
     ConfigField("kubelet.rotate-certificates",
                 "The kubelet rotates its client certificate (CIS 4.2.10)",
                 "rotateCertificates", True, cis_source("node")),

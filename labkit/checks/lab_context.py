@@ -35,17 +35,22 @@ from labkit.checks import (
     parse_images_list,
     read_node_artifacts,
 )
-from labkit.checks.artifacts import PKI_DIR
-from labkit.checks.context import Role, endpoint_url, url
+from labkit.checks.context import endpoint_url, url
+from labkit.constants import (
+    CA_CERT,
+    KUBEADM_CONFIG,
+    KUBEADM_QUERY_TIMEOUT,
+    ROLE_CONTROL_PLANE,
+    ROLE_WORKER,
+    Role,
+)
 from labkit.errors import LabkitError
-from labkit.kubeadm.config import CONFIG_PATH, merge
+from labkit.kubeadm.config import merge
 from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 
-CA_CERT = f"{PKI_DIR}/ca.crt"
-IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", CONFIG_PATH)
+IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", KUBEADM_CONFIG)
 INIT_DEFAULTS = ("kubeadm", "config", "print", "init-defaults")
-KUBEADM_TIMEOUT = 60.0
 _Result = TypeVar("_Result")
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
@@ -94,11 +99,11 @@ class LabConfig:
     def from_kubeadm(cls, lab_config: str, init_defaults: str, images_list: str) -> LabConfig:
         """From the control plane's /etc/labkit/kubeadm.yaml, `kubeadm config print
         init-defaults` and `kubeadm config images list --config ...` (their stdout)."""
-        lab = kubeadm_documents(lab_config, source=CONFIG_PATH)
+        lab = kubeadm_documents(lab_config, source=KUBEADM_CONFIG)
         defaults = kubeadm_documents(init_defaults, source="kubeadm config print init-defaults")
         if "ClusterConfiguration" not in lab:
             raise LabkitError(
-                f"{CONFIG_PATH} has no ClusterConfiguration: is this the control plane's config?"
+                f"{KUBEADM_CONFIG} has no ClusterConfiguration: is this the control plane's config?"
             )
         cluster = merge(defaults.get("ClusterConfiguration", {}), lab["ClusterConfiguration"])
         default_init = defaults.get("InitConfiguration", {})
@@ -157,8 +162,8 @@ class LabConfig:
 
 def node_config(artifacts: NodeArtifacts) -> dict[str, dict[str, Any]]:
     """The node's own kubeadm config (InitConfiguration or JoinConfiguration) by kind."""
-    entry = artifacts.get(CONFIG_PATH)
-    return kubeadm_documents(entry.text, source=CONFIG_PATH) if entry else {}
+    entry = artifacts.get(KUBEADM_CONFIG)
+    return kubeadm_documents(entry.text, source=KUBEADM_CONFIG) if entry else {}
 
 
 def node_context(
@@ -200,10 +205,10 @@ def cluster_context(
     """The cluster's expectations: the CA as the control plane's artifacts hold it, the CA
     pin the workers' JoinConfigurations gave kubeadm, the nodes' addresses from Docker."""
     nodes = list(nodes)
-    control_planes = tuple(n.node for n in nodes if n.role == "control-plane")
+    control_planes = tuple(n.node for n in nodes if n.role == ROLE_CONTROL_PLANE)
     if not control_planes:
         raise LabkitError("a lab's cluster check needs the artifacts of its control plane")
-    first = next(n for n in nodes if n.role == "control-plane")
+    first = next(n for n in nodes if n.role == ROLE_CONTROL_PLANE)
     ca = first.get(CA_CERT)
     endpoint = config.cluster_field("controlPlaneEndpoint")
     # cluster-info names the controlPlaneEndpoint, else the first control plane's address.
@@ -217,7 +222,7 @@ def cluster_context(
     ttl = {} if config.token_ttl is None else {"token_ttl": config.token_ttl}
     return ClusterContext(
         control_planes=control_planes,
-        workers=tuple(n.node for n in nodes if n.role == "worker"),
+        workers=tuple(n.node for n in nodes if n.role == ROLE_WORKER),
         images=dict(config.images),
         service_subnet=config.cluster_field("networking.serviceSubnet"),
         api_server_url=server,
@@ -229,25 +234,28 @@ def cluster_context(
 
 def read_node(node: Node) -> NodeArtifacts:
     """The node's kubeadm files and its own kubeadm config, in one `tar`."""
-    return read_node_artifacts(node.container, node.name, _role(node), extra_paths=(CONFIG_PATH,))
+    return read_node_artifacts(
+        node.container, node.name, _role(node), extra_paths=(KUBEADM_CONFIG,)
+    )
 
 
 def _role(node: Node) -> Role:
-    return "control-plane" if node.is_control_plane else "worker"
+    return ROLE_CONTROL_PLANE if node.is_control_plane else ROLE_WORKER
 
 
 def _kubeadm(node: Node, command: tuple[str, ...]) -> str:
     # stdout only: kubeadm logs its warnings to stderr.
-    return node.output(command, timeout=KUBEADM_TIMEOUT)
+    return node.output(command, timeout=KUBEADM_QUERY_TIMEOUT)
 
 
 def lab_config(
     control_plane: str, artifacts: NodeArtifacts, init_defaults: str, images_list: str
 ) -> LabConfig:
-    entry = artifacts.get(CONFIG_PATH)
+    entry = artifacts.get(KUBEADM_CONFIG)
     if entry is None:
         raise LabkitError(
-            f"{control_plane} has no {CONFIG_PATH}: only labs brought up by labkit can be checked"
+            f"{control_plane} has no {KUBEADM_CONFIG}: "
+            "only labs brought up by labkit can be checked"
         )
     return LabConfig.from_kubeadm(entry.text, init_defaults, images_list)
 

@@ -18,19 +18,17 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from labkit.checks import ClusterSnapshot, NodeArtifacts, Rule, all_rules, fetch_cluster_snapshot
-from labkit.checks.artifacts import KUBERNETES_DIR
 from labkit.checks.lab_context import read_node
+from labkit.constants import ADMIN_CONF, SIGNATURE_TIMEOUT
 from labkit.errors import LabkitError
 from labkit.lab import waits
 from labkit.lab.lab import host_kubeconfig
 from labkit.lab.node import Node
 
-ADMIN_CONF = f"{KUBERNETES_DIR}/admin.conf"
 # admin.conf's group is bound to cluster-admin by init's first API client, which the
 # upload-config phase creates: from there on a snapshot can be read with admin.conf.
 API_PHASES = ("upload-config", "mark-control-plane", "bootstrap-token", "kubelet-finalize", "addon")
 # The bootstrap-signer controller signs cluster-info a moment after the bootstrap-token phase.
-SIGNATURE_TIMEOUT = 60.0
 
 
 def rules_of(*artifacts: str, ids: tuple[str, ...] = ()) -> tuple[Rule, ...]:

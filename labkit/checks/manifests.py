@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.checks.artifacts import MANIFESTS_DIR, NodeArtifacts
-from labkit.checks.component_flags import ETCD_METRICS_PORT, required_flags
+from labkit.checks.artifacts import NodeArtifacts
+from labkit.checks.component_flags import required_flags
 from labkit.checks.context import CheckContext
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
 from labkit.checks.parsing import load_yaml_mapping, parse_flags
+from labkit.constants import CONTROL_PLANE, ETCD_METRICS_PORT, MANIFESTS_DIR, manifest_path
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 
 RULES = RuleSet(artifact="manifest", scope="node")
@@ -40,10 +41,6 @@ class StaticPod:
     @property
     def command(self) -> list[str]:
         return [str(part) for part in self.container.get("command") or []]
-
-
-def manifest_path(component: str) -> str:
-    return f"{MANIFESTS_DIR}/{component}.yaml"
 
 
 def read_static_pod(node: NodeArtifacts, component: str) -> StaticPod | None:
@@ -102,7 +99,7 @@ def metadata(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
     for pod in _pods(node, context):
         meta = pod.pod.get("metadata") or {}
         labels = meta.get("labels") or {}
-        expected = ("kube-system", pod.component, pod.component, "control-plane")
+        expected = ("kube-system", pod.component, pod.component, CONTROL_PLANE)
         found = (meta.get("namespace"), meta.get("name"), labels.get("component"),
                  labels.get("tier"))  # fmt: skip
         if found != expected:

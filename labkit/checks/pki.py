@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from labkit.checks.artifacts import PKI_DIR, NodeArtifacts
+from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.certificates import (
     BACKDATE,
     BY_NAME,
@@ -38,6 +38,7 @@ from labkit.checks.parsing import (
     load_public_key,
     same_public_key,
 )
+from labkit.constants import PKI_DIR
 
 RULES = RuleSet(artifact="pki", scope="node")
 

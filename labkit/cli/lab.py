@@ -9,6 +9,8 @@ import sys
 
 from labkit.cli.lab_logs import register_export_logs
 from labkit.errors import LabkitError
+from labkit.spec import CNI_CHOICES, DEFAULT_NAME, INIT_MODES, MAX_WORKERS
+from labkit.versions import DEFAULT_KUBERNETES_VERSION
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,12 +19,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = actions.add_parser("up", help="bring a lab up")
     up.add_argument("-f", "--file", help="lab spec (YAML); defaults are used without one")
-    up.add_argument("--name", help="lab name (default: the spec's, else 'lab')")
-    up.add_argument("--workers", type=int, help="number of worker nodes")
-    up.add_argument("--cni", choices=("flannel", "none"), help="network plugin")
-    up.add_argument("--kubernetes-version", help="Kubernetes release (picks the node image)")
+    up.add_argument("--name", help=f"lab name (default: the spec's, else {DEFAULT_NAME!r})")
     up.add_argument(
-        "--init", choices=("whole", "phases"), help="run kubeadm init whole or by phase"
+        "--workers", type=int, help=f"number of worker nodes (0 to {MAX_WORKERS}; default 0)"
+    )
+    up.add_argument("--cni", choices=CNI_CHOICES, help=f"network plugin (default {CNI_CHOICES[0]})")
+    up.add_argument(
+        "--kubernetes-version",
+        help=f"Kubernetes release, picks the node image (default {DEFAULT_KUBERNETES_VERSION})",
+    )
+    up.add_argument(
+        "--init",
+        choices=INIT_MODES,
+        help=f"run kubeadm init whole or by phase (default {INIT_MODES[0]})",
     )
     up.add_argument("--keep", action="store_true", help="keep the nodes when bring-up fails")
     up.set_defaults(run=run_up)

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from labkit.constants import (
+    API_SERVER_PORT,
+    CONTROL_PLANE,
+    KUBEADM_CONFIG,
+    KUBELET_CONFIG,
+    MANIFESTS_DIR,
+)
 from labkit.diagnose.nodes import kubelet_failing_fix
 from labkit.diagnose.rules import rule
 from labkit.diagnose.snapshot import (
@@ -15,9 +22,7 @@ from labkit.diagnose.snapshot import (
     node_subject,
     tail,
 )
-from labkit.kubeadm.config import CONFIG_PATH, CONTROL_PLANE_COMPONENTS
-
-MANIFESTS = "/etc/kubernetes/manifests"
+from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 
 
 def newest(containers: tuple[RuntimeContainer, ...], name: str) -> RuntimeContainer | None:
@@ -58,20 +63,20 @@ def _cause(snapshot: LabSnapshot) -> tuple[str, str]:
         if current is None:
             return (
                 f"the kubelet has not started {name} on the control plane",
-                f"the kubelet starts it from {MANIFESTS}/{name}.yaml: check that file and "
+                f"the kubelet starts it from {MANIFESTS_DIR}/{name}.yaml: check that file and "
                 f"the kubelet's account in {on_cp('journalctl -u kubelet -n 100')}",
             )
         if not current.running:
             return (
                 f"{name} is not running on the control plane ({current})",
                 f"its logs say why it exits: {on_cp(f'crictl logs {current.id[:13]}')}; "
-                f"its flags are in {MANIFESTS}/{name}.yaml",
+                f"its flags are in {MANIFESTS_DIR}/{name}.yaml",
             )
     apiserver = newest(runtime, "kube-apiserver")
     assert apiserver is not None
     return (
         "etcd and kube-apiserver run, yet the API does not answer from the host",
-        f"compare the published port (`docker port {cp} 6443`) with the server in the "
+        f"compare the published port (`docker port {cp} {API_SERVER_PORT}`) with the server in the "
         f"lab's kubeconfig (`labkit lab kubeconfig {snapshot.lab}`), and read the "
         f"apiserver's logs: {on_cp(f'crictl logs {apiserver.id[:13]}')}",
     )
@@ -89,7 +94,7 @@ def never_initialized(snapshot: LabSnapshot) -> bool:
     )
 
 
-@rule("control-plane")
+@rule(CONTROL_PLANE)
 def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     if snapshot.api_error is None:
         return
@@ -127,11 +132,11 @@ def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
 def _not_initialized(snapshot: LabSnapshot) -> Diagnosis:
     cp = snapshot.control_plane
     kubelet = tail(snapshot.journal(cp, "kubelet"), 3)
-    preflight = f"kubeadm init phase preflight --config {CONFIG_PATH}"
+    preflight = f"kubeadm init phase preflight --config {KUBEADM_CONFIG}"
     return Diagnosis(
         "api.not-initialized",
         f"kubeadm init has not completed on {cp}: the kubelet has no "
-        "configuration (/var/lib/kubelet/config.yaml), so systemd does not start it and no "
+        f"configuration ({KUBELET_CONFIG}), so systemd does not start it and no "
         "control-plane component runs",
         node_subject(cp),
         (

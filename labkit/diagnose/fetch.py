@@ -13,6 +13,7 @@ import docker.errors
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from labkit.constants import API_REQUEST_TIMEOUT, CRICTL_TIMEOUT
 from labkit.diagnose.snapshot import (
     JOURNAL_UNITS,
     LabSnapshot,
@@ -25,9 +26,7 @@ from labkit.lab.node import Node
 from labkit.spec import DEFAULT_POD_SUBNET, LabSpec
 
 # (connect, read) seconds per API call; the client retries a failed connect a few times.
-API_TIMEOUT = (5, 20)
 JOURNAL_LINES = 40
-CRICTL_TIMEOUT = 20.0
 CONSOLE_LINES = 30
 # Enough for a lab's recent history; a long-lived lab keeps more events than help.
 EVENTS_KEPT = 300
@@ -92,9 +91,9 @@ def _read_api(lab: Lab) -> tuple[tuple, tuple, tuple, tuple[str, ...] | None, st
         return (), (), (), None, str(error)
     try:
         core = k8s.CoreV1Api(api)
-        nodes = core.list_node(_request_timeout=API_TIMEOUT).items
-        pods = core.list_pod_for_all_namespaces(_request_timeout=API_TIMEOUT).items
-        events = core.list_event_for_all_namespaces(_request_timeout=API_TIMEOUT).items
+        nodes = core.list_node(_request_timeout=API_REQUEST_TIMEOUT).items
+        pods = core.list_pod_for_all_namespaces(_request_timeout=API_REQUEST_TIMEOUT).items
+        events = core.list_event_for_all_namespaces(_request_timeout=API_REQUEST_TIMEOUT).items
         join_tokens = read_join_tokens(core)
     except Exception as error:  # an unreachable API is a finding, not a failure
         return (), (), (), None, describe_api_error(error)
@@ -113,7 +112,7 @@ def read_join_tokens(core: k8s.CoreV1Api) -> tuple[str, ...] | None:
         secrets = core.list_namespaced_secret(
             "kube-system",
             field_selector=f"type={BOOTSTRAP_TOKEN_TYPE}",
-            _request_timeout=API_TIMEOUT,
+            _request_timeout=API_REQUEST_TIMEOUT,
         ).items
     except Exception:  # evidence is best effort; the rules then say less
         return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from kubernetes import client as k8s
 
+from labkit.constants import ADMIN_CONF, CNI_MANIFEST, KUBELET_CONFIG, KUBELET_FLAGS_ENV
 from labkit.diagnose.rules import rule
 from labkit.diagnose.snapshot import (
     JOURNAL_UNITS,
@@ -24,8 +25,6 @@ from labkit.diagnose.snapshot import (
     node_subject,
     tail,
 )
-from labkit.kubeadm.config import ADMIN_CONF
-from labkit.lab.cni import CNI_MANIFEST
 
 # The Ready message when containerd has no CNI config, and what kubelet (dockershim era)
 # and containerd write to their journals in the same state.
@@ -129,7 +128,7 @@ def no_cni(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         )
 
 
-KUBELET_FILES = "/var/lib/kubelet/config.yaml and /var/lib/kubelet/kubeadm-flags.env"
+KUBELET_FILES = f"{KUBELET_CONFIG} and {KUBELET_FLAGS_ENV}"
 
 
 def kubelet_failing_fix(snapshot: LabSnapshot, node: str) -> str:

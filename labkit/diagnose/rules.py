@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from labkit.constants import CONTROL_PLANE
 from labkit.diagnose.snapshot import Diagnosis, LabSnapshot
 
 RuleCheck = Callable[[LabSnapshot], Iterable[Diagnosis]]
-AREAS = ("control-plane", "nodes", "pods")
+AREAS = (CONTROL_PLANE, "nodes", "pods")
 
 
 @dataclass(frozen=True)

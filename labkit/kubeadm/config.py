@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from labkit.constants import API_SERVER_PORT, CONTROL_PLANE, KUBEADM_CONFIG
 from labkit.kubeadm.discovery import CA_CERT_HASH_PATTERN
 from labkit.kubeadm.token import BootstrapToken
 from labkit.spec import LabSpec, NodeSpec, thaw
@@ -25,13 +26,10 @@ KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4"
 KUBELET_API_VERSION = "kubelet.config.k8s.io/v1beta1"
 KUBE_PROXY_API_VERSION = "kubeproxy.config.k8s.io/v1alpha1"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
-API_SERVER_PORT = 6443
 CLUSTER_NAME = "kubernetes"
 BOOTSTRAP_TOKEN_TTL = "24h0m0s"
 # kubeadm's admin kubeconfig on a control plane (kubectl on the node uses it).
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 # Where the bring-up writes the rendered config on a node; `init_phases` passes it.
-CONFIG_PATH = "/etc/labkit/kubeadm.yaml"
 # The control plane's static pods, in the order they depend on each other (the apiserver
 # needs etcd); kubeadm labels each `component=<name>,tier=control-plane`.
 CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -220,7 +218,7 @@ _INIT_PHASES: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("certs", "all"), True),
     (("kubeconfig", "all"), True),
     (("etcd", "local"), True),
-    (("control-plane", "all"), True),
+    ((CONTROL_PLANE, "all"), True),
     (("kubelet-start",), True),
     # Reads kubeadm's defaults: the kubelet's healthz on 127.0.0.1:10248 and the advertise
     # address of the default route, which are what the rendered config says too.
@@ -235,7 +233,9 @@ _INIT_PHASES: tuple[tuple[tuple[str, ...], bool], ...] = (
 )
 
 
-def init_phases(version: KubernetesVersion, *, config_path: str = CONFIG_PATH) -> list[InitPhase]:
+def init_phases(
+    version: KubernetesVersion, *, config_path: str = KUBEADM_CONFIG
+) -> list[InitPhase]:
     """The `kubeadm init phase` runs that together do what `kubeadm init` does (as kinder's
     --use-phases does), so that a caller can check the node after each one."""
     if version.minor not in SUPPORTED_MINORS:

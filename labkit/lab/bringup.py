@@ -23,9 +23,16 @@ import yaml
 from kubernetes import client as k8s
 
 from labkit import host
+from labkit.constants import (
+    ADMIN_CONF,
+    API_SERVER_PORT,
+    CA_CERT,
+    KUBEADM_BRINGUP_TIMEOUT,
+    KUBEADM_CONFIG,
+    READY_TIMEOUT,
+)
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
-from labkit.kubeadm.config import ADMIN_CONF, API_SERVER_PORT, CONFIG_PATH
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, node_evidence
@@ -34,10 +41,6 @@ from labkit.lab.network import create_network
 from labkit.lab.node import ExecFailed, Node, create_node
 from labkit.pipeline import Progress, Step, StepTiming, run_steps
 from labkit.spec import LabSpec
-
-CA_CERT = "/etc/kubernetes/pki/ca.crt"
-KUBEADM_TIMEOUT = 600.0
-READY_TIMEOUT = 300.0
 
 # Called after each `kubeadm init phase` with the phase name and the control-plane node.
 PhaseCallback = Callable[[str, Node], None]
@@ -142,7 +145,7 @@ def kubeadm_init(up: BringUp) -> None:
         up.token,
         api_server_cert_sans=("127.0.0.1", "localhost"),
     )
-    node.write_file(CONFIG_PATH, config.encode(), 0o600)
+    node.write_file(KUBEADM_CONFIG, config.encode(), 0o600)
     if up.spec.init == "phases":
         for phase in init_phases(up.spec.kubernetes_version):
             up.progress.say(f"   kubeadm {' '.join(phase.args[:4])}")
@@ -151,14 +154,16 @@ def kubeadm_init(up: BringUp) -> None:
                 up.on_phase(phase.name, node)
     else:
         result = run_kubeadm(
-            up, node, ["init", "--config", CONFIG_PATH, "--v=1"], step="kubeadm init"
+            up, node, ["init", "--config", KUBEADM_CONFIG, "--v=1"], step="kubeadm init"
         )
         up.init_output = result
 
 
 def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, step: str) -> str:
     try:
-        result = node.exec(["kubeadm", *args], timeout=KUBEADM_TIMEOUT, on_line=up.progress.detail)
+        result = node.exec(
+            ["kubeadm", *args], timeout=KUBEADM_BRINGUP_TIMEOUT, on_line=up.progress.detail
+        )
     except ExecFailed as failure:
         output = failure.result.stdout + failure.result.stderr
         evidence = {"kubeadm output (tail)": output[-6000:], **node_evidence(node)}
@@ -236,8 +241,8 @@ def join_workers(up: BringUp) -> None:
         config = join_config(
             up.spec, node_specs[node.name], up.address(node), endpoint, up.token, up.ca_cert_hash
         )
-        node.write_file(CONFIG_PATH, config.encode(), 0o600)
-        run_kubeadm(up, node, ["join", "--config", CONFIG_PATH, "--v=1"], step="kubeadm join")
+        node.write_file(KUBEADM_CONFIG, config.encode(), 0o600)
+        run_kubeadm(up, node, ["join", "--config", KUBEADM_CONFIG, "--v=1"], step="kubeadm join")
 
     parallel(up.workers, join)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import yaml
 
-from labkit.kubeadm.config import ADMIN_CONF, API_SERVER_PORT
+from labkit.constants import ADMIN_CONF, API_SERVER_PORT, CNI_MANIFEST
 from labkit.lab.node import Node
 
 # kind's contract: the node image carries its default CNI with `{{ .PodSubnet }}` in it.
-CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
 RENDERED_MANIFEST = "/etc/labkit/cni.yaml"
 # flannel's daemon container in labkit/nodeimage/files/default-cni.yaml.
 FLANNEL_CONTAINER = "kube-flannel"

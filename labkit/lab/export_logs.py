@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from labkit.kubeadm.config import ADMIN_CONF
+from labkit.constants import ADMIN_CONF
 from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import docker
 import docker.errors
 
+from labkit.constants import CONTAINERD_NAMESPACE, IMAGE_IMPORT_TIMEOUT
 from labkit.errors import LabkitError
 from labkit.lab.node import Node
 from labkit.naming import cache_dir
@@ -50,8 +51,15 @@ def load_image(
     def load(node: Node) -> None:
         node.container.put_archive(IMPORT_DIR, wrapped)
         node.exec(
-            ["ctr", "--namespace=k8s.io", "images", "import", f"{IMPORT_DIR}/labkit-image.tar"],
-            timeout=300,
+            [
+                "ctr",
+                "--namespace",
+                CONTAINERD_NAMESPACE,
+                "images",
+                "import",
+                f"{IMPORT_DIR}/labkit-image.tar",
+            ],
+            timeout=IMAGE_IMPORT_TIMEOUT,
         )
         node.exec(["rm", "-f", f"{IMPORT_DIR}/labkit-image.tar"])
         say(f"{node.name}: loaded {reference}")

@@ -18,12 +18,13 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
+from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, SYSTEMD_BOOT_TIMEOUT
 from labkit.errors import StepFailed
 from labkit.naming import LABEL_LAB, LABEL_NODE, LABEL_ROLE, managed_labels
 
-API_SERVER_PORT = "6443/tcp"
+# How Docker names the API server's port among a container's published ports.
+_PUBLISHED_API_PORT = f"{API_SERVER_PORT}/tcp"
 _TIMED_OUT = 124  # as timeout(1) reports it
-SYSTEMD_BOOT_TIMEOUT = 60.0
 EMPTY_OUTPUT_TRIES = 3
 # systemd prints this on the console (a tty) once the boot target is reached.
 _BOOTED = re.compile(rb"Reached target .*(Multi-User System|Graphical Interface)")
@@ -59,7 +60,7 @@ class Node:
 
     @property
     def is_control_plane(self) -> bool:
-        return self.role == "control-plane"
+        return self.role == ROLE_CONTROL_PLANE
 
     def address(self, network: str) -> str:
         self.container.reload()
@@ -72,7 +73,7 @@ class Node:
 
     def published_api_port(self) -> int:
         self.container.reload()
-        bindings = self.container.attrs["NetworkSettings"]["Ports"].get(API_SERVER_PORT) or []
+        bindings = self.container.attrs["NetworkSettings"]["Ports"].get(_PUBLISHED_API_PORT) or []
         return int(bindings[0]["HostPort"])
 
     def exec(
@@ -214,7 +215,7 @@ def create_node(
     labels = managed_labels(**{LABEL_LAB: lab, LABEL_ROLE: role, LABEL_NODE: name})
     # containerd's overlayfs snapshotter cannot sit on the container's overlay root.
     volume = client.volumes.create(name=f"{name}-var", labels=labels)
-    ports = {API_SERVER_PORT: ("127.0.0.1", None)} if role == "control-plane" else {}
+    ports = {_PUBLISHED_API_PORT: ("127.0.0.1", None)} if role == ROLE_CONTROL_PLANE else {}
     container = client.containers.run(
         image,
         name=name,
@@ -251,7 +252,7 @@ def find_nodes(client: docker.DockerClient, lab: str) -> list[Node]:
         for c in containers
         if LABEL_NODE in c.labels
     ]
-    return sorted(nodes, key=lambda n: (n.role != "control-plane", n.name))
+    return sorted(nodes, key=lambda n: (n.role != ROLE_CONTROL_PLANE, n.name))
 
 
 def remove_quietly(action: Callable[[], object]) -> None:

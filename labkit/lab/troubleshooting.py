@@ -23,18 +23,24 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s
 
+from labkit.constants import (
+    CONTAINERD_NAMESPACE,
+    KUBEADM_FAILING_JOIN_TIMEOUT,
+    KUBEADM_PREFLIGHT_TIMEOUT,
+    KUBEADM_RESET_TIMEOUT,
+    READY_TIMEOUT,
+    manifest_path,
+)
 from labkit.errors import LabkitError
 from labkit.kubeadm import BootstrapToken, join_config
 from labkit.lab import waits
-from labkit.lab.bringup import READY_TIMEOUT
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecResult, Node
 from labkit.spec import LabSpec
 
 JOIN_CONFIG = "/etc/labkit/join.yaml"
-CONTAINERD_NAMESPACE = "k8s.io"  # the one the kubelet's CRI uses
-CONTROLLER_MANAGER_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+CONTROLLER_MANAGER_MANIFEST = manifest_path("kube-controller-manager")
 # kubeadm prints each failed preflight check as `[ERROR <name>]: <message>`, an ignored or
 # advisory one as `[WARNING <name>]: <message>`.
 PREFLIGHT_LINE = re.compile(
@@ -256,7 +262,7 @@ def go_duration_seconds(text: str) -> float:
 def unjoin(lab: Lab, node: Node) -> None:
     """Undo `kubeadm join` on a worker: `kubeadm reset`, then delete its Node object, as an
     operator removing a node does."""
-    node.exec(["kubeadm", "reset", "--force"], timeout=120)
+    node.exec(["kubeadm", "reset", "--force"], timeout=KUBEADM_RESET_TIMEOUT)
     with (
         contextlib.closing(lab.api_client()) as api,
         contextlib.suppress(k8s.ApiException),
@@ -286,7 +292,11 @@ def kubeadm_join(
         if document["kind"] == "JoinConfiguration":
             document.setdefault("timeouts", {})["discovery"] = discovery_timeout
     node.write_file(JOIN_CONFIG, yaml.safe_dump_all(documents, sort_keys=False).encode(), 0o600)
-    return node.exec(["kubeadm", "join", "--config", JOIN_CONFIG], timeout=240, check=False)
+    return node.exec(
+        ["kubeadm", "join", "--config", JOIN_CONFIG],
+        timeout=KUBEADM_FAILING_JOIN_TIMEOUT,
+        check=False,
+    )
 
 
 def join_token_in_use(node: Node, path: str = "/etc/labkit/kubeadm.yaml") -> BootstrapToken:
@@ -305,7 +315,7 @@ def preflight(node: Node, config: str, *, ignore: tuple[str, ...] = ()) -> ExecR
     command = ["kubeadm", "init", "phase", "preflight", "--config", config]
     if ignore:
         command.append(f"--ignore-preflight-errors={','.join(ignore)}")
-    return node.exec(command, timeout=180, check=False)
+    return node.exec(command, timeout=KUBEADM_PREFLIGHT_TIMEOUT, check=False)
 
 
 def preflight_findings(result: ExecResult, level: str) -> dict[str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kubernetes import client as k8s
 
+from labkit.constants import ADMIN_CONF
 from labkit.errors import StepFailed
-from labkit.kubeadm.config import ADMIN_CONF
 from labkit.lab import waits
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecResult

@@ -26,8 +26,8 @@ from labkit.checks.lab_context import (
     go_duration,
     node_context,
 )
+from labkit.constants import KUBEADM_CONFIG
 from labkit.errors import LabkitError
-from labkit.kubeadm.config import CONFIG_PATH
 
 # `kubeadm config print init-defaults` of kubeadm v1.34.4 (timeouts left out).
 INIT_DEFAULTS = """\
@@ -166,7 +166,7 @@ def test_a_workers_config_is_not_the_labs() -> None:
 
 
 def with_config(files: Any, text: str) -> Any:
-    files.put(CONFIG_PATH, text)
+    files.put(KUBEADM_CONFIG, text)
     return files.artifacts()
 
 
