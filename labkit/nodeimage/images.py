@@ -118,7 +118,9 @@ def import_rootfs(
 def save_image(client: docker.DockerClient, reference: str, target: Path) -> Path:
     """`docker save` one image into a tarball that `ctr images import` reads."""
     with target.open("wb") as stream:
-        for chunk in client.images.get(reference).save(named=True):
+        # named=True would name the first tag of the image ID; another release may share it
+        # (pause 3.10.1 and 3.10.2 build to the same image).
+        for chunk in client.images.get(reference).save(named=reference):
             stream.write(chunk)
     return target
 
