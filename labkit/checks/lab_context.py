@@ -45,6 +45,7 @@ from labkit.constants import (
     Role,
 )
 from labkit.errors import LabkitError
+from labkit.goduration import go_duration
 from labkit.kubeadm.config import merge
 from labkit.lab.lab import Lab
 from labkit.lab.node import Node
@@ -52,17 +53,6 @@ from labkit.lab.node import Node
 IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", KUBEADM_CONFIG)
 INIT_DEFAULTS = ("kubeadm", "config", "print", "init-defaults")
 _Result = TypeVar("_Result")
-
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def go_duration(text: str) -> timedelta:
-    """A Go `time.Duration` as kubeadm prints it (`8760h0m0s`, `24h0m0s`)."""
-    text = str(text).strip()
-    if not text or _GO_DURATION.sub("", text):
-        raise LabkitError(f"{text!r} is not a Go duration such as 24h0m0s")
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _GO_DURATION.findall(text)))
 
 
 def kubeadm_documents(text: str, *, source: str) -> dict[str, dict[str, Any]]:

@@ -32,6 +32,7 @@ from labkit.constants import (
     manifest_path,
 )
 from labkit.errors import LabkitError
+from labkit.goduration import go_duration
 from labkit.kubeadm import BootstrapToken, join_config
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
@@ -244,16 +245,7 @@ def node_monitor_grace_period(lab: Lab) -> float:
                 "--node-monitor-grace-period"
             )
         flag = match[1]
-    return go_duration_seconds(flag)
-
-
-def go_duration_seconds(text: str) -> float:
-    """A Go duration such as 40s, 1m0s or 1m30s, in seconds."""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a Go duration")
-    return sum(float(number) * units[unit] for number, unit in parts)
+    return go_duration(flag).total_seconds()
 
 
 # --- joining ---

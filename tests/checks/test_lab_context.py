@@ -23,11 +23,11 @@ from labkit.checks import check_node
 from labkit.checks.lab_context import (
     LabConfig,
     cluster_context,
-    go_duration,
     node_context,
 )
 from labkit.constants import KUBEADM_CONFIG
 from labkit.errors import LabkitError
+from labkit.goduration import go_duration
 
 # `kubeadm config print init-defaults` of kubeadm v1.34.4 (timeouts left out).
 INIT_DEFAULTS = """\
