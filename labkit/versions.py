@@ -12,17 +12,16 @@ from dataclasses import dataclass
 
 from labkit.errors import LabkitError
 
-# Newest v1.34 patch the Go module proxy serves. 1.34 is the newest minor whose kubelet
-# runs on cgroup v1 (these hosts) without `failCgroupV1: false`.
+# Newest patch of the newest minor the Go module proxy serves.
 DEFAULT_KUBERNETES_VERSION = "v1.34.4"
 
-# Minors the node image build and the lab bring-up are known to work with.
-SUPPORTED_MINORS = range(33, 36)
+# Minors upstream supports (and the node image build and the lab bring-up work with).
+SUPPORTED_MINORS = range(34, 38)
 # From 1.35 the kubelet refuses cgroup v1 unless KubeletConfiguration says otherwise.
 FIRST_MINOR_REFUSING_CGROUP_V1 = 35
 
 # crictl follows Kubernetes minors; only these releases are served by the module proxy.
-CRI_TOOLS_VERSIONS = {33: "v1.34.0", 34: "v1.34.0", 35: "v1.34.0"}
+CRI_TOOLS_VERSIONS = {34: "v1.34.0", 35: "v1.34.0", 36: "v1.37.0", 37: "v1.37.0"}
 
 # Flannel: flanneld, plus its CNI plugin from containernetworking/plugins v0.9.1, the last
 # release that still carried plugins/meta/flannel (flannel-io/cni-plugin is not served).

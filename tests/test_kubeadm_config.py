@@ -263,7 +263,7 @@ def test_init_phases_follow_kubeadm_134() -> None:
 
 
 def test_init_phases_run_as_argument_lists() -> None:
-    phase = init_phases(KubernetesVersion.parse("v1.33.0"), config_path="/tmp/k.yaml")[0]
+    phase = init_phases(KubernetesVersion.parse("v1.36.3"), config_path="/tmp/k.yaml")[0]
     assert ["kubeadm", *phase] == [
         "kubeadm",
         "init",

@@ -72,7 +72,7 @@ def test_example_spec_loads() -> None:
 def test_explicit_image_wins_over_the_version_tag() -> None:
     spec = LabSpec.from_dict({"kubernetesVersion": "v1.35.0", "image": "me/node:dev"})
     assert spec.node_image == "me/node:dev"
-    assert LabSpec.from_dict({"kubernetesVersion": "v1.33.1"}).node_image == "labkit/node:v1.33.1"
+    assert LabSpec.from_dict({"kubernetesVersion": "v1.36.3"}).node_image == "labkit/node:v1.36.3"
 
 
 def test_empty_sections_mean_defaults() -> None:
@@ -161,7 +161,7 @@ def test_non_integer_workers(value: Any, shown: str) -> None:
 
 def test_unsupported_version() -> None:
     message = error_of({"kubernetesVersion": "v1.99.0"})
-    assert "kubernetesVersion: v1.99.0 is not supported; supported minors are v1.33" in message
+    assert "kubernetesVersion: v1.99.0 is not supported; supported minors are v1.34" in message
 
 
 @pytest.mark.parametrize("text", ["latest", "1.34.4", "v1.34"])
