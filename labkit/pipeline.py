@@ -1,8 +1,9 @@
 """Named, timed steps run in order: how labkit builds an image and brings a lab up.
 
 A step is a small function of one context object. The pipeline reports each step as it
-starts and ends, records its duration, and turns any exception into a `StepFailed` that
-names the step (a step may raise `StepFailed` itself to add the node and its evidence).
+starts and ends, records its duration, and names the running step on any failure: code
+inside a step raises `StepFailed` with the operation, the node and the evidence, and any
+other exception becomes a `StepFailed` of that step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Generic, TextIO, TypeVar
 from labkit.errors import LabkitError, StepFailed
 
 Context = TypeVar("Context")
+_Value = TypeVar("_Value")
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,17 @@ def heartbeat(progress: Progress, what: str, every: float = 30.0) -> Iterator[No
 def run_steps(
     steps: Sequence[Step[Context]], context: Context, progress: Progress
 ) -> list[StepTiming]:
+    """Run the steps in order; a failure names the step that was running."""
     timings: list[StepTiming] = []
     for step in steps:
         progress.say(f" • {step.name} ...")
         started = time.monotonic()
         try:
             step.run(context)
-        except (StepFailed, LabkitError, KeyboardInterrupt):
+        except StepFailed as failure:
+            failure.step = failure.step or step.name
+            raise
+        except (LabkitError, KeyboardInterrupt):
             raise
         except Exception as error:
             raise StepFailed(step=step.name, reason=f"{type(error).__name__}: {error}") from error
@@ -100,3 +106,10 @@ def run_steps(
         timings.append(StepTiming(step.name, seconds))
         progress.say(f" ✓ {step.name} ({seconds:.1f}s)")
     return timings
+
+
+def required(value: _Value | None) -> _Value:
+    """What an earlier step of the pipeline provides: a step that runs out of order is
+    labkit's bug, not the user's."""
+    assert value is not None, "an earlier step provides this"
+    return value

@@ -80,8 +80,8 @@ def build_capwrap() -> Path:
         )
         if result.returncode != 0:
             raise StepFailed(
-                "build capwrap",
-                f"go build exited {result.returncode}",
+                operation="build capwrap",
+                reason=f"go build exited {result.returncode}",
                 evidence={"go build": result.stdout + result.stderr},
             )
         os.chmod(partial, 0o755)

@@ -12,10 +12,8 @@ import ipaddress
 import json
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import docker
 import docker.errors
@@ -39,12 +37,12 @@ from labkit.lab.evidence import cluster_evidence, node_evidence
 from labkit.lab.lab import Lab, delete_lab, host_kubeconfig, lab_state_dir, list_labs
 from labkit.lab.network import create_network
 from labkit.lab.node import ExecFailed, Node, create_node
-from labkit.pipeline import Progress, Step, StepTiming, run_steps
+from labkit.parallel import parallel
+from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec
 
 # Called after each `kubeadm init phase` with the phase name and the control-plane node.
 PhaseCallback = Callable[[str, Node], None]
-_Item = TypeVar("_Item")
 
 
 @dataclass
@@ -54,6 +52,8 @@ class BringUp:
     progress: Progress
     on_phase: PhaseCallback | None = None
     runtime: str | None = None
+    # Set before the first resource is made: a failure from then on leaves something to remove.
+    created: bool = False
     network: str = ""
     nodes: list[Node] = field(default_factory=list)
     token: BootstrapToken = field(default_factory=BootstrapToken.generate)
@@ -68,9 +68,6 @@ class BringUp:
     @property
     def workers(self) -> list[Node]:
         return self.nodes[1:]
-
-    def address(self, node: Node) -> str:
-        return node.address(self.network)
 
 
 def check_inputs(up: BringUp) -> None:
@@ -102,6 +99,7 @@ def make_network(up: BringUp) -> None:
     avoid = tuple(
         ipaddress.ip_network(s) for s in (networking.pod_subnet, networking.service_subnet)
     )
+    up.created = True
     up.network = create_network(up.client, up.spec.name, avoid)
 
 
@@ -141,7 +139,7 @@ def kubeadm_init(up: BringUp) -> None:
     config = init_config(
         up.spec,
         up.spec.control_plane,
-        up.address(node),
+        node.lab_address(),
         up.token,
         api_server_cert_sans=("127.0.0.1", "localhost"),
     )
@@ -149,17 +147,17 @@ def kubeadm_init(up: BringUp) -> None:
     if up.spec.init == "phases":
         for phase in init_phases(up.spec.kubernetes_version):
             up.progress.say(f"   kubeadm {' '.join(phase.args[:4])}")
-            run_kubeadm(up, node, list(phase), step=f"kubeadm init phase {phase.name}")
+            run_kubeadm(up, node, list(phase), operation=f"kubeadm init phase {phase.name}")
             if up.on_phase:
                 up.on_phase(phase.name, node)
     else:
         result = run_kubeadm(
-            up, node, ["init", "--config", KUBEADM_CONFIG, "--v=1"], step="kubeadm init"
+            up, node, ["init", "--config", KUBEADM_CONFIG, "--v=1"], operation="kubeadm init"
         )
         up.init_output = result
 
 
-def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, step: str) -> str:
+def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, operation: str) -> str:
     try:
         result = node.exec(
             ["kubeadm", *args], timeout=KUBEADM_BRINGUP_TIMEOUT, on_line=up.progress.detail
@@ -168,7 +166,7 @@ def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, step: str) -> s
         output = failure.result.stdout + failure.result.stderr
         evidence = {"kubeadm output (tail)": output[-6000:], **node_evidence(node)}
         raise StepFailed(
-            step=step,
+            operation=operation,
             node=node.name,
             reason=f"kubeadm exited {failure.result.exit_code}",
             evidence=evidence,
@@ -198,7 +196,7 @@ def compute_join_material(up: BringUp) -> None:
     printed = [w for w in up.init_output.split() if w.startswith("sha256:")]
     if printed and printed[-1] != up.ca_cert_hash:
         raise StepFailed(
-            step="join material",
+            operation="compare the CA hash",
             node=up.control_plane.name,
             reason=f"kubeadm printed CA hash {printed[-1]}, but ca.crt hashes to {up.ca_cert_hash}",
         )
@@ -212,7 +210,7 @@ def _wait_for_signed_cluster_info(up: BringUp) -> None:
     5 s: its first try would always fail. Discovery still checks the signature and the CA
     pin itself; this only waits, on a watch, for the moment it can succeed."""
     key = f"jws-kubeconfig-{up.token.id}"
-    core = k8s.CoreV1Api(_required(up.api))
+    core = k8s.CoreV1Api(required(up.api))
     if not waits.wait_until(
         core.list_namespaced_config_map,
         lambda maps: any(key in (m.data or {}) for m in maps),
@@ -221,12 +219,12 @@ def _wait_for_signed_cluster_info(up: BringUp) -> None:
         field_selector="metadata.name=cluster-info",
     ):
         raise StepFailed(
-            step="join workers + install CNI",
+            operation="wait for the signed cluster-info",
             node=up.control_plane.name,
             reason=f"cluster-info got no JWS signature for token {up.token.id} "
             f"within {READY_TIMEOUT:.0f}s (the controller-manager's "
             "bootstrap signer signs it)",
-            evidence=cluster_evidence(_required(up.api)),
+            evidence=cluster_evidence(required(up.api)),
         )
 
 
@@ -239,10 +237,12 @@ def join_workers(up: BringUp) -> None:
 
     def join(node: Node) -> None:
         config = join_config(
-            up.spec, node_specs[node.name], up.address(node), endpoint, up.token, up.ca_cert_hash
+            up.spec, node_specs[node.name], node.lab_address(), endpoint, up.token, up.ca_cert_hash
         )
         node.write_file(KUBEADM_CONFIG, config.encode(), 0o600)
-        run_kubeadm(up, node, ["join", "--config", KUBEADM_CONFIG, "--v=1"], step="kubeadm join")
+        run_kubeadm(
+            up, node, ["join", "--config", KUBEADM_CONFIG, "--v=1"], operation="kubeadm join"
+        )
 
     parallel(up.workers, join)
 
@@ -255,7 +255,7 @@ def install_cni(up: BringUp) -> None:
     try:
         apply_cni_manifest(node, up.spec.networking.pod_subnet)
     except ExecFailed as failure:
-        raise StepFailed(step="install CNI", node=node.name, reason=str(failure)) from failure
+        raise StepFailed(operation="install CNI", node=node.name, reason=str(failure)) from failure
 
 
 def join_workers_and_install_cni(up: BringUp) -> None:
@@ -266,7 +266,7 @@ def join_workers_and_install_cni(up: BringUp) -> None:
 
 
 def wait_until_ready(up: BringUp) -> None:
-    api = _required(up.api)
+    api = required(up.api)
     checks = waits.readiness_checks(
         api,
         [n.name for n in up.nodes],
@@ -281,10 +281,10 @@ def wait_until_ready(up: BringUp) -> None:
 
 
 def _not_ready(up: BringUp, reason: str) -> None:
-    evidence = cluster_evidence(_required(up.api))
+    evidence = cluster_evidence(required(up.api))
     for node in up.nodes:
         evidence.update(node_evidence(node, lines=20))
-    raise StepFailed(step="wait until Ready", reason=reason, evidence=evidence)
+    raise StepFailed(reason=reason, evidence=evidence)
 
 
 BRINGUP_STEPS: list[Step[BringUp]] = [
@@ -326,13 +326,10 @@ def bring_up(
         f"bringing up lab {spec.name!r}: {spec.control_planes} control plane, "
         f"{spec.workers} workers, Kubernetes {spec.kubernetes_version}, cni {spec.cni}"
     )
-    created = False
     try:
-        timings = run_steps(BRINGUP_STEPS[:1], up, progress)
-        created = True
-        timings += run_steps(BRINGUP_STEPS[1:], up, progress)
+        timings = run_steps(BRINGUP_STEPS, up, progress)
     except BaseException:
-        if created and not keep_on_failure:
+        if up.created and not keep_on_failure:
             progress.say(f"removing lab {spec.name!r} after the failure (keep it with --keep)")
             delete_lab(client, spec.name)
         raise
@@ -340,20 +337,3 @@ def bring_up(
     record = {"timings": {t.name: round(t.seconds, 2) for t in timings}, "spec": spec.to_dict()}
     (lab.state_dir / "bringup.json").write_text(json.dumps(record, indent=2))
     return BringUpResult(lab, timings)
-
-
-def parallel(items: Sequence[_Item], action: Callable[[_Item], object]) -> list:
-    """Run `action` on every item at once; wait for all, then raise the first failure."""
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        futures = [pool.submit(action, item) for item in items]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]
-        return [f.result() for f in futures]
-
-
-def _required(value: _Item | None) -> _Item:
-    assert value is not None, "an earlier step provides this"
-    return value

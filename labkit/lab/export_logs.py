@@ -82,7 +82,7 @@ class CollectFailed(Exception):
 
 
 @dataclass
-class Progress:
+class Collection:
     """What one node's (or the lab's) collection has done so far; read at the deadline
     even when the thread filling it never finishes."""
 
@@ -166,17 +166,19 @@ def _run_commands(node: Node, spec: NodeFile, path: Path, timeout: float) -> Non
         raise CollectFailed("; ".join(problems) + " (what it printed is in the file)")
 
 
-def _export_node(node: Node, directory: Path, timeouts: ExportTimeouts, progress: Progress) -> None:
+def _export_node(
+    node: Node, directory: Path, timeouts: ExportTimeouts, collection: Collection
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    progress.state = _container_state(node, timeouts)
+    collection.state = _container_state(node, timeouts)
     container = node.container
-    progress.attempt(
+    collection.attempt(
         "inspect.json",
         lambda: (directory / "inspect.json").write_text(
             json.dumps(container.attrs, indent=2, default=str)
         ),
     )
-    progress.attempt(
+    collection.attempt(
         "docker-logs.txt",
         lambda: bounded(
             lambda: _write_chunks(
@@ -187,18 +189,18 @@ def _export_node(node: Node, directory: Path, timeouts: ExportTimeouts, progress
             f"docker logs {node.name}",
         ),
     )
-    if progress.state != "running":
-        progress.skipped = [*(f.name for f in NODE_FILES), VAR_LOG]
+    if collection.state != "running":
+        collection.skipped = [*(f.name for f in NODE_FILES), VAR_LOG]
         return
     for spec in NODE_FILES:
         timeout = timeouts.journal if spec.long else timeouts.command
-        progress.attempt(
+        collection.attempt(
             spec.name,
             lambda spec=spec, timeout=timeout: _run_commands(
                 node, spec, directory / spec.name, timeout
             ),
         )
-    progress.attempt(
+    collection.attempt(
         VAR_LOG,
         lambda: bounded(
             lambda: _write_chunks(directory / VAR_LOG, container.get_archive("/var/log")[0]),
@@ -209,14 +211,14 @@ def _export_node(node: Node, directory: Path, timeouts: ExportTimeouts, progress
 
 
 def _export_lab(
-    control_plane: Node, directory: Path, timeouts: ExportTimeouts, progress: Progress
+    control_plane: Node, directory: Path, timeouts: ExportTimeouts, collection: Collection
 ) -> None:
-    progress.state = _container_state(control_plane, timeouts)
-    if progress.state != "running":
-        progress.skipped = [f.name for f in LAB_FILES]
+    collection.state = _container_state(control_plane, timeouts)
+    if collection.state != "running":
+        collection.skipped = [f.name for f in LAB_FILES]
         return
     for spec in LAB_FILES:
-        progress.attempt(
+        collection.attempt(
             spec.name,
             lambda spec=spec: _run_commands(
                 control_plane, spec, directory / spec.name, timeouts.command
@@ -224,13 +226,13 @@ def _export_lab(
         )
 
 
-def _run(task: Callable[[], None], progress: Progress) -> None:
+def _run(task: Callable[[], None], collection: Collection) -> None:
     try:
         task()
     except Exception as error:  # the task's own failure, recorded like a file's
-        progress.fail("(node)", f"{type(error).__name__}: {error}")
+        collection.fail("(node)", f"{type(error).__name__}: {error}")
     finally:
-        progress.finished = True
+        collection.finished = True
 
 
 def export_logs(
@@ -254,12 +256,12 @@ def export_logs(
     control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
     jobs = [
         (
-            Progress(f"lab, read on {control_plane.name}"),
+            Collection(f"lab, read on {control_plane.name}"),
             lambda p: _export_lab(control_plane, target, timeouts, p),
         )
     ]
     jobs += [
-        (Progress(f"node {n.name}"), lambda p, n=n: _export_node(n, target / n.name, timeouts, p))
+        (Collection(f"node {n.name}"), lambda p, n=n: _export_node(n, target / n.name, timeouts, p))
         for n in lab.nodes
     ]
     threads = [
@@ -276,8 +278,8 @@ def export_logs(
     deadline = time.monotonic() + timeouts.node
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    for node, (progress, _) in zip(lab.nodes, jobs[1:], strict=True):
-        _write_errors(target / node.name, progress, timeouts)
+    for node, (collection, _) in zip(lab.nodes, jobs[1:], strict=True):
+        _write_errors(target / node.name, collection, timeouts)
     _write_errors(target, jobs[0][0], timeouts)
     (target / "summary.txt").write_text(
         summary(lab.name, started, target, [p for p, _ in jobs], timeouts)
@@ -291,17 +293,17 @@ def _find(name: str) -> Lab:
     return Lab.find(docker_client(), name)
 
 
-def _unfinished(progress: Progress, timeouts: ExportTimeouts) -> str | None:
+def _unfinished(collection: Collection, timeouts: ExportTimeouts) -> str | None:
     return (
         None
-        if progress.finished
+        if collection.finished
         else f"did not finish within {timeouts.node:.0f}s; stopped waiting for it"
     )
 
 
-def _write_errors(directory: Path, progress: Progress, timeouts: ExportTimeouts) -> None:
-    lines = [f"{name}: {why}" for name, why in progress.view()[1].items()]
-    unfinished = _unfinished(progress, timeouts)
+def _write_errors(directory: Path, collection: Collection, timeouts: ExportTimeouts) -> None:
+    lines = [f"{name}: {why}" for name, why in collection.view()[1].items()]
+    unfinished = _unfinished(collection, timeouts)
     if unfinished:
         lines.append(unfinished)
     if lines:
@@ -310,24 +312,28 @@ def _write_errors(directory: Path, progress: Progress, timeouts: ExportTimeouts)
 
 
 def summary(
-    lab: str, started: datetime, target: Path, progresses: list[Progress], timeouts: ExportTimeouts
+    lab: str,
+    started: datetime,
+    target: Path,
+    collections: list[Collection],
+    timeouts: ExportTimeouts,
 ) -> str:
     lines = [
         f"labkit export-logs of lab {lab!r}, started {started:%Y-%m-%d %H:%M:%S}, into {target}",
         "",
     ]
-    for progress in progresses:
-        collected, failed = progress.view()
-        lines.append(f"{progress.title} (container {progress.state}):")
+    for collection in collections:
+        collected, failed = collection.view()
+        lines.append(f"{collection.title} (container {collection.state}):")
         lines.append("  collected: " + (", ".join(collected) or "nothing"))
         for name, why in failed.items():
             lines.append(f"  FAILED {name}: {why}")
-        if progress.skipped:
+        if collection.skipped:
             lines.append(
-                f"  not collected (container {progress.state}, no exec into it): "
-                + ", ".join(progress.skipped)
+                f"  not collected (container {collection.state}, no exec into it): "
+                + ", ".join(collection.skipped)
             )
-        unfinished = _unfinished(progress, timeouts)
+        unfinished = _unfinished(collection, timeouts)
         if unfinished:
             lines.append(f"  UNFINISHED: {unfinished}")
     return "\n".join(lines) + "\n"

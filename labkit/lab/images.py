@@ -15,6 +15,7 @@ from labkit.constants import CONTAINERD_NAMESPACE, IMAGE_IMPORT_TIMEOUT
 from labkit.errors import LabkitError
 from labkit.lab.node import Node
 from labkit.naming import cache_dir
+from labkit.parallel import parallel
 
 IMPORT_DIR = "/var/tmp"  # on the node's /var volume, not its memory-backed /tmp
 
@@ -46,7 +47,6 @@ def load_image(
         size = archive.tell()
         archive.seek(0)
         wrapped = _wrap(archive, size)
-    from labkit.lab.bringup import parallel
 
     def load(node: Node) -> None:
         node.container.put_archive(IMPORT_DIR, wrapped)

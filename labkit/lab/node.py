@@ -173,7 +173,7 @@ class Node:
         if not booted.wait(timeout):
             logs = self.container.logs(tail=40).decode(errors="replace")
             raise StepFailed(
-                step="wait for systemd",
+                operation="wait for systemd",
                 node=self.name,
                 reason=f"systemd did not reach multi-user.target in {timeout:.0f}s",
                 evidence={"container log (tail)": logs},

@@ -48,7 +48,7 @@ def run_probe_pods(lab: Lab, pods: list[k8s.V1Pod], timeout: float = 120) -> lis
         from labkit.lab.evidence import cluster_evidence
 
         raise StepFailed(
-            step="run probe pods",
+            operation="run probe pods",
             reason=f"probe pods not Ready in {timeout:.0f}s",
             evidence=cluster_evidence(api),
         )

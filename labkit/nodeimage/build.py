@@ -17,7 +17,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import docker
 
@@ -33,11 +32,10 @@ from labkit.nodeimage.images import (
     import_rootfs,
     save_image,
 )
-from labkit.pipeline import Progress, Step, StepTiming, heartbeat, run_steps
+from labkit.pipeline import Progress, Step, StepTiming, heartbeat, required, run_steps
 from labkit.versions import FLANNEL_IMAGE, TOOLBOX_IMAGE, KubernetesVersion
 
 FILES = Path(__file__).parent / "files"
-_T = TypeVar("_T")
 NODE_ENTRYPOINT = ["/usr/local/bin/labkit-entrypoint", "/sbin/init"]
 # Part of the inputs key: raise it when the assembly changes in a way the files and
 # versions do not show, so that an image assembled the old way is rebuilt.
@@ -105,7 +103,7 @@ def make_root_filesystems(build: ImageBuild) -> None:
 
 
 def build_component_images(build: ImageBuild) -> None:
-    images = _required(build.kubeadm_images)
+    images = required(build.kubeadm_images)
     bins = build.binaries
     network_tools = import_rootfs(
         build.client,
@@ -205,7 +203,7 @@ def _remove_if_untagged(build: ImageBuild, image_id: str | None) -> None:
 
 
 def _stage_files(build: ImageBuild, stage: Path) -> None:
-    images = _required(build.kubeadm_images)
+    images = required(build.kubeadm_images)
     (stage / "bin").mkdir()
     for name in ("kubeadm", "kubelet", "kubectl", "crictl"):
         shutil.copy2(build.binaries[name], stage / "bin" / name)
@@ -253,7 +251,7 @@ def _preload_and_commit(build: ImageBuild, base: str, stage: Path) -> None:
         build.progress.detail(text)
         if code != 0:
             raise StepFailed(
-                step="assemble node image",
+                operation="preload images",
                 reason=f"preload.sh exited {code}",
                 evidence={"preload.sh output": text[-4000:]},
             )
@@ -331,13 +329,8 @@ def _run(command: list[str], cwd: Path | None = None) -> str:
     result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     if result.returncode != 0:
         raise StepFailed(
-            step=" ".join(command[:3]),
+            operation=" ".join(command[:3]),
             reason=f"exited {result.returncode}",
             evidence={"stderr": result.stderr[-3000:]},
         )
     return result.stdout
-
-
-def _required(value: _T | None) -> _T:
-    assert value is not None, "an earlier step provides this"
-    return value

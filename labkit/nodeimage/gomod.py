@@ -176,7 +176,11 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
 
 
 def _run_go(
-    command: list[str], cwd: Path, component: GoComponent, step: str, log: Callable[[str], None]
+    command: list[str],
+    cwd: Path,
+    component: GoComponent,
+    operation: str,
+    log: Callable[[str], None],
 ) -> None:
     with subprocess.Popen(
         command,
@@ -193,7 +197,7 @@ def _run_go(
             log(line.rstrip())
     if process.returncode != 0:
         raise StepFailed(
-            step=step,
+            operation=operation,
             reason=f"{' '.join(command[:3])} exited {process.returncode}",
             evidence={"go output (tail)": "".join(output[-40:])},
         )

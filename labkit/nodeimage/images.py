@@ -93,7 +93,7 @@ def build_image(client: docker.DockerClient, recipe: ImageRecipe, progress: Prog
         except docker.errors.BuildError as error:
             log = "".join(str(entry.get("stream", entry)) for entry in error.build_log)
             raise StepFailed(
-                step=f"build {recipe.reference}",
+                operation=f"build {recipe.reference}",
                 reason=str(error),
                 evidence={"docker build log": log},
             ) from error

@@ -119,13 +119,13 @@ def debian_rootfs(name: str, packages: tuple[str, ...], progress: Progress) -> P
             mirror(),
         ]
         progress.say(f"   debootstrap {DEBIAN_SUITE} with {len(packages)} packages ({name})")
-        _run_logged(command, progress, step=f"debootstrap {name}")
+        _run_logged(command, progress, operation=f"debootstrap {name}")
         _trim(root)
         partial = target.with_suffix(".partial")
         _run_logged(
             ["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."],
             progress,
-            step=f"pack {name} root filesystem",
+            operation=f"pack {name} root filesystem",
         )
         partial.rename(target)
     return target
@@ -142,7 +142,7 @@ def _trim(root: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
 
 
-def _run_logged(command: list[str], progress: Progress, *, step: str) -> None:
+def _run_logged(command: list[str], progress: Progress, *, operation: str) -> None:
     progress.detail("$ " + " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True)
     for line in (result.stdout + result.stderr).splitlines():
@@ -150,7 +150,7 @@ def _run_logged(command: list[str], progress: Progress, *, step: str) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise StepFailed(
-            step=step,
+            operation=operation,
             reason=f"{command[0]} exited {result.returncode}",
             evidence={"output (tail)": tail},
         )
