@@ -3,36 +3,46 @@
 `diagnose(lab)` reads the lab once into a `LabSnapshot` (nodes, pods, events, journal tails
 of the nodes that look unwell; the control plane's own view when the API is down) and runs
 small rules over it, one module per area: `nodes`, `pods`, `scheduling`, `control_plane`.
-Adding a cause is adding a rule or a table row there, plus its unit test.
+Adding a cause is adding a rule or a table row there, plus its unit test; a new rule
+module's `RULES` is listed in `_RULE_SETS` below.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from labkit.diagnose import control_plane, nodes, pods, scheduling
 from labkit.diagnose.report import as_data, format_text, looked_at
-from labkit.diagnose.rules import Rule, registered_rules, run_rules
+from labkit.diagnose.rules import Rule, RuleSet, in_running_order, run_rules
 from labkit.diagnose.snapshot import Diagnosis, LabSnapshot, RuntimeContainer
 
 if TYPE_CHECKING:
     from labkit.lab.lab import Lab
 
+# pods before scheduling: within an area, rules run in the order listed here.
+_RULE_SETS: tuple[RuleSet, ...] = (control_plane.RULES, nodes.RULES, pods.RULES, scheduling.RULES)
+
+
+def registered_rules() -> list[Rule]:
+    return in_running_order(_RULE_SETS)
+
 
 def diagnose_snapshot(snapshot: LabSnapshot) -> list[Diagnosis]:
-    return run_rules(snapshot)
+    return run_rules(snapshot, registered_rules())
 
 
 def diagnose(lab: Lab) -> list[Diagnosis]:
     """The likely causes of whatever is wrong with `lab`; empty when it looks healthy."""
     from labkit.diagnose.fetch import fetch_snapshot
 
-    return run_rules(fetch_snapshot(lab))
+    return diagnose_snapshot(fetch_snapshot(lab))
 
 
 __all__ = [
     "Diagnosis",
     "LabSnapshot",
     "Rule",
+    "RuleSet",
     "RuntimeContainer",
     "as_data",
     "diagnose",

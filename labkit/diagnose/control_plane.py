@@ -12,7 +12,7 @@ from labkit.constants import (
     MANIFESTS_DIR,
 )
 from labkit.diagnose.nodes import kubelet_failing_fix
-from labkit.diagnose.rules import rule
+from labkit.diagnose.rules import RuleSet
 from labkit.diagnose.snapshot import (
     Diagnosis,
     LabSnapshot,
@@ -23,6 +23,8 @@ from labkit.diagnose.snapshot import (
     tail,
 )
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
+
+RULES = RuleSet(CONTROL_PLANE)
 
 
 def newest(containers: tuple[RuntimeContainer, ...], name: str) -> RuntimeContainer | None:
@@ -94,7 +96,7 @@ def never_initialized(snapshot: LabSnapshot) -> bool:
     )
 
 
-@rule(CONTROL_PLANE)
+@RULES.rule()
 def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     if snapshot.api_error is None:
         return

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from kubernetes import client as k8s
 
 from labkit.constants import ADMIN_CONF, CNI_MANIFEST, KUBELET_CONFIG, KUBELET_FLAGS_ENV
-from labkit.diagnose.rules import rule
+from labkit.diagnose.rules import RuleSet
 from labkit.diagnose.snapshot import (
     JOURNAL_UNITS,
     Diagnosis,
@@ -25,6 +25,8 @@ from labkit.diagnose.snapshot import (
     node_subject,
     tail,
 )
+
+RULES = RuleSet("nodes")
 
 # The Ready message when containerd has no CNI config, and what kubelet (dockershim era)
 # and containerd write to their journals in the same state.
@@ -55,7 +57,7 @@ def _journal_lines(
     return lines[-limit:]
 
 
-@rule("nodes")
+@RULES.rule()
 def container_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for name, status in sorted(snapshot.containers.items()):
         if status == "running":
@@ -108,7 +110,7 @@ def _no_cni_fix(snapshot: LabSnapshot, node: str) -> str:
     )
 
 
-@rule("nodes")
+@RULES.rule()
 def no_cni(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for node in snapshot.nodes:
         name = node.metadata.name
@@ -140,7 +142,7 @@ def kubelet_failing_fix(snapshot: LabSnapshot, node: str) -> str:
     )
 
 
-@rule("nodes")
+@RULES.rule()
 def kubelet_failing(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for name in sorted(snapshot.journals):
         error = kubelet_exit_error(snapshot.journal(name, "kubelet"))
@@ -155,7 +157,7 @@ def kubelet_failing(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         )
 
 
-@rule("nodes")
+@RULES.rule()
 def kubelet_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for node in snapshot.nodes:
         name = node.metadata.name
@@ -227,7 +229,7 @@ PRESSURE_CAUSES = (
 )
 
 
-@rule("nodes")
+@RULES.rule()
 def pressure(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for node in snapshot.nodes:
         for cause in PRESSURE_CAUSES:
@@ -251,7 +253,7 @@ CA_NOT_PINNED = (
 )
 
 
-@rule("nodes")
+@RULES.rule()
 def not_registered(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     if snapshot.api_error is not None:
         return
@@ -314,7 +316,7 @@ def _not_joined(snapshot: LabSnapshot, name: str, kubelet: str, evidence: list[s
     )
 
 
-@rule("nodes", fallback=True)
+@RULES.rule(fallback=True)
 def not_ready(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for node in snapshot.nodes:
         if is_ready(node):

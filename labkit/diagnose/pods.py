@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kubernetes import client as k8s
 
-from labkit.diagnose.rules import rule
+from labkit.diagnose.rules import RuleSet
 from labkit.diagnose.snapshot import (
     Diagnosis,
     LabSnapshot,
@@ -18,6 +18,8 @@ from labkit.diagnose.snapshot import (
     is_failing,
     pod_subject,
 )
+
+RULES = RuleSet("pods")
 
 IMAGE_PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull")
 # Waiting reasons that are a normal step of starting a pod, not a problem.
@@ -62,7 +64,7 @@ def pull_policy(container: k8s.V1Container | None, image: str) -> str:
     return "IfNotPresent" if "@" in image or tag != "latest" else "Always"
 
 
-@rule("pods")
+@RULES.rule()
 def image_pull(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     """One diagnosis per pod: its containers often share the image (flannel's two do), and
     one load fixes them all."""
@@ -126,7 +128,7 @@ def _image_pull(
     )
 
 
-@rule("pods")
+@RULES.rule()
 def crash_loop(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for pod, status, waiting in _failing_containers(snapshot, ("CrashLoopBackOff",)):
         last = status.last_state.terminated if status.last_state else None
@@ -196,7 +198,7 @@ WAITING_CAUSES = (
 )
 
 
-@rule("pods")
+@RULES.rule()
 def waiting_cause(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     by_reason = {c.reason: c for c in WAITING_CAUSES}
     for pod, status, waiting in _failing_containers(snapshot, tuple(by_reason)):
@@ -243,7 +245,7 @@ EVENT_CAUSES = (
 )
 
 
-@rule("pods", fallback=True)
+@RULES.rule(fallback=True)
 def event_cause(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for pod in snapshot.pods:
         if not is_failing(pod):
@@ -286,7 +288,7 @@ def _stuck(pod: k8s.V1Pod) -> list[str]:
     return states
 
 
-@rule("pods", fallback=True)
+@RULES.rule(fallback=True)
 def not_running(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for pod in snapshot.pods:
         states = _stuck(pod) if is_failing(pod) else []

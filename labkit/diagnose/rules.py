@@ -1,14 +1,15 @@
-"""The rule registry: each rule is a small function of a snapshot yielding diagnoses.
+"""Rules: each is a small function of a snapshot yielding diagnoses.
 
-Rules are grouped by area (nodes, pods, control plane) and run in that order, so a
-node's cause comes before the pod symptoms it explains. A fallback rule names a problem
-no specific rule explained; it only speaks about subjects nothing else diagnosed.
+Each rule module declares its rules in its own `RuleSet`, and `labkit.diagnose` lists
+those sets, as `labkit.checks` lists its own. Rules run by area (control plane, nodes,
+pods), so a node's cause comes before the pod symptoms it explains. A fallback rule names
+a problem no specific rule explained; it only speaks about subjects nothing else diagnosed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from labkit.constants import CONTROL_PLANE
 from labkit.diagnose.snapshot import Diagnosis, LabSnapshot
@@ -25,30 +26,37 @@ class Rule:
     fallback: bool = False
 
 
-_RULES: list[Rule] = []
+@dataclass
+class RuleSet:
+    """The rules of one module, all of one area, in the order they are declared."""
+
+    area: str
+    rules: list[Rule] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.area not in AREAS:
+            raise ValueError(f"unknown area {self.area!r}; one of {AREAS}")
+
+    def rule(self, *, fallback: bool = False) -> Callable[[RuleCheck], RuleCheck]:
+        def register(check: RuleCheck) -> RuleCheck:
+            self.rules.append(Rule(f"{self.area}.{check.__name__}", self.area, check, fallback))
+            return check
+
+        return register
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
 
 
-def rule(area: str, *, fallback: bool = False) -> Callable[[RuleCheck], RuleCheck]:
-    if area not in AREAS:
-        raise ValueError(f"unknown area {area!r}; one of {AREAS}")
-
-    def register(check: RuleCheck) -> RuleCheck:
-        _RULES.append(Rule(f"{area}.{check.__name__}", area, check, fallback))
-        return check
-
-    return register
+def in_running_order(rule_sets: Iterable[RuleSet]) -> list[Rule]:
+    """Specific rules before fallbacks, each kind by area; declaration order otherwise."""
+    rules = [rule for rule_set in rule_sets for rule in rule_set]
+    return sorted(rules, key=lambda r: (r.fallback, AREAS.index(r.area)))
 
 
-def registered_rules() -> list[Rule]:
-    # Importing the rule modules is what registers their rules.
-    from labkit.diagnose import control_plane, nodes, pods, scheduling  # noqa: F401
-
-    return sorted(_RULES, key=lambda r: (r.fallback, AREAS.index(r.area)))
-
-
-def run_rules(snapshot: LabSnapshot, rules: Iterable[Rule] | None = None) -> list[Diagnosis]:
+def run_rules(snapshot: LabSnapshot, rules: Iterable[Rule]) -> list[Diagnosis]:
     found: list[Diagnosis] = []
-    for current in registered_rules() if rules is None else rules:
+    for current in rules:
         explained = {d.subject for d in found}
         for diagnosis in current.check(snapshot):
             if current.fallback and diagnosis.subject in explained:

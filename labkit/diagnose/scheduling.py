@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from kubernetes import client as k8s
 
-from labkit.diagnose.rules import rule
+from labkit.diagnose.rules import RuleSet
 from labkit.diagnose.snapshot import Diagnosis, LabSnapshot, describe_condition, pod_subject
+
+RULES = RuleSet("pods")
 
 # Since 1.25 "had untolerated taint {key: value}"; before, "had taint {key: value}, that the
 # pod didn't tolerate". Either way the key is in braces.
@@ -203,7 +205,7 @@ def explain(
     return whys, fixes
 
 
-@rule("pods")
+@RULES.rule()
 def unschedulable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for pod in snapshot.pods:
         if pod.status is None or pod.status.phase != "Pending" or (pod.spec and pod.spec.node_name):
