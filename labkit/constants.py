@@ -34,6 +34,8 @@ KUBELET_CLIENT_PEM = f"{KUBELET_PKI_DIR}/kubelet-client-current.pem"
 ETCD_DATA_DIR = "/var/lib/etcd"
 # Where labkit writes the rendered kubeadm config on a node.
 KUBEADM_CONFIG = "/etc/labkit/kubeadm.yaml"
+# Where labkit writes kubeadm's UpgradeConfiguration on a node.
+KUBEADM_UPGRADE_CONFIG = "/etc/labkit/kubeadm-upgrade.yaml"
 # What the node image holds: its release and the images it preloads.
 NODE_IMAGE_VERSION_FILE = "/kind/version"
 NODE_IMAGE_LIST = "/kind/images.txt"
@@ -65,6 +67,11 @@ KUBEADM_RESET_TIMEOUT = 120.0
 KUBEADM_FAILING_JOIN_TIMEOUT = 240.0
 # `kubeadm init phase preflight` alone.
 KUBEADM_PREFLIGHT_TIMEOUT = 180.0
+# One `kubeadm upgrade plan`, `apply` or `node` (apply restarts every static pod, and
+# waits up to 5 minutes for each).
+KUBEADM_UPGRADE_TIMEOUT = 1200.0
+# `kubectl drain` of one node (evictions wait for PodDisruptionBudgets).
+DRAIN_TIMEOUT = 180.0
 # From the end of init until every node, the control plane and the addons are Ready.
 READY_TIMEOUT = 300.0
 # From container start until systemd in the node reports running.

@@ -36,6 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--keep", action="store_true", help="keep the nodes when bring-up fails")
     up.set_defaults(run=run_up)
 
+    upgrade = actions.add_parser(
+        "upgrade", help="upgrade a lab to the next release with kubeadm upgrade"
+    )
+    upgrade.add_argument("name")
+    upgrade.add_argument(
+        "--to", required=True, metavar="vX.Y.Z", help="target release (this minor or the next)"
+    )
+    upgrade.set_defaults(run=run_upgrade)
+
     down = actions.add_parser("down", help="remove a lab and everything it created")
     down.add_argument("name")
     down.set_defaults(run=run_down)
@@ -97,6 +106,20 @@ def run_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_upgrade(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import Lab
+    from labkit.lab.upgrade import upgrade_lab
+    from labkit.versions import KubernetesVersion
+
+    target = KubernetesVersion.parse(args.to, field="--to")
+    result = upgrade_lab(Lab.find(_client(), args.name), target)
+    print(
+        f"lab {args.name!r} upgraded from {result.current} to {result.target} in "
+        f"{result.total_seconds:.1f}s"
+    )
+    return 0
+
+
 def run_down(args: argparse.Namespace) -> int:
     from labkit.lab.lab import delete_lab, list_labs
 
@@ -132,6 +155,10 @@ def run_status(args: argparse.Namespace) -> int:
         )
     for step, seconds in status.get("timings", {}).items():
         print(f"  step {step:<28} {seconds:>7.1f}s")
+    upgrade = status.get("upgrade")
+    if upgrade:
+        state = "pending: " + ", ".join(upgrade["pending"]) if upgrade["pending"] else "done"
+        print(f"  upgrade {upgrade['from']} -> {upgrade['to']}: {state}")
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from labkit.constants import API_SERVER_PORT, CONTROL_PLANE, KUBEADM_CONFIG
+from labkit.host.kernel import cgroup_mode
 from labkit.kubeadm.discovery import CA_CERT_HASH_PATTERN
 from labkit.kubeadm.token import BootstrapToken
 from labkit.spec import LabSpec, NodeSpec, thaw
@@ -61,6 +62,7 @@ def init_config(
     token: BootstrapToken | str,
     *,
     api_server_cert_sans: Iterable[str] = (),
+    host_cgroup_v1: bool | None = None,
 ) -> str:
     """InitConfiguration, ClusterConfiguration, KubeletConfiguration and
     KubeProxyConfiguration for `kubeadm init` on the control-plane `node`."""
@@ -74,7 +76,7 @@ def init_config(
                 "advertiseAddress": advertise_address,
                 "bindPort": API_SERVER_PORT,
             },
-            "nodeRegistration": _node_registration(spec, node, advertise_address),
+            "nodeRegistration": _node_registration(spec, node, advertise_address, host_cgroup_v1),
         },
         "ClusterConfiguration": _cluster_configuration(spec, api_server_cert_sans),
         "KubeletConfiguration": _kubelet_configuration(spec.kubernetes_version),
@@ -94,6 +96,8 @@ def join_config(
     api_endpoint: str,
     token: BootstrapToken | str,
     ca_cert_hash: str,
+    *,
+    host_cgroup_v1: bool | None = None,
 ) -> str:
     """JoinConfiguration for `kubeadm join` on worker `node`, discovering the cluster
     through the bootstrap token and pinning the CA by `ca_cert_hash` (sha256:<hex>)."""
@@ -111,7 +115,7 @@ def join_config(
                     "caCertHashes": [ca_cert_hash],
                 }
             },
-            "nodeRegistration": _node_registration(spec, node, advertise_address),
+            "nodeRegistration": _node_registration(spec, node, advertise_address, host_cgroup_v1),
         },
     }
     return _render(spec, node, documents)
@@ -140,15 +144,23 @@ def _render(spec: LabSpec, node: NodeSpec, documents: dict[str, dict[str, Any]])
     return yaml.safe_dump_all(rendered, sort_keys=False, default_flow_style=False)
 
 
-def _node_registration(spec: LabSpec, node: NodeSpec, address: str) -> dict[str, Any]:
+def _node_registration(
+    spec: LabSpec, node: NodeSpec, address: str, host_cgroup_v1: bool | None
+) -> dict[str, Any]:
     registration: dict[str, Any] = {
         "name": node.name,
         "criSocket": CRI_SOCKET,
         # The kubelet would otherwise pick an address itself; pin the one Docker gave us.
         "kubeletExtraArgs": [{"name": "node-ip", "value": address}],
     }
+    if host_cgroup_v1 is None:
+        host_cgroup_v1 = cgroup_mode() != "v2"
     ignored = dict.fromkeys(
-        [*spec.ignore_preflight_errors, *spec.override_for(node).ignore_preflight_errors]
+        [
+            *preflight_errors_to_skip(spec.kubernetes_version, host_cgroup_v1=host_cgroup_v1),
+            *spec.ignore_preflight_errors,
+            *spec.override_for(node).ignore_preflight_errors,
+        ]
     )
     if ignored:
         registration["ignorePreflightErrors"] = list(ignored)
@@ -185,6 +197,17 @@ def _kubelet_configuration(version: KubernetesVersion) -> dict[str, Any]:
         # From 1.35 the kubelet refuses to start on cgroup v1, which these hosts run.
         config["failCgroupV1"] = False
     return config
+
+
+def preflight_errors_to_skip(
+    version: KubernetesVersion, *, host_cgroup_v1: bool
+) -> tuple[str, ...]:
+    """Preflight errors kubeadm raises on these hosts for a reason labkit has handled.
+
+    From 1.35, SystemVerification fails on a cgroup v1 host and kubeadm's message asks to
+    set `failCgroupV1: false` (the KubeletConfiguration labkit renders does) and "also
+    explicitly skip this validation"; skipped by name, only there."""
+    return ("SystemVerification",) if host_cgroup_v1 and version.refuses_cgroup_v1 else ()
 
 
 def _token(token: BootstrapToken | str) -> BootstrapToken:

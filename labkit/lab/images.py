@@ -42,7 +42,9 @@ def load_image(
     if not wanted:
         return []
     with tempfile.TemporaryFile(dir=cache_dir()) as archive:
-        for chunk in image.save(named=True):
+        # The reference itself: named=True would take the image ID's first tag, which may be
+        # another release's name for the same bytes (pause 3.10.1 and 3.10.2).
+        for chunk in image.save(named=reference):
             archive.write(chunk)
         size = archive.tell()
         archive.seek(0)

@@ -50,6 +50,10 @@ class Lab:
         return next(n for n in self.nodes if n.is_control_plane)
 
     @property
+    def control_planes(self) -> list[Node]:
+        return [n for n in self.nodes if n.is_control_plane]
+
+    @property
     def workers(self) -> list[Node]:
         return [n for n in self.nodes if not n.is_control_plane]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import docker
@@ -28,11 +29,13 @@ def lab_status(client: docker.DockerClient, name: str) -> dict[str, Any]:
             }
         )
     record = lab.bringup_record()
+    upgrade_record = lab.state_dir / "upgrade.json"
     return {
         "name": name,
         "kubeconfig": str(lab.kubeconfig),
         "nodes": nodes,
         "timings": record.get("timings", {}),
+        "upgrade": json.loads(upgrade_record.read_text()) if upgrade_record.exists() else None,
     }
 
 

@@ -96,6 +96,30 @@ def pods_ready(
     )
 
 
+def control_plane_at(api: k8s.ApiClient, tag: str, control_planes: int, timeout: float) -> bool:
+    """Every control-plane component but etcd (whose tag is etcd's own release) on every
+    control plane runs an image tagged `tag`, Running and Ready."""
+    components = [c for c in CONTROL_PLANE_COMPONENTS if c != "etcd"]
+
+    def upgraded(pods: list[k8s.V1Pod]) -> bool:
+        current = [
+            p
+            for p in pods
+            if p.metadata.labels.get("component") in components
+            and pod_running_and_ready(p)
+            and all(c.image.endswith(f":{tag}") for c in p.spec.containers)
+        ]
+        return len(current) >= len(components) * control_planes
+
+    return wait_until(
+        k8s.CoreV1Api(api).list_namespaced_pod,
+        upgraded,
+        timeout,
+        namespace="kube-system",
+        label_selector=CONTROL_PLANE_SELECTOR,
+    )
+
+
 def readiness_checks(
     api: k8s.ApiClient, nodes: list[str], *, control_planes: int = 1, cni: bool = True
 ) -> list[ReadyCheck]:

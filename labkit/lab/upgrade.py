@@ -1,0 +1,292 @@
+"""`labkit lab upgrade`: a running lab to the next release, the way kubeadm documents it.
+
+check -> target material (its node image, built if missing) -> images on every node ->
+first control plane: new kubeadm, `kubeadm upgrade plan`, `kubeadm upgrade apply` ->
+each node in turn: `kubeadm upgrade node` (not the first), drain, new kubelet and kubectl,
+restart, Ready at the new version, uncordon -> every node and the control plane at the new
+version. Everything that can refuse the upgrade does so before anything changes; a failure
+names the step and node with kubeadm's output and the node's journals, and leaves the lab
+as it is (`lab status` says which nodes were upgraded).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import docker
+import yaml
+from kubernetes import client as k8s
+
+from labkit import host
+from labkit.constants import (
+    ADMIN_CONF,
+    DRAIN_TIMEOUT,
+    KUBEADM_UPGRADE_CONFIG,
+    KUBEADM_UPGRADE_TIMEOUT,
+    READY_TIMEOUT,
+)
+from labkit.errors import LabkitError, StepFailed
+from labkit.kubeadm.config import KUBEADM_API_VERSION, preflight_errors_to_skip
+from labkit.lab import waits
+from labkit.lab.evidence import cluster_evidence, node_evidence
+from labkit.lab.lab import Lab
+from labkit.lab.node import ExecFailed, Node
+from labkit.lab.release import ReleaseMaterial, release_material
+from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
+from labkit.versions import KubernetesVersion
+
+# How long `lab upgrade` waits for a lab it is asked to upgrade to show itself healthy.
+HEALTH_TIMEOUT = 20.0
+UPGRADE_RECORD = "upgrade.json"  # in the lab's state dir; lab status reads it
+
+
+@dataclass
+class Upgrade:
+    lab: Lab
+    target: KubernetesVersion
+    progress: Progress
+    api: k8s.ApiClient
+    current: KubernetesVersion | None = None
+    material: ReleaseMaterial | None = None
+    upgraded: list[str] = field(default_factory=list)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        return self.lab.client
+
+    def record(self, **extra: object) -> None:
+        """Which nodes run the target, for `lab status` and for whoever inspects a failure."""
+        record = {
+            "from": str(self.current),
+            "to": str(self.target),
+            "upgraded": self.upgraded,
+            "pending": [n.name for n in self.lab.nodes if n.name not in self.upgraded],
+            **extra,
+        }
+        (self.lab.state_dir / UPGRADE_RECORD).write_text(json.dumps(record, indent=2))
+
+
+def check_upgrade(up: Upgrade) -> None:
+    """Refuse, before anything changes, what kubeadm does not support or the lab cannot do."""
+    up.current = cluster_version(up.api)
+    refusal = upgrade_refusal(up.current, up.target)
+    if refusal:
+        raise LabkitError(f"lab {up.lab.name!r}: {refusal}")
+    checks = waits.readiness_checks(up.api, [n.name for n in up.lab.nodes])
+    unmet = waits.first_unmet(checks, HEALTH_TIMEOUT)
+    if unmet:
+        raise LabkitError(
+            f"lab {up.lab.name!r} is not healthy ({unmet}: not met within "
+            f"{HEALTH_TIMEOUT:.0f}s); upgrade a healthy lab (`labkit diagnose {up.lab.name}` "
+            "says what is wrong)"
+        )
+    up.progress.say(f"   {up.current} -> {up.target}, {len(up.lab.nodes)} nodes healthy")
+
+
+def upgrade_refusal(current: KubernetesVersion, target: KubernetesVersion) -> str | None:
+    """Why kubeadm would not take a cluster from `current` to `target`, or None."""
+    if target < current:
+        return f"{target} is older than the cluster's {current}: kubeadm does not downgrade"
+    if target == current:
+        return f"the cluster already runs {current}"
+    if target.minor > current.minor + 1:
+        return (
+            f"{current} to {target} skips a minor: kubeadm upgrades one minor at a time "
+            f"(go to v1.{current.minor + 1}.x first)"
+        )
+    return None
+
+
+def cluster_version(api: k8s.ApiClient) -> KubernetesVersion:
+    """The release kubeadm recorded in the kubeadm-config ConfigMap."""
+    config_map = k8s.CoreV1Api(api).read_namespaced_config_map("kubeadm-config", "kube-system")
+    cluster = yaml.safe_load((config_map.data or {}).get("ClusterConfiguration", "")) or {}
+    return KubernetesVersion.parse(
+        str(cluster.get("kubernetesVersion", "")), field="kubeadm-config kubernetesVersion"
+    )
+
+
+def prepare_material(up: Upgrade) -> None:
+    try:
+        up.material = release_material(up.client, up.target, up.progress)
+    except StepFailed as failure:
+        raise LabkitError(
+            f"the node image of {up.target} cannot be built, so nothing was changed: {failure}"
+        ) from None
+    up.progress.say(f"   {len(up.material.images)} images and kubeadm, kubelet, kubectl")
+
+
+def load_target_images(up: Upgrade) -> None:
+    required(up.material).load_images(up.client, up.lab.nodes, up.progress)
+
+
+def upgrade_first_control_plane(up: Upgrade) -> None:
+    node = up.lab.control_plane
+    material = required(up.material)
+    material.install(node, ("kubeadm",))
+    node.write_file(KUBEADM_UPGRADE_CONFIG, upgrade_configuration(up.target).encode(), 0o600)
+    plan = run_kubeadm(up, node, ["upgrade", "plan", "--config", KUBEADM_UPGRADE_CONFIG])
+    up.progress.detail(plan)
+    run_kubeadm(up, node, ["upgrade", "apply", "--config", KUBEADM_UPGRADE_CONFIG, "--yes"])
+    up.progress.say(f"   {node.name}: kubeadm upgrade apply {up.target} done")
+
+
+def upgrade_kubelets(up: Upgrade) -> None:
+    """One node at a time, the first control plane first (its kubeadm already applied)."""
+    first = up.lab.control_plane
+    for node in [first, *(n for n in up.lab.nodes if n is not first)]:
+        if node is not first:
+            required(up.material).install(node, ("kubeadm",))
+            node.write_file(
+                KUBEADM_UPGRADE_CONFIG, upgrade_configuration(up.target).encode(), 0o600
+            )
+            run_kubeadm(up, node, ["upgrade", "node", "--config", KUBEADM_UPGRADE_CONFIG])
+        upgrade_kubelet(up, node)
+        up.upgraded.append(node.name)
+        up.record()
+        up.progress.say(f"   {node.name}: kubelet {up.target}, Ready, uncordoned")
+
+
+def upgrade_kubelet(up: Upgrade, node: Node) -> None:
+    control_plane = up.lab.control_plane
+    kubectl(up, control_plane, "drain", node.name, "--ignore-daemonsets",
+            "--delete-emptydir-data", f"--timeout={DRAIN_TIMEOUT:.0f}s")  # fmt: skip
+    node.exec(["systemctl", "stop", "kubelet"])
+    required(up.material).install(node, ("kubelet", "kubectl"))
+    node.exec(["systemctl", "daemon-reload"])
+    node.exec(["systemctl", "start", "kubelet"])
+    if not node_ready_at(up.api, node.name, up.target, READY_TIMEOUT):
+        raise StepFailed(
+            operation="restart the kubelet",
+            node=node.name,
+            reason=f"not Ready at kubelet {up.target} within {READY_TIMEOUT:.0f}s",
+            evidence={**cluster_evidence(up.api), **node_evidence(node)},
+        )
+    kubectl(up, control_plane, "uncordon", node.name)
+
+
+def wait_until_upgraded(up: Upgrade) -> None:
+    names = [n.name for n in up.lab.nodes]
+    checks = [
+        *waits.readiness_checks(up.api, names),
+        (
+            f"control plane runs the {up.target} images",
+            lambda t: waits.control_plane_at(up.api, str(up.target), len(up.lab.control_planes), t),
+        ),
+    ]
+    unmet = waits.first_unmet(checks, READY_TIMEOUT, on_met=lambda t: up.progress.say(f"   {t}"))
+    if unmet:
+        evidence = cluster_evidence(up.api)
+        for node in up.lab.nodes:
+            evidence.update(node_evidence(node, lines=20))
+        raise StepFailed(
+            reason=f"{unmet}: not reached within {READY_TIMEOUT:.0f}s", evidence=evidence
+        )
+
+
+def node_ready_at(
+    api: k8s.ApiClient, name: str, version: KubernetesVersion, timeout: float
+) -> bool:
+    return waits.wait_until(
+        k8s.CoreV1Api(api).list_node,
+        lambda nodes: any(
+            waits.is_ready(n) and n.status.node_info.kubelet_version == str(version) for n in nodes
+        ),
+        timeout,
+        field_selector=f"metadata.name={name}",
+    )
+
+
+def upgrade_configuration(target: KubernetesVersion) -> str:
+    """kubeadm's v1beta4 UpgradeConfiguration for plan, apply and node."""
+    ignored = list(preflight_errors_to_skip(target, host_cgroup_v1=host.cgroup_mode() != "v2"))
+    common = {"ignorePreflightErrors": ignored} if ignored else {}
+    document = {
+        "apiVersion": KUBEADM_API_VERSION,
+        "kind": "UpgradeConfiguration",
+        "plan": {"kubernetesVersion": str(target), **common},
+        "apply": {
+            "kubernetesVersion": str(target),
+            "certificateRenewal": True,
+            "etcdUpgrade": True,
+            **common,
+        },
+        "node": {"certificateRenewal": True, "etcdUpgrade": True, **common},
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def run_kubeadm(up: Upgrade, node: Node, args: list[str]) -> str:
+    operation = f"kubeadm {' '.join(args[:2])}"
+    try:
+        result = node.exec(
+            ["kubeadm", *args, "--v=1"], timeout=KUBEADM_UPGRADE_TIMEOUT, on_line=up.progress.detail
+        )
+    except ExecFailed as failure:
+        output = failure.result.stdout + failure.result.stderr
+        raise StepFailed(
+            operation=operation,
+            node=node.name,
+            reason=f"kubeadm exited {failure.result.exit_code}",
+            evidence={"kubeadm output (tail)": output[-6000:], **node_evidence(node)},
+        ) from failure
+    return result.stdout + result.stderr
+
+
+def kubectl(up: Upgrade, node: Node, *args: str) -> None:
+    try:
+        node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, *args], timeout=DRAIN_TIMEOUT + 30)
+    except ExecFailed as failure:
+        raise StepFailed(
+            operation=f"kubectl {args[0]} {args[1]}",
+            node=node.name,
+            reason=f"kubectl exited {failure.result.exit_code}",
+            evidence={
+                "kubectl output": failure.result.stdout + failure.result.stderr,
+                **cluster_evidence(up.api),
+            },
+        ) from failure
+
+
+UPGRADE_STEPS: list[Step[Upgrade]] = [
+    Step("check the lab and the target", check_upgrade),
+    Step("prepare the target's material", prepare_material),
+    Step("load the target's images", load_target_images),
+    Step("upgrade the first control plane", upgrade_first_control_plane),
+    Step("upgrade kubelets node by node", upgrade_kubelets),
+    Step("wait until upgraded", wait_until_upgraded),
+]
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    lab: Lab
+    current: KubernetesVersion
+    target: KubernetesVersion
+    timings: list[StepTiming]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(t.seconds for t in self.timings)
+
+
+def upgrade_lab(
+    lab: Lab, target: KubernetesVersion, *, progress: Progress | None = None
+) -> UpgradeResult:
+    progress = progress or Progress()
+    up = Upgrade(lab=lab, target=target, progress=progress, api=lab.api_client())
+    progress.say(f"upgrading lab {lab.name!r} to Kubernetes {target}")
+    timings = run_steps(UPGRADE_STEPS, up, progress)
+    _record_release(lab, target)
+    up.record(timings={t.name: round(t.seconds, 2) for t in timings})
+    return UpgradeResult(lab, required(up.current), target, timings)
+
+
+def _record_release(lab: Lab, target: KubernetesVersion) -> None:
+    """The lab's saved spec names the release it runs now."""
+    path = lab.state_dir / "spec.yaml"
+    if path.exists():
+        spec = yaml.safe_load(path.read_text()) or {}
+        spec["kubernetesVersion"] = str(target)
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -1,0 +1,78 @@
+"""What `labkit lab upgrade` refuses and what it asks kubeadm to do."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from labkit.kubeadm.config import preflight_errors_to_skip
+from labkit.lab import upgrade
+from labkit.lab.upgrade import upgrade_configuration, upgrade_refusal
+from labkit.versions import KubernetesVersion
+
+
+def v(text: str) -> KubernetesVersion:
+    return KubernetesVersion.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "reason"),
+    [
+        (
+            "v1.37.2",
+            "v1.36.3",
+            "v1.36.3 is older than the cluster's v1.37.2: kubeadm does not downgrade",
+        ),
+        ("v1.36.3", "v1.36.1", "kubeadm does not downgrade"),
+        ("v1.36.3", "v1.36.3", "the cluster already runs v1.36.3"),
+        (
+            "v1.35.4",
+            "v1.37.2",
+            "v1.35.4 to v1.37.2 skips a minor: kubeadm upgrades one minor at a time",
+        ),
+    ],
+)
+def test_refused_upgrades_say_why(current: str, target: str, reason: str) -> None:
+    refusal = upgrade_refusal(v(current), v(target))
+    assert refusal is not None and reason in refusal
+
+
+@pytest.mark.parametrize(("current", "target"), [("v1.36.3", "v1.37.2"), ("v1.36.1", "v1.36.3")])
+def test_next_minor_and_next_patch_are_accepted(current: str, target: str) -> None:
+    assert upgrade_refusal(v(current), v(target)) is None
+
+
+def test_upgrade_configuration_is_v1beta4_for_plan_apply_and_node(monkeypatch) -> None:
+    monkeypatch.setattr(upgrade.host, "cgroup_mode", lambda: "hybrid")
+    document = yaml.safe_load(upgrade_configuration(v("v1.37.2")))
+    assert (document["apiVersion"], document["kind"]) == (
+        "kubeadm.k8s.io/v1beta4",
+        "UpgradeConfiguration",
+    )
+    assert document["plan"]["kubernetesVersion"] == "v1.37.2"
+    assert document["apply"]["kubernetesVersion"] == "v1.37.2"
+    assert document["apply"]["certificateRenewal"] is True
+    assert document["apply"]["etcdUpgrade"] is True
+    for section in ("plan", "apply", "node"):
+        assert document[section]["ignorePreflightErrors"] == ["SystemVerification"]
+
+
+def test_upgrade_configuration_skips_nothing_on_a_cgroup_v2_host(monkeypatch) -> None:
+    monkeypatch.setattr(upgrade.host, "cgroup_mode", lambda: "v2")
+    document = yaml.safe_load(upgrade_configuration(v("v1.37.2")))
+    assert all("ignorePreflightErrors" not in document[s] for s in ("plan", "apply", "node"))
+
+
+@pytest.mark.parametrize(
+    ("version", "cgroup_v1", "skipped"),
+    [
+        ("v1.37.2", True, ("SystemVerification",)),
+        ("v1.35.4", True, ("SystemVerification",)),
+        ("v1.34.4", True, ()),
+        ("v1.37.2", False, ()),
+    ],
+)
+def test_system_verification_is_skipped_by_name_only_where_cgroup_v1_fails_it(
+    version: str, cgroup_v1: bool, skipped: tuple[str, ...]
+) -> None:
+    assert preflight_errors_to_skip(v(version), host_cgroup_v1=cgroup_v1) == skipped
