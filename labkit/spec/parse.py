@@ -1,8 +1,12 @@
-"""The lab spec: what a user asks for, validated before anything is created.
+"""Parsing and validating a lab spec: YAML (camelCase keys; examples/lab.yaml documents
+them all) or a dict, into a `LabSpec`, before anything is created.
 
-A spec comes from a YAML file (camelCase keys; examples/lab.yaml documents them all) or a
-dict. Every problem is a `LabkitError` whose message starts with the source and names the
-full path of the field, what was wrong and what is accepted.
+Every problem is a `LabkitError` whose message starts with the source and names the full
+path of the field, what was wrong and what is accepted.
+
+>>> spec_from_dict({"workers": 11}, source="lab.yaml")
+Traceback (most recent call last):
+labkit.errors.LabkitError: lab.yaml: workers: 11 is out of range; expected 0 to 10
 """
 
 from __future__ import annotations
@@ -11,42 +15,34 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import yaml
 
-from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
 from labkit.errors import LabkitError
-from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
-from labkit.yamldata import StrictLoader, freeze, thaw
-
-DEFAULT_NAME = "labkit"
-# The longest node name is `<name>-control-plane`: it must stay a 63-character DNS label.
-MAX_NAME_LENGTH = 40
-MAX_WORKERS = 10
-# The first choice is the default.
-CNI_CHOICES = ("flannel", "none")
-INIT_MODES = ("whole", "phases")
-
-# kind's defaults, so that a lab and a kind cluster can be compared like for like.
-DEFAULT_POD_SUBNET = "10.244.0.0/16"
-DEFAULT_SERVICE_SUBNET = "10.96.0.0/16"
-DEFAULT_DNS_DOMAIN = "cluster.local"
-
-PATCH_KINDS = (
-    "InitConfiguration",
-    "ClusterConfiguration",
-    "JoinConfiguration",
-    "KubeletConfiguration",
-    "KubeProxyConfiguration",
+from labkit.spec.types import (
+    CNI_CHOICES,
+    DEFAULT_DNS_DOMAIN,
+    DEFAULT_NAME,
+    DEFAULT_POD_SUBNET,
+    DEFAULT_SERVICE_SUBNET,
+    INIT_MODES,
+    MAX_NAME_LENGTH,
+    MAX_WORKERS,
+    NODE_PATCH_KINDS,
+    PATCH_KINDS,
+    Binaries,
+    LabSpec,
+    Networking,
+    NodeOverride,
+    NodeSpec,
+    Patches,
+    node_specs,
 )
-# The only document kubeadm reads on one node alone: the others are uploaded to ConfigMaps
-# (kubeadm-config, kubelet-config, kube-proxy) that every node shares, so a per-node patch
-# of them would silently change the whole cluster.
-NODE_PATCH_KINDS = {ROLE_CONTROL_PLANE: "InitConfiguration", ROLE_WORKER: "JoinConfiguration"}
+from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
+from labkit.yamldata import StrictLoader, freeze
 
 _TOP_FIELDS = (
     "name",
@@ -75,159 +71,34 @@ _SERVICE_PREFIXES = (12, 28)
 # v1beta4 turned these from maps into lists of {name, value}; a v1beta3 habit fails late.
 _ARG_LISTS = ("extraArgs", "kubeletExtraArgs")
 
-Patches = Mapping[str, Mapping[str, Any]]
-
 
 class _FieldError(Exception):
-    """A problem at one field; `LabSpec.from_dict` prefixes the source."""
+    """A problem at one field; `spec_from_dict` prefixes the source."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
 
 
-@dataclass(frozen=True)
-class NodeSpec:
-    """One node: `index` is its number within its role (1 for `-worker`, 2 for `-worker2`)."""
-
-    name: str
-    role: str
-    index: int
-
-    @property
-    def is_control_plane(self) -> bool:
-        return self.role == ROLE_CONTROL_PLANE
-
-
-@dataclass(frozen=True)
-class Networking:
-    pod_subnet: str = DEFAULT_POD_SUBNET
-    service_subnet: str = DEFAULT_SERVICE_SUBNET
-    dns_domain: str = DEFAULT_DNS_DOMAIN
+def spec_from_file(path: str | os.PathLike[str]) -> LabSpec:
+    source = str(path)
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise LabkitError(f"{source}: cannot read the lab spec: {error.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=StrictLoader)
+    except yaml.YAMLError as error:
+        raise LabkitError(f"{source}: not valid YAML: {error}") from None
+    return spec_from_dict(data, source=source, base_dir=file.parent)
 
 
-@dataclass(frozen=True)
-class Binaries:
-    """Host paths of the user's own kubeadm and kubelet builds, to use instead of the image's."""
-
-    kubeadm: Path | None = None
-    kubelet: Path | None = None
-
-
-def _empty() -> Mapping[str, Any]:
-    return MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class NodeOverride:
-    kubeadm: Patches = field(default_factory=_empty)
-    ignore_preflight_errors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class LabSpec:
-    """A validated lab; build it with `from_file` or `from_dict`, which check every field."""
-
-    name: str = DEFAULT_NAME
-    kubernetes_version: KubernetesVersion = DEFAULT_VERSION
-    image: str | None = None
-    control_planes: int = 1
-    workers: int = 0
-    cni: str = "flannel"
-    networking: Networking = field(default_factory=Networking)
-    kubeadm: Patches = field(default_factory=_empty)
-    nodes: Mapping[str, NodeOverride] = field(default_factory=_empty)
-    ignore_preflight_errors: tuple[str, ...] = ()
-    binaries: Binaries = field(default_factory=Binaries)
-    init: str = "whole"
-    source: str = field(default="lab spec", compare=False)
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> LabSpec:
-        source = str(path)
-        file = Path(path).expanduser()
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise LabkitError(f"{source}: cannot read the lab spec: {error.strerror}") from None
-        try:
-            data = yaml.load(text, Loader=StrictLoader)
-        except yaml.YAMLError as error:
-            raise LabkitError(f"{source}: not valid YAML: {error}") from None
-        return cls.from_dict(data, source=source, base_dir=file.parent)
-
-    @classmethod
-    def from_dict(
-        cls, data: Any, *, source: str = "lab spec", base_dir: Path | None = None
-    ) -> LabSpec:
-        """Validate camelCase `data`; relative `binaries` paths are taken from `base_dir`."""
-        try:
-            return _parse({} if data is None else data, source, base_dir or Path.cwd())
-        except (_FieldError, LabkitError) as error:
-            raise LabkitError(f"{source}: {error}") from None
-
-    def replace(
-        self,
-        *,
-        name: str | None = None,
-        workers: int | None = None,
-        cni: str | None = None,
-        kubernetes_version: str | KubernetesVersion | None = None,
-        image: str | None = None,
-        init: str | None = None,
-    ) -> LabSpec:
-        """A copy with (CLI) overrides applied, validated as if they had been in the file."""
-        version = None if kubernetes_version is None else str(kubernetes_version)
-        changes = {
-            "name": name,
-            "workers": workers,
-            "cni": cni,
-            "image": image,
-            "init": init,
-            "kubernetesVersion": version,
-        }
-        changes = {key: value for key, value in changes.items() if value is not None}
-        if not changes:
-            return self
-        data = self.to_dict()
-        if name is not None:
-            # An override names a role and index; it follows its node when the lab is renamed.
-            data["nodes"] = {
-                f"{name}-{key.removeprefix(self.name + '-')}": value
-                for key, value in data.get("nodes", {}).items()
-            }
-        data.update(changes)
-        described = ", ".join(f"{key}={value}" for key, value in changes.items())
-        return LabSpec.from_dict(data, source=f"{self.source} (with {described})")
-
-    def to_dict(self) -> dict[str, Any]:
-        """camelCase YAML data that `from_dict` turns back into this spec."""
-        data = thaw(self)
-        del data["source"]
-        return data
-
-    @property
-    def node_image(self) -> str:
-        return self.image or self.kubernetes_version.node_image
-
-    def node_names(self) -> list[NodeSpec]:
-        """Nodes in bring-up order, named as kind names them (`-worker`, `-worker2`, ...)."""
-        return _node_names(self.name, self.control_planes, self.workers)
-
-    @property
-    def control_plane(self) -> NodeSpec:
-        return self.node_names()[0]
-
-    def override_for(self, node: NodeSpec) -> NodeOverride:
-        return self.nodes.get(node.name, NodeOverride())
-
-
-def _node_names(lab: str, control_planes: int, workers: int) -> list[NodeSpec]:
-    def named(role: str, index: int) -> NodeSpec:
-        return NodeSpec(f"{lab}-{role}{index if index > 1 else ''}", role, index)
-
-    return [named(ROLE_CONTROL_PLANE, i) for i in range(1, control_planes + 1)] + [
-        named(ROLE_WORKER, i) for i in range(1, workers + 1)
-    ]
+def spec_from_dict(data: Any, *, source: str = "lab spec", base_dir: Path | None = None) -> LabSpec:
+    """Validate camelCase `data`; relative `binaries` paths are taken from `base_dir`."""
+    try:
+        return _parse({} if data is None else data, source, base_dir or Path.cwd())
+    except (_FieldError, LabkitError) as error:
+        raise LabkitError(f"{source}: {error}") from None
 
 
 def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
@@ -238,7 +109,7 @@ def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
     workers = _get(top, "workers", int, 0)
     if not 0 <= workers <= MAX_WORKERS:
         raise _FieldError("workers", f"{workers} is out of range; expected 0 to {MAX_WORKERS}")
-    nodes = _node_names(name, control_planes, workers)
+    nodes = node_specs(name, control_planes, workers)
     image = _get(top, "image", str, None)
     if image is not None and (not image or any(c.isspace() for c in image)):
         raise _FieldError("image", f"{image!r} is not an image such as labkit/node:v1.34.4")

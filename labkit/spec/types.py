@@ -1,0 +1,188 @@
+"""The lab spec's types: what a user asks for once it is validated, and its defaults.
+
+Every value here has passed `labkit.spec.parse`; build one with `LabSpec.from_file` or
+`LabSpec.from_dict`.
+
+>>> spec = LabSpec.from_dict({"name": "demo", "workers": 2})
+>>> [node.name for node in spec.node_names()]
+['demo-control-plane', 'demo-worker', 'demo-worker2']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
+from labkit.versions import DEFAULT_VERSION, KubernetesVersion
+from labkit.yamldata import thaw
+
+DEFAULT_NAME = "labkit"
+# The longest node name is `<name>-control-plane`: it must stay a 63-character DNS label.
+MAX_NAME_LENGTH = 40
+MAX_WORKERS = 10
+# The first choice is the default.
+CNI_CHOICES = ("flannel", "none")
+INIT_MODES = ("whole", "phases")
+
+# kind's defaults, so that a lab and a kind cluster can be compared like for like.
+DEFAULT_POD_SUBNET = "10.244.0.0/16"
+DEFAULT_SERVICE_SUBNET = "10.96.0.0/16"
+DEFAULT_DNS_DOMAIN = "cluster.local"
+
+PATCH_KINDS = (
+    "InitConfiguration",
+    "ClusterConfiguration",
+    "JoinConfiguration",
+    "KubeletConfiguration",
+    "KubeProxyConfiguration",
+)
+# The only document kubeadm reads on one node alone: the others are uploaded to ConfigMaps
+# (kubeadm-config, kubelet-config, kube-proxy) that every node shares, so a per-node patch
+# of them would silently change the whole cluster.
+NODE_PATCH_KINDS = {ROLE_CONTROL_PLANE: "InitConfiguration", ROLE_WORKER: "JoinConfiguration"}
+
+Patches = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node: `index` is its number within its role (1 for `-worker`, 2 for `-worker2`)."""
+
+    name: str
+    role: str
+    index: int
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.role == ROLE_CONTROL_PLANE
+
+
+@dataclass(frozen=True)
+class Networking:
+    pod_subnet: str = DEFAULT_POD_SUBNET
+    service_subnet: str = DEFAULT_SERVICE_SUBNET
+    dns_domain: str = DEFAULT_DNS_DOMAIN
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Host paths of the user's own kubeadm and kubelet builds, to use instead of the image's."""
+
+    kubeadm: Path | None = None
+    kubelet: Path | None = None
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class NodeOverride:
+    kubeadm: Patches = field(default_factory=_empty)
+    ignore_preflight_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """A validated lab; build it with `from_file` or `from_dict`, which check every field."""
+
+    name: str = DEFAULT_NAME
+    kubernetes_version: KubernetesVersion = DEFAULT_VERSION
+    image: str | None = None
+    control_planes: int = 1
+    workers: int = 0
+    cni: str = "flannel"
+    networking: Networking = field(default_factory=Networking)
+    kubeadm: Patches = field(default_factory=_empty)
+    nodes: Mapping[str, NodeOverride] = field(default_factory=_empty)
+    ignore_preflight_errors: tuple[str, ...] = ()
+    binaries: Binaries = field(default_factory=Binaries)
+    init: str = "whole"
+    source: str = field(default="lab spec", compare=False)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> LabSpec:
+        # parse builds LabSpecs, so it imports this module; it is imported when called.
+        from labkit.spec.parse import spec_from_file
+
+        return spec_from_file(path)
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, source: str = "lab spec", base_dir: Path | None = None
+    ) -> LabSpec:
+        """Validate camelCase `data`; relative `binaries` paths are taken from `base_dir`."""
+        from labkit.spec.parse import spec_from_dict
+
+        return spec_from_dict(data, source=source, base_dir=base_dir)
+
+    def replace(
+        self,
+        *,
+        name: str | None = None,
+        workers: int | None = None,
+        cni: str | None = None,
+        kubernetes_version: str | KubernetesVersion | None = None,
+        image: str | None = None,
+        init: str | None = None,
+    ) -> LabSpec:
+        """A copy with (CLI) overrides applied, validated as if they had been in the file."""
+        version = None if kubernetes_version is None else str(kubernetes_version)
+        changes = {
+            "name": name,
+            "workers": workers,
+            "cni": cni,
+            "image": image,
+            "init": init,
+            "kubernetesVersion": version,
+        }
+        changes = {key: value for key, value in changes.items() if value is not None}
+        if not changes:
+            return self
+        data = self.to_dict()
+        if name is not None:
+            # An override names a role and index; it follows its node when the lab is renamed.
+            data["nodes"] = {
+                f"{name}-{key.removeprefix(self.name + '-')}": value
+                for key, value in data.get("nodes", {}).items()
+            }
+        data.update(changes)
+        described = ", ".join(f"{key}={value}" for key, value in changes.items())
+        return LabSpec.from_dict(data, source=f"{self.source} (with {described})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """camelCase YAML data that `from_dict` turns back into this spec."""
+        data = thaw(self)
+        del data["source"]
+        return data
+
+    @property
+    def node_image(self) -> str:
+        return self.image or self.kubernetes_version.node_image
+
+    def node_names(self) -> list[NodeSpec]:
+        """Nodes in bring-up order, named as kind names them (`-worker`, `-worker2`, ...)."""
+        return node_specs(self.name, self.control_planes, self.workers)
+
+    @property
+    def control_plane(self) -> NodeSpec:
+        return self.node_names()[0]
+
+    def override_for(self, node: NodeSpec) -> NodeOverride:
+        return self.nodes.get(node.name, NodeOverride())
+
+
+def node_specs(lab: str, control_planes: int, workers: int) -> list[NodeSpec]:
+    """The nodes of a lab of this name and size, in bring-up order."""
+
+    def named(role: str, index: int) -> NodeSpec:
+        return NodeSpec(f"{lab}-{role}{index if index > 1 else ''}", role, index)
+
+    return [named(ROLE_CONTROL_PLANE, i) for i in range(1, control_planes + 1)] + [
+        named(ROLE_WORKER, i) for i in range(1, workers + 1)
+    ]
