@@ -17,6 +17,9 @@ DEFAULT_KUBERNETES_VERSION = "v1.34.4"
 
 # Minors upstream supports (and the node image build and the lab bring-up work with).
 SUPPORTED_MINORS = range(34, 38)
+# The upstream version skew policy: a kubelet up to this many minors older than the API
+# server, never newer (https://kubernetes.io/releases/version-skew-policy/).
+MAX_KUBELET_SKEW = 3
 # From 1.35 the kubelet refuses cgroup v1 unless KubeletConfiguration says otherwise.
 FIRST_MINOR_REFUSING_CGROUP_V1 = 35
 

@@ -8,7 +8,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, StepFailed
 from labkit.lab import bringup
 from labkit.naming import LABEL_LAB
 from labkit.pipeline import Progress
@@ -61,15 +61,31 @@ def quiet() -> Progress:
     return Progress(quiet=True)
 
 
-def test_missing_node_image_is_a_clear_error_and_creates_nothing() -> None:
+def test_a_missing_explicit_image_is_a_clear_error_and_creates_nothing() -> None:
     client = FakeDocker(images=set())
     with pytest.raises(
         LabkitError,
-        match=r"node image labkit/node:v1\.34\.\d+ is missing.*"
-        r"labkit image build --kubernetes-version",
+        match=r"image: node image me/node:dev is missing.*labkit image build",
     ):
-        bringup.bring_up(spec(), client=client, progress=quiet())
+        bringup.bring_up(spec(image="me/node:dev"), client=client, progress=quiet())
     assert client.created == []
+
+
+def test_a_missing_image_of_the_release_is_built_before_anything_is_created(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = FakeDocker(images=set())
+    built = []
+
+    def build(version: Any, progress: Progress) -> None:
+        built.append(str(version))
+        client._images.add(version.node_image)
+
+    monkeypatch.setattr("labkit.nodeimage.build.build_node_image", build)
+    the_spec = spec(kubernetesVersion="v1.36.3")
+    with pytest.raises(StepFailed, match="a network was created"):
+        bringup.bring_up(the_spec, client=client, progress=quiet())
+    assert built == ["v1.36.3"]
 
 
 def test_name_in_use_is_a_clear_error_and_creates_nothing() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from labkit.errors import LabkitError
 from labkit.spec import LabSpec, NodeSpec
-from labkit.versions import DEFAULT_VERSION
+from labkit.versions import DEFAULT_VERSION, KubernetesVersion
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lab.yaml"
 
@@ -344,3 +344,48 @@ def test_replace_name_moves_node_overrides() -> None:
 def test_replace_fewer_workers_than_overrides_is_an_error() -> None:
     with pytest.raises(LabkitError, match=r"nodes\.demo-worker2: no such node in this lab"):
         LabSpec.from_file(EXAMPLE).replace(workers=1)
+
+
+def skewed(lab_version: str, node: str, node_version: str) -> dict:
+    return {
+        "name": "sk",
+        "workers": 1,
+        "kubernetesVersion": lab_version,
+        "nodes": {f"sk-{node}": {"kubernetesVersion": node_version}},
+    }
+
+
+def test_a_worker_may_run_an_older_kubelet_in_its_release_image() -> None:
+    spec = LabSpec.from_dict(skewed("v1.37.2", "worker", "v1.36.3"))
+    worker = spec.node_names()[1]
+    assert spec.version_of(worker) == KubernetesVersion.parse("v1.36.3")
+    assert spec.image_of(worker) == "labkit/node:v1.36.3"
+    assert spec.image_of(spec.control_plane) == "labkit/node:v1.37.2"
+    assert [str(v) for v in spec.releases()] == ["v1.37.2", "v1.36.3"]
+    assert LabSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_a_kubelet_newer_than_the_api_server_is_refused_naming_the_policy() -> None:
+    message = error_of(skewed("v1.36.3", "worker", "v1.37.2"))
+    assert (
+        "nodes.sk-worker.kubernetesVersion: v1.37.2 is newer than the API server's v1.36.3; "
+        "the version skew policy never allows a kubelet newer than the API server"
+    ) in message
+
+
+def test_a_control_plane_cannot_run_another_release() -> None:
+    message = error_of(skewed("v1.37.2", "control-plane", "v1.36.3"))
+    assert "nodes.sk-control-plane.kubernetesVersion: control planes run the lab's" in message
+
+
+def test_a_kubelet_more_than_three_minors_older_is_refused_naming_the_policy() -> None:
+    # The supported minors span three today; the policy holds for a wider span too.
+    from labkit.spec.parse import _FieldError, _node_version
+
+    worker = LabSpec.from_dict({"name": "sk", "workers": 1}).node_names()[1]
+    with pytest.raises(_FieldError) as error:
+        _node_version(
+            {"kubernetesVersion": "v1.34.4"}, "nodes.sk-worker", worker, KubernetesVersion(1, 38, 0)
+        )
+    assert "4 minors older than the API server's v1.38.0" in str(error.value)
+    assert "allows a kubelet at most 3 minors older" in str(error.value)

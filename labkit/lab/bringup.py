@@ -37,9 +37,10 @@ from labkit.lab.evidence import cluster_evidence, node_evidence
 from labkit.lab.lab import Lab, delete_lab, host_kubeconfig, lab_state_dir, list_labs
 from labkit.lab.network import create_network
 from labkit.lab.node import ExecFailed, Node, create_node
+from labkit.lab.release import release_material
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
-from labkit.spec import LabSpec
+from labkit.spec import LabSpec, NodeSpec
 
 # Called after each `kubeadm init phase` with the phase name and the control-plane node.
 PhaseCallback = Callable[[str, Node], None]
@@ -72,19 +73,40 @@ class BringUp:
 
 def check_inputs(up: BringUp) -> None:
     """Everything that can be wrong before anything is created."""
-    try:
-        up.client.images.get(up.spec.node_image)
-    except docker.errors.ImageNotFound:
-        raise LabkitError(
-            f"node image {up.spec.node_image} is missing; build it with `labkit image build "
-            f"--kubernetes-version {up.spec.kubernetes_version}` (or `make image`)"
-        ) from None
     if up.spec.name in list_labs(up.client) or _named_containers_exist(up):
         raise LabkitError(
             f"name: a lab named {up.spec.name!r} already exists; choose another "
             f"name or remove it with `labkit lab down {up.spec.name}`"
         )
+    if up.spec.image and not _image_exists(up.client, up.spec.image):
+        raise LabkitError(
+            f"image: node image {up.spec.image} is missing; build it (`labkit image build "
+            f"--kubernetes-version {up.spec.kubernetes_version} --image {up.spec.image}`) "
+            "or leave `image` out to use labkit's image of the release"
+        )
     up.runtime = host.node_runtime(up.client)
+
+
+def build_missing_images(up: BringUp) -> None:
+    """labkit's image of each release the lab runs, built when missing (cached by its
+    inputs: about 12 minutes the first time)."""
+    from labkit.nodeimage.build import build_node_image
+
+    missing = [v for v in up.spec.releases() if not _image_exists(up.client, v.node_image)]
+    if up.spec.image or not missing:
+        up.progress.say("   none missing")
+        return
+    for version in missing:
+        up.progress.say(f"   {version.node_image} is missing: building it")
+        build_node_image(version, progress=up.progress)
+
+
+def _image_exists(client: docker.DockerClient, reference: str) -> bool:
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
 
 
 def _named_containers_exist(up: BringUp) -> bool:
@@ -104,13 +126,13 @@ def make_network(up: BringUp) -> None:
 
 
 def create_nodes(up: BringUp) -> None:
-    def create(node_spec) -> Node:
+    def create(node_spec: NodeSpec) -> Node:
         return create_node(
             up.client,
             lab=up.spec.name,
             name=node_spec.name,
             role=node_spec.role,
-            image=up.spec.node_image,
+            image=up.spec.image_of(node_spec),
             network=up.network,
             runtime=up.runtime,
         )
@@ -120,6 +142,28 @@ def create_nodes(up: BringUp) -> None:
 
 def wait_for_systemd(up: BringUp) -> None:
     parallel(up.nodes, lambda node: node.wait_for_systemd())
+
+
+def prepare_skewed_workers(up: BringUp) -> None:
+    """A worker of an older release keeps its own kubelet but joins with the control
+    plane's kubeadm (kubeadm supports only its own release's control plane, as kinder's
+    skew-kubelet workflows do), and gets the control plane's component images (kube-proxy's
+    DaemonSet names the control plane's release)."""
+    specs = {n.name: n for n in up.spec.node_names()}
+    skewed = [
+        n for n in up.workers if up.spec.version_of(specs[n.name]) != up.spec.kubernetes_version
+    ]
+    if not skewed:
+        up.progress.say("   none: every node runs " + str(up.spec.kubernetes_version))
+        return
+    material = release_material(up.client, up.spec.kubernetes_version, up.progress)
+    parallel(skewed, lambda node: material.install(node, ("kubeadm",)))
+    material.load_images(up.client, skewed, up.progress)
+    for node in skewed:
+        up.progress.say(
+            f"   {node.name}: kubelet {up.spec.version_of(specs[node.name])}, "
+            f"kubeadm and images {up.spec.kubernetes_version}"
+        )
 
 
 def install_user_binaries(up: BringUp) -> None:
@@ -289,9 +333,11 @@ def _not_ready(up: BringUp, reason: str) -> None:
 
 BRINGUP_STEPS: list[Step[BringUp]] = [
     Step("check inputs", check_inputs),
+    Step("build missing node images", build_missing_images),
     Step("create network", make_network),
     Step("create nodes", create_nodes),
     Step("wait for systemd", wait_for_systemd),
+    Step("prepare skewed workers", prepare_skewed_workers),
     Step("install user binaries", install_user_binaries),
     Step("kubeadm init", kubeadm_init),
     Step("export kubeconfig", export_kubeconfig),

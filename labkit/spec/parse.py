@@ -41,7 +41,7 @@ from labkit.spec.types import (
     Patches,
     node_specs,
 )
-from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
+from labkit.versions import DEFAULT_KUBERNETES_VERSION, MAX_KUBELET_SKEW, KubernetesVersion
 from labkit.yamldata import StrictLoader, freeze
 
 _TOP_FIELDS = (
@@ -59,7 +59,7 @@ _TOP_FIELDS = (
     "init",
 )
 _NETWORKING_FIELDS = ("podSubnet", "serviceSubnet", "dnsDomain")
-_NODE_FIELDS = ("kubeadm", "ignorePreflightErrors")
+_NODE_FIELDS = ("kubeadm", "ignorePreflightErrors", "kubernetesVersion")
 _BINARY_FIELDS = ("kubeadm", "kubelet")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # kube-controller-manager gives each node a /24 of the pod subnet by default, and kubeadm
@@ -113,16 +113,17 @@ def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
     image = _get(top, "image", str, None)
     if image is not None and (not image or any(c.isspace() for c in image)):
         raise _FieldError("image", f"{image!r} is not an image such as labkit/node:v1.34.4")
+    lab_version = KubernetesVersion.parse(version, field="kubernetesVersion")
     return LabSpec(
         name=name,
-        kubernetes_version=KubernetesVersion.parse(version, field="kubernetesVersion"),
+        kubernetes_version=lab_version,
         image=image,
         control_planes=control_planes,
         workers=workers,
         cni=_choice(top, "cni", CNI_CHOICES),
         networking=_networking(top.get("networking"), len(nodes)),
         kubeadm=_patches(top.get("kubeadm"), "kubeadm"),
-        nodes=_node_overrides(top.get("nodes"), nodes),
+        nodes=_node_overrides(top.get("nodes"), nodes, lab_version),
         ignore_preflight_errors=_strings(top.get("ignorePreflightErrors"), "ignorePreflightErrors"),
         binaries=_binaries(top.get("binaries"), base_dir),
         init=_choice(top, "init", INIT_MODES),
@@ -294,7 +295,9 @@ def _check_arg_lists(value: Any, path: str) -> None:
         _check_arg_lists(item, where)
 
 
-def _node_overrides(data: Any, nodes: list[NodeSpec]) -> Mapping[str, NodeOverride]:
+def _node_overrides(
+    data: Any, nodes: list[NodeSpec], lab_version: KubernetesVersion
+) -> Mapping[str, NodeOverride]:
     by_name = {node.name: node for node in nodes}
     if data is not None and not isinstance(data, Mapping):
         raise _type_error("nodes", "a mapping from node name to overrides", data)
@@ -315,8 +318,43 @@ def _node_overrides(data: Any, nodes: list[NodeSpec]) -> Mapping[str, NodeOverri
                     f"the top-level kubeadm; a node override may only patch {own}",
                 )
         ignored = _strings(entry.get("ignorePreflightErrors"), f"{path}.ignorePreflightErrors")
-        overrides[name] = NodeOverride(kubeadm=patches, ignore_preflight_errors=ignored)
+        version = _node_version(entry, path, by_name[name], lab_version)
+        overrides[name] = NodeOverride(
+            kubeadm=patches, ignore_preflight_errors=ignored, kubernetes_version=version
+        )
     return MappingProxyType(overrides)
+
+
+def _node_version(
+    entry: Mapping[str, Any], path: str, node: NodeSpec, lab_version: KubernetesVersion
+) -> KubernetesVersion | None:
+    """A worker's own release (an older kubelet), within the upstream version skew policy:
+    a kubelet may be up to three minors older than the API server, never newer."""
+    text = _get(entry, "kubernetesVersion", str, None, path)
+    if text is None:
+        return None
+    field = f"{path}.kubernetesVersion"
+    version = KubernetesVersion.parse(text, field=field)
+    if node.is_control_plane:
+        raise _FieldError(
+            field,
+            "control planes run the lab's kubernetesVersion; only a worker's kubelet may be "
+            "older (change a running lab's release with `labkit lab upgrade`)",
+        )
+    if version.minor > lab_version.minor:
+        raise _FieldError(
+            field,
+            f"{version} is newer than the API server's {lab_version}; the version skew "
+            "policy never allows a kubelet newer than the API server",
+        )
+    if lab_version.minor - version.minor > MAX_KUBELET_SKEW:
+        raise _FieldError(
+            field,
+            f"{version} is {lab_version.minor - version.minor} minors older than the API "
+            f"server's {lab_version}; the version skew policy allows a kubelet at most "
+            f"{MAX_KUBELET_SKEW} minors older",
+        )
+    return version
 
 
 def _binaries(data: Any, base_dir: Path) -> Binaries:

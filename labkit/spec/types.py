@@ -85,6 +85,8 @@ def _empty() -> Mapping[str, Any]:
 class NodeOverride:
     kubeadm: Patches = field(default_factory=_empty)
     ignore_preflight_errors: tuple[str, ...] = ()
+    # A worker's own release (its kubelet), when it differs from the lab's.
+    kubernetes_version: KubernetesVersion | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,22 @@ class LabSpec:
     @property
     def node_image(self) -> str:
         return self.image or self.kubernetes_version.node_image
+
+    def version_of(self, node: NodeSpec) -> KubernetesVersion:
+        """The release of the node's kubelet: its own when skewed, else the lab's."""
+        return self.override_for(node).kubernetes_version or self.kubernetes_version
+
+    def image_of(self, node: NodeSpec) -> str:
+        """A skewed node runs its release's image; the others the lab's."""
+        own = self.override_for(node).kubernetes_version
+        return own.node_image if own else self.node_image
+
+    def releases(self) -> list[KubernetesVersion]:
+        """Every release the lab's nodes run, the lab's own first."""
+        versions = dict.fromkeys(
+            [self.kubernetes_version, *map(self.version_of, self.node_names())]
+        )
+        return list(versions)
 
     def node_names(self) -> list[NodeSpec]:
         """Nodes in bring-up order, named as kind names them (`-worker`, `-worker2`, ...)."""
