@@ -16,10 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from labkit.checks import check_node
 from labkit.checks.certificates import CERTIFICATES, SA_KEY, SA_PUB
 from labkit.checks.kubeconfigs import KUBECONFIGS
+from labkit.checks.lab import CheckRun, check_lab
 from labkit.checks.lab_context import (
-    CheckRun,
     LabConfig,
-    check_lab,
     node_context,
     read_lab_config,
     read_node,

@@ -21,9 +21,9 @@ from labkit.checks import (
 from labkit.checks.certificates import CERTIFICATES, SA_KEY, SA_PUB
 from labkit.checks.context import nth_ip
 from labkit.checks.kubeconfigs import KUBECONFIGS
+from labkit.checks.lab import check_lab
 from labkit.checks.lab_context import (
     LabConfig,
-    check_lab,
     cluster_context,
     node_context,
     read_lab_config,

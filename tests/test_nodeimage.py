@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import docker.errors
 import pytest
+from kubeadm_output import IMAGES_LIST_OUTPUT, KLOG_WARNING
 
 from labkit.errors import LabkitError
 from labkit.nodeimage import build as build_module
@@ -15,16 +16,6 @@ from labkit.nodeimage import components, gomod
 from labkit.nodeimage.components import KubeadmImages
 from labkit.nodeimage.images import ImageRecipe
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
-
-KUBEADM_1_34_LIST = """\
-registry.k8s.io/kube-apiserver:v1.34.4
-registry.k8s.io/kube-controller-manager:v1.34.4
-registry.k8s.io/kube-scheduler:v1.34.4
-registry.k8s.io/kube-proxy:v1.34.4
-registry.k8s.io/coredns/coredns:v1.12.1
-registry.k8s.io/pause:3.10.1
-registry.k8s.io/etcd:3.6.5-0
-"""
 
 
 def test_default_is_a_1_34_release() -> None:
@@ -78,12 +69,18 @@ def test_committed_kubernetes_module_pins_the_default_release() -> None:
 
 
 def test_image_tags_come_from_kubeadm() -> None:
-    images = KubeadmImages.parse(KUBEADM_1_34_LIST)
+    images = KubeadmImages.parse(IMAGES_LIST_OUTPUT)
     assert images.references["coredns"] == "registry.k8s.io/coredns/coredns:v1.12.1"
     assert images.tag("pause") == "3.10.1"
     assert images.etcd_release == "v3.6.5"
     assert components.etcd(images).version == "v3.6.5"
     assert components.coredns(images).version == "v1.12.1"
+
+
+def test_kubeadm_log_lines_in_the_listing_are_skipped() -> None:
+    images = KubeadmImages.parse(f"{KLOG_WARNING}\n{IMAGES_LIST_OUTPUT}")
+    assert images == KubeadmImages.parse(IMAGES_LIST_OUTPUT)
+    assert images.tag("etcd") == "3.6.5-0"
 
 
 def test_kubeadm_listing_without_etcd_is_an_error() -> None:
@@ -92,7 +89,7 @@ def test_kubeadm_listing_without_etcd_is_an_error() -> None:
 
 
 def test_binary_names_skip_major_version_suffixes() -> None:
-    assert components.etcd(KubeadmImages.parse(KUBEADM_1_34_LIST)).binaries() == ("server",)
+    assert components.etcd(KubeadmImages.parse(IMAGES_LIST_OUTPUT)).binaries() == ("server",)
     assert components.cri_tools(DEFAULT_VERSION).binaries() == ("crictl",)
 
 

@@ -6,7 +6,7 @@
 
 Rules only report departures: a clean run is an empty list, and `all_rules()` is what
 passed. Findings with status "known" are CIS items kubeadm's defaults fail. For a running
-lab, `labkit.checks.lab_context.check_lab(lab)` builds the contexts and does all of this.
+lab, `labkit.checks.lab.check_lab(lab)` builds the contexts and does all of this.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from labkit.checks import (
     pki,
 )
 from labkit.checks.artifacts import FileEntry, NodeArtifacts, read_node_artifacts
-from labkit.checks.context import CheckContext, ClusterContext, parse_images_list
+from labkit.checks.context import CheckContext, ClusterContext
 from labkit.checks.findings import Finding, Rule
 from labkit.checks.parsing import ca_cert_hash
 from labkit.checks.snapshot import ClusterSnapshot, fetch_cluster_snapshot
 from labkit.errors import LabkitError
+from labkit.kubeadm.images import parse_images_list
 
 __all__ = [
     "CheckContext",

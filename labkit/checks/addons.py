@@ -4,6 +4,7 @@ kube-proxy (DaemonSet and ConfigMap)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from labkit.checks.context import ClusterContext, nth_ip
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
@@ -47,12 +48,9 @@ def pods_with(snapshot: ClusterSnapshot, labels: dict[str, str]) -> list[Object]
     ]
 
 
-@RULES.rule(
-    id="addons.coredns-deployment",
-    statement="kube-system/coredns is a Deployment of 2 replicas selecting k8s-app=kube-dns",
-    source=DNS_ADDON,
-)
+@RULES.rule(id="addons.coredns-deployment", source=DNS_ADDON)
 def coredns_deployment(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """kube-system/coredns is a Deployment of 2 replicas selecting k8s-app=kube-dns"""
     deployment = snapshot.find("deployments", KUBE_SYSTEM, "coredns")
     if deployment is None:
         yield Violation(COREDNS, "the CoreDNS Deployment", "none")
@@ -65,28 +63,40 @@ def coredns_deployment(snapshot: ClusterSnapshot, context: ClusterContext) -> It
         yield Violation(COREDNS, f"selector {KUBE_DNS}", f"selector {selector}")
 
 
-@RULES.rule(
-    id="addons.coredns-image",
-    statement="CoreDNS runs the image `kubeadm config images list` names",
-    source=kubeadm_source("images/images.go"),
-)
-def coredns_image(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
-    deployment = snapshot.find("deployments", KUBE_SYSTEM, "coredns")
-    expected = context.images.get("coredns")
-    if deployment is None or expected is None:
-        return
-    found = _container(deployment, "coredns").get("image")
-    if found != expected:
-        yield Violation(COREDNS, f"image {expected}", str(found))
+@dataclass(frozen=True)
+class AddonImage:
+    """An addon's workload runs the image `kubeadm config images list` names for it; the
+    workload, its container and the image are all called `name`."""
+
+    rule_id: str
+    shown: str
+    kind: str  # the ClusterSnapshot field holding the workload
+    name: str
+    path: str
+    source: str = kubeadm_source("images/images.go")
+    known: bool = False
+
+    @property
+    def statement(self) -> str:
+        return f"{self.shown} runs the image `kubeadm config images list` names"
+
+    def check(self, snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+        workload = snapshot.find(self.kind, KUBE_SYSTEM, self.name)
+        expected = context.images.get(self.name)
+        if workload is None or expected is None:
+            return
+        found = _container(workload, self.name).get("image")
+        if found != expected:
+            yield Violation(self.path, f"image {expected}", str(found))
 
 
-@RULES.rule(
-    id="addons.kube-dns-service",
-    statement="kube-system/kube-dns is at the 10th IP of the service subnet, with ports "
-    "53/UDP, 53/TCP and 9153/TCP, selecting k8s-app=kube-dns",
-    source=DNS_ADDON,
-)
+RULES.add_rows([AddonImage("addons.coredns-image", "CoreDNS", "deployments", "coredns", COREDNS)])
+
+
+@RULES.rule(id="addons.kube-dns-service", source=DNS_ADDON)
 def kube_dns_service(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """kube-system/kube-dns is at the 10th IP of the service subnet, with ports 53/UDP, 53/TCP
+    and 9153/TCP, selecting k8s-app=kube-dns"""
     service = snapshot.find("services", KUBE_SYSTEM, "kube-dns")
     if service is None:
         yield Violation(KUBE_DNS_SERVICE, "the kube-dns Service", "none")
@@ -107,13 +117,10 @@ def kube_dns_service(snapshot: ClusterSnapshot, context: ClusterContext) -> Iter
         )
 
 
-@RULES.rule(
-    id="addons.kube-proxy-daemonset",
-    statement="kube-system/kube-proxy is a DaemonSet on the host network with a privileged "
-    "container, configured by the kube-proxy ConfigMap (config.conf)",
-    source=PROXY_ADDON,
-)
+@RULES.rule(id="addons.kube-proxy-daemonset", source=PROXY_ADDON)
 def kube_proxy_daemonset(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """kube-system/kube-proxy is a DaemonSet on the host network with a privileged container,
+    configured by the kube-proxy ConfigMap (config.conf)"""
     daemon_set = snapshot.find("daemon_sets", KUBE_SYSTEM, "kube-proxy")
     if daemon_set is None:
         yield Violation(KUBE_PROXY_DAEMONSET, "the kube-proxy DaemonSet", "none")
@@ -133,29 +140,17 @@ def kube_proxy_daemonset(snapshot: ClusterSnapshot, context: ClusterContext) -> 
         )
 
 
-@RULES.rule(
-    id="addons.kube-proxy-image",
-    statement="kube-proxy runs the image `kubeadm config images list` names",
-    source=kubeadm_source("images/images.go"),
-)
-def kube_proxy_image(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
-    daemon_set = snapshot.find("daemon_sets", KUBE_SYSTEM, "kube-proxy")
-    expected = context.images.get("kube-proxy")
-    if daemon_set is None or expected is None:
-        return
-    found = _container(daemon_set, "kube-proxy").get("image")
-    if found != expected:
-        yield Violation(KUBE_PROXY_DAEMONSET, f"image {expected}", str(found))
+RULES.add_rows(
+    [AddonImage("addons.kube-proxy-image", "kube-proxy", "daemon_sets", "kube-proxy",
+                KUBE_PROXY_DAEMONSET)]
+)  # fmt: skip
 
 
-@RULES.rule(
-    id="addons.kube-proxy-everywhere",
-    statement="A kube-proxy pod is scheduled on every node",
-    source=PROXY_ADDON,
-)
+@RULES.rule(id="addons.kube-proxy-everywhere", source=PROXY_ADDON)
 def kube_proxy_everywhere(
     snapshot: ClusterSnapshot, context: ClusterContext
 ) -> Iterator[Violation]:
+    """A kube-proxy pod is scheduled on every node"""
     scheduled = {(pod.get("spec") or {}).get("nodeName") for pod in pods_with(snapshot, KUBE_PROXY)}
     for node in context.nodes:
         if node not in scheduled:

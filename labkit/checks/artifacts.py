@@ -76,14 +76,6 @@ class FileEntry:
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
 
-    @property
-    def mode_text(self) -> str:
-        return f"{self.mode:04o}"
-
-    @property
-    def owner_text(self) -> str:
-        return f"{self.uid}:{self.gid}"
-
 
 @dataclass(frozen=True)
 class NodeArtifacts:

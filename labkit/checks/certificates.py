@@ -1,20 +1,24 @@
 """kubeadm's PKI table: the certificates of /etc/kubernetes/pki and what each must say.
 
-Read from kubeadm's certs phase (certlist.go) and pkiutil (SANs, key usage, validity).
+Read from kubeadm's certs phase (certlist.go) and pkiutil (SANs, key usage, validity). The
+comparisons every kubeadm certificate gets, whether a file under pki or a kubeconfig's client
+certificate (subject, issuer, validity now), are here too, so both say them alike.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.context import CheckContext, nth_ip, split_host_port
+from labkit.checks.findings import Violation
 from labkit.checks.parsing import load_certificate
 from labkit.constants import PKI_DIR
 
@@ -119,3 +123,51 @@ def read_certificate(node: NodeArtifacts, path: str) -> x509.Certificate | None:
         return load_certificate(entry.data) if entry else None
     except ValueError:
         return None
+
+
+def _attribute(name: x509.Name, oid: ObjectIdentifier) -> list[str]:
+    return [str(attribute.value) for attribute in name.get_attributes_for_oid(oid)]
+
+
+def wrong_subject(
+    where: str, cert: x509.Certificate, common_name: str, organizations: Iterable[str]
+) -> Iterator[Violation]:
+    """The subject must be exactly one CN and these Os: to the apiserver they are the user
+    and its groups."""
+    expected = ([common_name], sorted(organizations))
+    found = (
+        _attribute(cert.subject, NameOID.COMMON_NAME),
+        sorted(_attribute(cert.subject, NameOID.ORGANIZATION_NAME)),
+    )
+    if found != expected:
+        yield Violation(
+            where,
+            f"CN={common_name} O={expected[1] or '-'}",
+            f"CN={','.join(found[0]) or '-'} O={found[1] or '-'}",
+        )
+
+
+def wrong_issuer(
+    where: str, cert: x509.Certificate, ca: x509.Certificate, ca_path: str
+) -> Iterator[Violation]:
+    """The certificate must verify against the CA at `ca_path` (its signature, not only
+    its issuer name)."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature) as error:
+        reason = str(error) or type(error).__name__
+        yield Violation(
+            where,
+            f"signed by {ca_path} ({ca.subject.rfc4514_string()})",
+            f"issuer {cert.issuer.rfc4514_string()}: {reason}",
+        )
+
+
+def not_valid_at(where: str, cert: x509.Certificate, now: datetime) -> Iterator[Violation]:
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if not not_before <= now < not_after:
+        yield Violation(
+            where,
+            f"valid at {now:%Y-%m-%dT%H:%M:%SZ}",
+            f"valid {not_before:%Y-%m-%dT%H:%M:%SZ} .. {not_after:%Y-%m-%dT%H:%M:%SZ}",
+        )

@@ -59,7 +59,9 @@ class FileItem:
 
     def _check_entry(self, node: NodeArtifacts, entry: FileEntry) -> Iterator[Violation]:
         if entry.mode & ~self.max_mode:
-            yield Violation(entry.path, f"mode {self.max_mode:04o} or stricter", entry.mode_text)
+            yield Violation(
+                entry.path, f"mode {self.max_mode:04o} or stricter", f"{entry.mode:04o}"
+            )
         owner = node.owner(entry)
         if self.owner is not None and owner != self.owner:
             yield Violation(entry.path, f"owner {self.owner}", owner)
@@ -123,22 +125,26 @@ FILE_ITEMS = (
     FileItem("cis.kubelet-config-owner", "4.1.10: /var/lib/kubelet/config.yaml is root:root",
              _fixed(KUBELET_CONFIG), 0o7777, control_plane_only=False, source=NODE),
 )  # fmt: skip
-for _item in FILE_ITEMS:
-    RULES.rule(id=_item.rule_id, statement=_item.statement, source=_item.source,
-               known=_item.known)(_item.check)  # fmt: skip
+RULES.add_rows(FILE_ITEMS)
 
 
 @dataclass(frozen=True)
 class FlagItem:
-    """A flag a CIS item wants and kubeadm's defaults do not set."""
+    """A flag a CIS item wants and kubeadm's defaults do not set (so known to fail)."""
 
     rule_id: str
-    statement: str
+    item: str  # the CIS item: its number and what it asks
     components: tuple[str, ...]
     flag: str
     # Whether the component's flags satisfy the item.
     passes: Callable[[dict[str, str]], bool]
     wanted: str
+    source: str = MASTER
+    known: bool = True
+
+    @property
+    def statement(self) -> str:
+        return f"{self.item} (known to fail)"
 
     def check(self, node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
         if not context.is_control_plane:
@@ -185,6 +191,4 @@ FLAG_ITEMS = (
              ("kube-apiserver",), "audit-log-path", lambda f: bool(f.get("audit-log-path")),
              "--audit-log-path=<file>"),
 )  # fmt: skip
-for _flag_item in FLAG_ITEMS:
-    RULES.rule(id=_flag_item.rule_id, statement=_flag_item.statement + " (known to fail)",
-               source=MASTER, known=True)(_flag_item.check)  # fmt: skip
+RULES.add_rows(FLAG_ITEMS)

@@ -100,13 +100,10 @@ def _cluster_info_ca(data: dict[str, str]) -> tuple[str, x509.Certificate]:
     return str(cluster.get("server", "")), load_certificate(ca)
 
 
-@RULES.rule(
-    id="cluster.cluster-info",
-    statement="kube-public/cluster-info holds a kubeconfig with one cluster: the API server "
-    "and the cluster CA",
-    source=CLUSTERINFO,
-)
+@RULES.rule(id="cluster.cluster-info", source=CLUSTERINFO)
 def cluster_info(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """kube-public/cluster-info holds a kubeconfig with one cluster: the API server and the
+    cluster CA"""
     found = _cluster_info(snapshot)
     if found is None:
         yield Violation(CLUSTER_INFO, "the ConfigMap", "none")
@@ -123,12 +120,9 @@ def cluster_info(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator
         yield Violation(path, "the CA of pki/ca.crt", ca.subject.rfc4514_string())
 
 
-@RULES.rule(
-    id="cluster.discovery-hash",
-    statement="The CA in cluster-info hashes to the --discovery-token-ca-cert-hash joins used",
-    source=kubeadm_source("discovery/token/token.go"),
-)
+@RULES.rule(id="cluster.discovery-hash", source=kubeadm_source("discovery/token/token.go"))
 def discovery_hash(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """The CA in cluster-info hashes to the --discovery-token-ca-cert-hash joins used"""
     found = _cluster_info(snapshot)
     if found is None or not context.discovery_token_ca_cert_hash:
         return
@@ -147,13 +141,10 @@ def _tokens(snapshot: ClusterSnapshot) -> Iterator[tuple[str, dict[str, str]]]:
             yield name_of(secret), secret_data(secret)
 
 
-@RULES.rule(
-    id="cluster.cluster-info-jws",
-    statement="cluster-info carries a valid jws-kubeconfig-<token-id> (HS256 over its "
-    "kubeconfig, keyed by the token secret) for every signing bootstrap token",
-    source=kubeadm_source("discovery/token/token.go"),
-)
+@RULES.rule(id="cluster.cluster-info-jws", source=kubeadm_source("discovery/token/token.go"))
 def cluster_info_jws(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """cluster-info carries a valid jws-kubeconfig-<token-id> (HS256 over its kubeconfig, keyed
+    by the token secret) for every signing bootstrap token"""
     found = _cluster_info(snapshot)
     if found is None:
         return
@@ -195,13 +186,10 @@ def _binding_violation(
         yield Violation(path, expected, f"{found_role[0]} {found_role[1]}; missing {missing}")
 
 
-@RULES.rule(
-    id="cluster.public-bindings",
-    statement="Anonymous users may read cluster-info; bootstrap tokens and nodes may read "
-    "kubeadm-config and kubelet-config",
-    source=CLUSTERINFO,
-)
+@RULES.rule(id="cluster.public-bindings", source=CLUSTERINFO)
 def public_bindings(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """Anonymous users may read cluster-info; bootstrap tokens and nodes may read kubeadm-config
+    and kubelet-config"""
     readers = {("Group", BOOTSTRAP_GROUP, None), ("Group", "system:nodes", None)}
     expected = (
         (KUBE_PUBLIC, "kubeadm:bootstrap-signer-clusterinfo", {("User", "system:anonymous", None)}),
@@ -215,12 +203,11 @@ def public_bindings(snapshot: ClusterSnapshot, context: ClusterContext) -> Itera
 
 
 @RULES.rule(
-    id="cluster.kubeadm-configmaps",
-    statement="kube-system/kubeadm-config holds the ClusterConfiguration and "
-    "kube-system/kubelet-config the KubeletConfiguration (key kubelet)",
-    source=kubeadm_source("phases/uploadconfig/uploadconfig.go"),
+    id="cluster.kubeadm-configmaps", source=kubeadm_source("phases/uploadconfig/uploadconfig.go")
 )
 def kubeadm_configmaps(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """kube-system/kubeadm-config holds the ClusterConfiguration and kube-system/kubelet-config
+    the KubeletConfiguration (key kubelet)"""
     for name, key, kind in (
         ("kubeadm-config", "ClusterConfiguration", "ClusterConfiguration"),
         ("kubelet-config", "kubelet", "KubeletConfiguration"),
@@ -270,12 +257,11 @@ _TTL_SLACK = timedelta(minutes=5)
 
 
 @RULES.rule(
-    id="cluster.bootstrap-token",
-    statement="A bootstrap token Secret exists, for authentication and signing, in group "
-    "system:bootstrappers:kubeadm:default-node-token, expiring within the token TTL (24h)",
-    source=kubeadm_source("phases/bootstraptoken/node/token.go"),
+    id="cluster.bootstrap-token", source=kubeadm_source("phases/bootstraptoken/node/token.go")
 )
 def bootstrap_token(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """A bootstrap token Secret exists, for authentication and signing, in group
+    system:bootstrappers:kubeadm:default-node-token, expiring within the token TTL (24h)"""
     secrets = [s for s in snapshot.secrets if s.get("type") == BOOTSTRAP_TOKEN_TYPE]
     if not secrets:
         yield Violation(
@@ -304,15 +290,12 @@ CLUSTER_ROLE_BINDINGS = {
 }  # fmt: skip
 
 
-@RULES.rule(
-    id="cluster.cluster-role-bindings",
-    statement="kubeadm's ClusterRoleBindings exist (TLS bootstrap, CSR auto-approval, "
-    "get-nodes, kubeadm:cluster-admins -> cluster-admin, kube-proxy, CoreDNS)",
-    source=TLSBOOTSTRAP,
-)
+@RULES.rule(id="cluster.cluster-role-bindings", source=TLSBOOTSTRAP)
 def cluster_role_bindings(
     snapshot: ClusterSnapshot, context: ClusterContext
 ) -> Iterator[Violation]:
+    """kubeadm's ClusterRoleBindings exist (TLS bootstrap, CSR auto-approval, get-nodes,
+    kubeadm:cluster-admins -> cluster-admin, kube-proxy, CoreDNS)"""
     for name, (role, subject) in CLUSTER_ROLE_BINDINGS.items():
         binding = snapshot.find("cluster_role_bindings", None, name)
         path = object_path(None, "ClusterRoleBinding", name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from labkit.checks.context import CheckContext, image_tag, url
+from labkit.checks.context import CheckContext, url
 from labkit.constants import (
     CONTROLLER_MANAGER_CONF,
     ETCD_CLIENT_PORT,
@@ -18,6 +18,7 @@ from labkit.constants import (
     PKI_DIR,
     SCHEDULER_CONF,
 )
+from labkit.kubeadm.images import image_tag
 
 
 def apiserver_flags(context: CheckContext) -> dict[str, str]:

@@ -9,7 +9,6 @@ only what kubeadm itself hard-codes (names, paths, ports, file modes).
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -27,39 +26,6 @@ DEFAULT_CLUSTER_NAME = "kubernetes"
 DEFAULT_CERTIFICATE_VALIDITY = timedelta(hours=8760)
 DEFAULT_CA_CERTIFICATE_VALIDITY = timedelta(hours=87600)
 DEFAULT_TOKEN_TTL = timedelta(hours=24)
-
-_IMAGE = re.compile(r"^(?P<repository>[^\s:@]+(?:/[^\s:@]+)*):(?P<tag>[\w][\w.-]*)$")
-
-
-def parse_images_list(text: str) -> dict[str, str]:
-    """Map component -> image from `kubeadm config images list` output.
-
-    The component is the image's last path segment, so
-    `registry.k8s.io/coredns/coredns:v1.12.1` is `coredns`.
-    """
-    images: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        # kubeadm logs (klog lines, warnings) contain spaces; image references never do.
-        if not line or " " in line:
-            continue
-        match = _IMAGE.match(line)
-        if not match:
-            raise LabkitError(
-                f"`kubeadm config images list` printed {line!r}, which is not an image "
-                "reference; pass its standard output only"
-            )
-        images[match["repository"].rsplit("/", 1)[-1]] = line
-    if not images:
-        raise LabkitError(
-            "`kubeadm config images list` printed no images; run it with the lab's kubeadm "
-            "config (`--config`) and pass its standard output"
-        )
-    return images
-
-
-def image_tag(image: str) -> str:
-    return image.rsplit(":", 1)[-1]
 
 
 def endpoint_url(host_port: str, default_port: int) -> str:
@@ -102,7 +68,8 @@ class CheckContext:
     role: Role
     advertise_address: str
     kubernetes_minor: int
-    # Component -> image, from `parse_images_list` over the kubeadm under test.
+    # Component -> image, from `parse_images_list` (labkit.kubeadm.images) over the kubeadm
+    # under test.
     images: dict[str, str] = field(default_factory=dict)
     # controlPlaneEndpoint (host[:port]). On a worker of a lab without one, the endpoint it
     # joined, since that is where its kubelet.conf points.

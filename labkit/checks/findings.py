@@ -2,16 +2,20 @@
 
 A rule is a small function over one kind of evidence (a node's files, or a snapshot of the
 cluster's objects) that yields a `Violation` for every place the evidence departs from what
-kubeadm documents. The rule set it is registered with turns violations into `Finding`s
-carrying the rule id, the node and the status. Only departures are reported: a passing run
-is the rule list minus the findings.
+kubeadm documents; its docstring says what it asserts. The rule set it is registered with
+turns violations into `Finding`s carrying the rule id, the node and the status. Only
+departures are reported: a passing run is the rule list minus the findings.
+
+    @RULES.rule(id="pki.ca-constraint", source=PKI_HELPERS)
+    def ca_constraint(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+        '''The three CAs carry basicConstraints CA:TRUE; every other certificate CA:FALSE'''
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from labkit.versions import DEFAULT_KUBERNETES_VERSION
 
@@ -71,6 +75,25 @@ class Violation:
 RuleCheck = Callable[[Any, Any], Iterable[Violation]]
 
 
+class RuleRow(Protocol):
+    """A rule written as a row of a table: for rules that differ only in data (a file and
+    its mode, a config field and its value), a frozen dataclass with a `check`."""
+
+    @property
+    def rule_id(self) -> str: ...
+
+    @property
+    def statement(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def known(self) -> bool: ...
+
+    def check(self, subject: Any, context: Any) -> Iterable[Violation]: ...
+
+
 @dataclass(frozen=True)
 class Rule:
     """An invariant: what it asserts, where kubeadm (or the CIS benchmark) says so."""
@@ -116,15 +139,32 @@ class RuleSet:
     rules: list[Rule] = field(default_factory=list)
 
     def rule(
-        self, *, id: str, statement: str, source: str, known: bool = False
+        self, *, id: str, source: str, known: bool = False, statement: str | None = None
     ) -> Callable[[RuleCheck], RuleCheck]:
+        """Register a check as rule `id`. What it asserts is its docstring, unless given as
+        `statement` (a table row's check shares one docstring with the other rows)."""
+
         def register(check: RuleCheck) -> RuleCheck:
             if any(existing.id == id for existing in self.rules):
                 raise ValueError(f"rule {id!r} is declared twice in {self.artifact}")
-            self.rules.append(Rule(id, statement, source, self.artifact, self.scope, check, known))
+            asserts = statement or " ".join((check.__doc__ or "").split())
+            if not asserts:
+                raise ValueError(
+                    f"rule {id!r} says nothing of what it asserts: no docstring (or Python "
+                    "runs with -OO, which drops docstrings)"
+                )
+            self.rules.append(Rule(id, asserts, source, self.artifact, self.scope, check, known))
             return check
 
         return register
+
+    def add_rows(self, rows: Iterable[RuleRow]) -> None:
+        """Register each row of a table as a rule, in the table's order."""
+        for row in rows:
+            register = self.rule(
+                id=row.rule_id, source=row.source, known=row.known, statement=row.statement
+            )
+            register(row.check)
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)

@@ -7,12 +7,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import NameOID
 
 from labkit.checks.artifacts import NodeArtifacts
-from labkit.checks.certificates import BY_NAME, read_certificate
+from labkit.checks.certificates import (
+    BY_NAME,
+    not_valid_at,
+    read_certificate,
+    wrong_issuer,
+    wrong_subject,
+)
 from labkit.checks.context import CheckContext
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
 from labkit.checks.parsing import (
@@ -133,13 +137,10 @@ def _loaded(
             yield spec, credentials
 
 
-@RULES.rule(
-    id="kubeconfig.files",
-    statement="The node has the kubeconfigs of its role and none of kubeadm's others "
-    "(super-admin.conf on the first control plane only; no bootstrap-kubelet.conf left)",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.files", source=KUBECONFIG_PHASE)
 def files(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """The node has the kubeconfigs of its role and none of kubeadm's others (super-admin.conf on
+    the first control plane only; no bootstrap-kubelet.conf left)"""
     expected = {spec.file for spec in expected_kubeconfigs(context)}
     for name in KUBEADM_FILES:
         path = f"{KUBERNETES_DIR}/{name}"
@@ -149,14 +150,10 @@ def files(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
             yield Violation(path, f"no {name} on this {context.role}", "the file exists")
 
 
-@RULES.rule(
-    id="kubeconfig.structure",
-    statement="Each kubeconfig parses, its current context resolves, its embedded "
-    "credentials parse, and cluster, context and user carry the names kubeadm (or the "
-    "kubelet's bootstrap) gives them",
-    source=kubeadm_source("util/kubeconfig/kubeconfig.go"),
-)
+@RULES.rule(id="kubeconfig.structure", source=kubeadm_source("util/kubeconfig/kubeconfig.go"))
 def structure(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each kubeconfig parses, its current context resolves, its embedded credentials parse, and
+    cluster, context and user carry the names kubeadm (or the kubelet's bootstrap) gives them"""
     for spec in expected_kubeconfigs(context):
         entry = node.get(spec.path)
         if entry is None:
@@ -186,13 +183,11 @@ def expected_server(spec: KubeconfigSpec, context: CheckContext) -> str | None:
     return context.cluster_api_url
 
 
-@RULES.rule(
-    id="kubeconfig.server",
-    statement="admin.conf and super-admin.conf point at the controlPlaneEndpoint; controller-"
-    "manager.conf, scheduler.conf and a control plane's kubelet.conf at the local apiserver",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.server", source=KUBECONFIG_PHASE)
 def server(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """admin.conf and super-admin.conf point at the controlPlaneEndpoint;
+    controller-manager.conf, scheduler.conf and a control plane's kubelet.conf at the local
+    apiserver"""
     for spec, kc in _parsed(node, context):
         expected = expected_server(spec, context)
         if expected is not None and kc.server != expected:
@@ -201,12 +196,9 @@ def server(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
             yield Violation(spec.path, "an https:// server", kc.server or "no server")
 
 
-@RULES.rule(
-    id="kubeconfig.ca",
-    statement="Each kubeconfig trusts exactly the cluster CA, /etc/kubernetes/pki/ca.crt",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.ca", source=KUBECONFIG_PHASE)
 def ca(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each kubeconfig trusts exactly the cluster CA, /etc/kubernetes/pki/ca.crt"""
     ca_cert = read_certificate(node, CA_CERT)
     if ca_cert is None:
         return
@@ -222,57 +214,29 @@ def ca(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
             yield Violation(spec.path, f"certificate-authority-data equal to {CA_CERT}", found)
 
 
-def _names(cert: x509.Certificate) -> tuple[str, list[str]]:
-    cn = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    orgs = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
-    return ",".join(cn), sorted(orgs)
-
-
-@RULES.rule(
-    id="kubeconfig.client-identity",
-    statement="Each client certificate has kubeadm's user as CN and its group as O "
-    "(admin.conf: kubernetes-admin in kubeadm:cluster-admins, ...)",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.client-identity", source=KUBECONFIG_PHASE)
 def client_identity(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each client certificate has kubeadm's user as CN and its group as O (admin.conf:
+    kubernetes-admin in kubeadm:cluster-admins, ...)"""
     for spec, credentials in _loaded(node, context):
-        expected = (spec.user.format(node=context.node), sorted(spec.organizations))
-        found = _names(credentials.certificate)
-        if found != expected:
-            yield Violation(
-                credentials.where,
-                f"CN={expected[0]} O={expected[1] or '-'}",
-                f"CN={found[0] or '-'} O={found[1] or '-'}",
-            )
+        user = spec.user.format(node=context.node)
+        yield from wrong_subject(
+            credentials.where, credentials.certificate, user, spec.organizations
+        )
 
 
-@RULES.rule(
-    id="kubeconfig.client-issuer",
-    statement="Each client certificate is signed by the cluster CA",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.client-issuer", source=KUBECONFIG_PHASE)
 def client_issuer(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each client certificate is signed by the cluster CA"""
     ca_cert = read_certificate(node, CA_CERT)
-    if ca_cert is None:
-        return
-    for _, credentials in _loaded(node, context):
-        try:
-            credentials.certificate.verify_directly_issued_by(ca_cert)
-        except (ValueError, TypeError, InvalidSignature) as error:
-            issuer = credentials.certificate.issuer.rfc4514_string()
-            yield Violation(
-                credentials.where,
-                f"a client certificate signed by {CA_CERT}",
-                f"issuer {issuer}: {str(error) or type(error).__name__}",
-            )
+    if ca_cert is not None:
+        for _, credentials in _loaded(node, context):
+            yield from wrong_issuer(credentials.where, credentials.certificate, ca_cert, CA_CERT)
 
 
-@RULES.rule(
-    id="kubeconfig.client-key-pair",
-    statement="Each client key is present and matches its client certificate",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.client-key-pair", source=KUBECONFIG_PHASE)
 def client_key_pair(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each client key is present and matches its client certificate"""
     for _, credentials in _loaded(node, context):
         key = credentials.key
         if key is None:
@@ -283,30 +247,16 @@ def client_key_pair(node: NodeArtifacts, context: CheckContext) -> Iterator[Viol
             )
 
 
-@RULES.rule(
-    id="kubeconfig.client-validity",
-    statement="Each client certificate is valid now",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.client-validity", source=KUBECONFIG_PHASE)
 def client_validity(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
-    now = node.read_at
+    """Each client certificate is valid now"""
     for _, credentials in _loaded(node, context):
-        cert = credentials.certificate
-        if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
-            yield Violation(
-                credentials.where,
-                f"valid at {now:%Y-%m-%dT%H:%M:%SZ}",
-                f"valid {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} .. "
-                f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
-            )
+        yield from not_valid_at(credentials.where, credentials.certificate, node.read_at)
 
 
-@RULES.rule(
-    id="kubeconfig.key-algorithm",
-    statement="The client keys kubeadm embeds follow ClusterConfiguration.encryptionAlgorithm",
-    source=KUBECONFIG_PHASE,
-)
+@RULES.rule(id="kubeconfig.key-algorithm", source=KUBECONFIG_PHASE)
 def key_algorithm_rule(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """The client keys kubeadm embeds follow ClusterConfiguration.encryptionAlgorithm"""
     for _, credentials in _loaded(node, context):
         # The kubelet picks its own key type (ECDSA P-256) for the certificate it rotates.
         if not credentials.embedded:
@@ -316,13 +266,10 @@ def key_algorithm_rule(node: NodeArtifacts, context: CheckContext) -> Iterator[V
             yield Violation(credentials.where, f"a {context.encryption_algorithm} key", found)
 
 
-@RULES.rule(
-    id="kubeconfig.kubelet-rotation",
-    statement="kubelet.conf of a finalized or joined node names "
-    "/var/lib/kubelet/pki/kubelet-client-current.pem for both certificate and key",
-    source=KUBELET_FINALIZE,
-)
+@RULES.rule(id="kubeconfig.kubelet-rotation", source=KUBELET_FINALIZE)
 def kubelet_rotation(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """kubelet.conf of a finalized or joined node names
+    /var/lib/kubelet/pki/kubelet-client-current.pem for both certificate and key"""
     spec = BY_FILE["kubelet.conf"]
     if not rotates(spec, context):
         return

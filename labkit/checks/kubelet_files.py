@@ -63,13 +63,9 @@ def _field(config: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-@RULES.rule(
-    id="kubelet.files",
-    statement="config.yaml is a KubeletConfiguration and kubeadm-flags.env sets "
-    "KUBELET_KUBEADM_ARGS",
-    source=kubeadm_source("phases/kubelet/config.go"),
-)
+@RULES.rule(id="kubelet.files", source=kubeadm_source("phases/kubelet/config.go"))
 def files(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """config.yaml is a KubeletConfiguration and kubeadm-flags.env sets KUBELET_KUBEADM_ARGS"""
     entry = node.get(KUBELET_CONFIG)
     if entry is None:
         yield Violation(KUBELET_CONFIG, "the KubeletConfiguration kubeadm writes", "no such file")
@@ -102,6 +98,7 @@ class ConfigField:
     field: str  # dotted path
     expected: Any  # a value, or a function of the CheckContext
     source: str = KUBELET_COMPONENTCONFIG
+    known: bool = False
 
     def check(self, node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
         config = _config(node)
@@ -139,17 +136,13 @@ CONFIG_FIELDS = (
                 "The kubelet rotates its client certificate (CIS 4.2.10)",
                 "rotateCertificates", True, cis_source("node")),
 )  # fmt: skip
-for _row in CONFIG_FIELDS:
-    RULES.rule(id=_row.rule_id, statement=_row.statement, source=_row.source)(_row.check)
+RULES.add_rows(CONFIG_FIELDS)
 
 
-@RULES.rule(
-    id="kubelet.cri-endpoint",
-    statement="The kubelet is given the CRI endpoint: containerRuntimeEndpoint in config.yaml "
-    "(NodeLocalCRISocket, on from 1.34) or --container-runtime-endpoint in kubeadm-flags.env",
-    source=KUBELET_FLAGS,
-)
+@RULES.rule(id="kubelet.cri-endpoint", source=KUBELET_FLAGS)
 def cri_endpoint(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """The kubelet is given the CRI endpoint: containerRuntimeEndpoint in config.yaml
+    (NodeLocalCRISocket, on from 1.34) or --container-runtime-endpoint in kubeadm-flags.env"""
     config, flags = _config(node), _flags(node)
     if config is None or flags is None:
         return
@@ -165,13 +158,10 @@ def cri_endpoint(node: NodeArtifacts, context: CheckContext) -> Iterator[Violati
         yield Violation(where, f"CRI endpoint {context.cri_socket}", found)
 
 
-@RULES.rule(
-    id="kubelet.pause-image",
-    statement="kubeadm-flags.env's --pod-infra-container-image, when kubeadm writes it, is "
-    "the pause image `kubeadm config images list` names",
-    source=KUBELET_FLAGS,
-)
+@RULES.rule(id="kubelet.pause-image", source=KUBELET_FLAGS)
 def pause_image(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """kubeadm-flags.env's --pod-infra-container-image, when kubeadm writes it, is the pause
+    image `kubeadm config images list` names"""
     flags = _flags(node)
     expected = context.images.get("pause")
     if flags is None or expected is None or "pod-infra-container-image" not in flags:

@@ -3,35 +3,26 @@
 The values that vary with the kubeadm under test come from that kubeadm (`kubeadm config
 images list`, `kubeadm config print init-defaults`), the values that vary with the lab from
 its own rendered config (/etc/labkit/kubeadm.yaml on each node), node addresses from Docker.
-`check_lab(lab)` reads every node once (one `tar` each, in parallel), builds a `CheckContext`
-per node and a `ClusterContext`, and runs every rule.
+`labkit.checks.lab.check_lab(lab)` builds its contexts with these and runs every rule.
 
-    run = check_lab(Lab.find(docker_client(), "demo"))
-    print(render_table(run.findings)); exit(1 if run.failures else 0)
+    config = read_lab_config(control_plane, read_node(control_plane))
+    context = node_context(config, read_node(worker), worker_address)
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from labkit.checks import (
     CheckContext,
     ClusterContext,
-    Finding,
     NodeArtifacts,
-    all_rules,
-    check_cluster,
-    check_node,
-    fetch_cluster_snapshot,
     parse_images_list,
     read_node_artifacts,
 )
@@ -47,12 +38,10 @@ from labkit.constants import (
 from labkit.errors import LabkitError
 from labkit.goduration import go_duration
 from labkit.kubeadm.config import merge
-from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 
 IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", KUBEADM_CONFIG)
 INIT_DEFAULTS = ("kubeadm", "config", "print", "init-defaults")
-_Result = TypeVar("_Result")
 
 
 def kubeadm_documents(text: str, *, source: str) -> dict[str, dict[str, Any]]:
@@ -233,7 +222,7 @@ def _role(node: Node) -> Role:
     return ROLE_CONTROL_PLANE if node.is_control_plane else ROLE_WORKER
 
 
-def _kubeadm(node: Node, command: tuple[str, ...]) -> str:
+def kubeadm_stdout(node: Node, command: tuple[str, ...]) -> str:
     # stdout only: kubeadm logs its warnings to stderr.
     return node.output(command, timeout=KUBEADM_QUERY_TIMEOUT)
 
@@ -255,77 +244,6 @@ def read_lab_config(control_plane: Node, artifacts: NodeArtifacts) -> LabConfig:
     return lab_config(
         control_plane.name,
         artifacts,
-        _kubeadm(control_plane, INIT_DEFAULTS),
-        _kubeadm(control_plane, IMAGES_LIST),
-    )
-
-
-@dataclass(frozen=True)
-class NodeTiming:
-    node: str
-    read_seconds: float  # the one `tar` of the node, concurrent with the others
-    check_seconds: float  # every node rule, in-process
-
-
-@dataclass(frozen=True)
-class CheckRun:
-    """Every rule over every node and the cluster, with where the time went."""
-
-    lab: str
-    findings: tuple[Finding, ...]
-    nodes: tuple[str, ...]
-    rules: int
-    timings: tuple[NodeTiming, ...]
-    cluster_seconds: float  # snapshot read and cluster rules
-    total_seconds: float
-
-    @property
-    def failures(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == "fail"]
-
-
-def _timed(action: Callable[[], _Result]) -> tuple[_Result, float]:
-    started = time.monotonic()
-    return action(), time.monotonic() - started
-
-
-def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
-    """Read every node (in parallel), the kubeadm under test and the cluster's objects, then
-    run every node rule on every node and every cluster rule; `strict` fails known items."""
-    started = time.monotonic()
-    control_plane = lab.control_plane
-    with ThreadPoolExecutor(max_workers=2 * len(lab.nodes) + 3) as pool:
-        reads = {n.name: pool.submit(_timed, partial(read_node, n)) for n in lab.nodes}
-        addresses = {n.name: pool.submit(n.lab_address) for n in lab.nodes}
-        defaults = pool.submit(_kubeadm, control_plane, INIT_DEFAULTS)
-        images = pool.submit(_kubeadm, control_plane, IMAGES_LIST)
-        snapshot = pool.submit(_timed, partial(fetch_cluster_snapshot, lab.api_client()))
-        read = {name: future.result() for name, future in reads.items()}
-        address = {name: future.result() for name, future in addresses.items()}
-        artifacts = {name: result[0] for name, result in read.items()}
-        config = lab_config(
-            control_plane.name, artifacts[control_plane.name], defaults.result(), images.result()
-        )
-        cluster_snapshot, snapshot_seconds = snapshot.result()
-    findings: list[Finding] = []
-    timings = []
-    for node in lab.nodes:
-        context = node_context(config, artifacts[node.name], address[node.name])
-        node_findings, seconds = _timed(
-            partial(check_node, artifacts[node.name], context, strict=strict)
-        )
-        findings += node_findings
-        timings.append(NodeTiming(node.name, read[node.name][1], seconds))
-    context = cluster_context(config, artifacts.values(), address)
-    cluster_findings, seconds = _timed(
-        partial(check_cluster, cluster_snapshot, context, strict=strict)
-    )
-    return CheckRun(
-        lab.name,
-        tuple(findings + cluster_findings),
-        tuple(n.name for n in lab.nodes),
-        len(all_rules()),
-        tuple(timings),
-        snapshot_seconds + seconds,
-        time.monotonic() - started,
+        kubeadm_stdout(control_plane, INIT_DEFAULTS),
+        kubeadm_stdout(control_plane, IMAGES_LIST),
     )

@@ -66,13 +66,10 @@ def _pods(node: NodeArtifacts, context: CheckContext) -> Iterator[StaticPod]:
             yield pod
 
 
-@RULES.rule(
-    id="manifests.set",
-    statement="A control plane has the four static pod manifests (etcd, kube-apiserver, "
-    "kube-controller-manager, kube-scheduler) as Pods; a worker has none",
-    source=CONTROLPLANE_PHASE,
-)
+@RULES.rule(id="manifests.set", source=CONTROLPLANE_PHASE)
 def manifest_set(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """A control plane has the four static pod manifests (etcd, kube-apiserver,
+    kube-controller-manager, kube-scheduler) as Pods; a worker has none"""
     if not context.is_control_plane:
         for entry in node.under(MANIFESTS_DIR):
             if not entry.is_dir:
@@ -89,13 +86,10 @@ def manifest_set(node: NodeArtifacts, context: CheckContext) -> Iterator[Violati
             yield Violation(path, f"the {component} static Pod", "no such file")
 
 
-@RULES.rule(
-    id="manifests.metadata",
-    statement="Each static pod is kube-system/<component> with labels component=<component> "
-    "and tier=control-plane",
-    source=STATICPOD_UTILS,
-)
+@RULES.rule(id="manifests.metadata", source=STATICPOD_UTILS)
 def metadata(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod is kube-system/<component> with labels component=<component> and
+    tier=control-plane"""
     for pod in _pods(node, context):
         meta = pod.pod.get("metadata") or {}
         labels = meta.get("labels") or {}
@@ -103,19 +97,16 @@ def metadata(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
         found = (meta.get("namespace"), meta.get("name"), labels.get("component"),
                  labels.get("tier"))  # fmt: skip
         if found != expected:
-            yield Violation(
-                pod.path,
-                f"kube-system/{pod.component} labels component={pod.component},tier=control-plane",
-                f"{found[0]}/{found[1]} labels component={found[2]},tier={found[3]}",
-            )
+            yield Violation(pod.path, _describe_metadata(*expected), _describe_metadata(*found))
 
 
-@RULES.rule(
-    id="manifests.host-network",
-    statement="Each static pod runs in the host network namespace (hostNetwork: true)",
-    source=STATICPOD_UTILS,
-)
+def _describe_metadata(namespace: object, name: object, component: object, tier: object) -> str:
+    return f"{namespace}/{name} labels component={component},tier={tier}"
+
+
+@RULES.rule(id="manifests.host-network", source=STATICPOD_UTILS)
 def host_network(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod runs in the host network namespace (hostNetwork: true)"""
     for pod in _pods(node, context):
         if pod.spec.get("hostNetwork") is not True:
             yield Violation(
@@ -123,28 +114,23 @@ def host_network(node: NodeArtifacts, context: CheckContext) -> Iterator[Violati
             )
 
 
-@RULES.rule(
-    id="manifests.priority",
-    statement="Each static pod has priorityClassName system-node-critical",
-    source=STATICPOD_UTILS,
-)
+@RULES.rule(id="manifests.priority", source=STATICPOD_UTILS)
 def priority(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod has priorityClassName system-node-critical"""
+    expected = ("system-node-critical", SYSTEM_NODE_CRITICAL)
     for pod in _pods(node, context):
         found = (pod.spec.get("priorityClassName"), pod.spec.get("priority"))
-        if found != ("system-node-critical", SYSTEM_NODE_CRITICAL):
-            yield Violation(
-                pod.path,
-                f"priorityClassName system-node-critical, priority {SYSTEM_NODE_CRITICAL}",
-                f"priorityClassName {found[0]}, priority {found[1]}",
-            )
+        if found != expected:
+            yield Violation(pod.path, _describe_priority(*expected), _describe_priority(*found))
 
 
-@RULES.rule(
-    id="manifests.seccomp",
-    statement="Each static pod uses the RuntimeDefault seccomp profile",
-    source=STATICPOD_UTILS,
-)
+def _describe_priority(class_name: object, priority: object) -> str:
+    return f"priorityClassName {class_name}, priority {priority}"
+
+
+@RULES.rule(id="manifests.seccomp", source=STATICPOD_UTILS)
 def seccomp(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod uses the RuntimeDefault seccomp profile"""
     for pod in _pods(node, context):
         profile = (pod.spec.get("securityContext") or {}).get("seccompProfile") or {}
         if profile.get("type") != "RuntimeDefault":
@@ -153,12 +139,9 @@ def seccomp(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
             )
 
 
-@RULES.rule(
-    id="manifests.image",
-    statement="Each static pod runs the image `kubeadm config images list` names for it",
-    source=kubeadm_source("images/images.go"),
-)
+@RULES.rule(id="manifests.image", source=kubeadm_source("images/images.go"))
 def image(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod runs the image `kubeadm config images list` names for it"""
     for pod in _pods(node, context):
         expected = context.images[pod.component]
         found = pod.container.get("image")
@@ -166,25 +149,19 @@ def image(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
             yield Violation(pod.path, f"image {expected}", str(found))
 
 
-@RULES.rule(
-    id="manifests.pull-policy",
-    statement="Each static pod's container has imagePullPolicy IfNotPresent",
-    source=CONTROLPLANE_PHASE,
-)
+@RULES.rule(id="manifests.pull-policy", source=CONTROLPLANE_PHASE)
 def pull_policy(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod's container has imagePullPolicy IfNotPresent"""
     for pod in _pods(node, context):
         found = pod.container.get("imagePullPolicy")
         if found != "IfNotPresent":
             yield Violation(pod.path, "imagePullPolicy IfNotPresent", str(found))
 
 
-@RULES.rule(
-    id="manifests.flags",
-    statement="Each static pod runs its binary with the flags kubeadm renders for this node "
-    "(certificates, kubeconfigs, addresses, subnets, Node,RBAC, NodeRestriction, ...)",
-    source=CONTROLPLANE_PHASE,
-)
+@RULES.rule(id="manifests.flags", source=CONTROLPLANE_PHASE)
 def flags(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod runs its binary with the flags kubeadm renders for this node
+    (certificates, kubeconfigs, addresses, subnets, Node,RBAC, NodeRestriction, ...)"""
     for pod in _pods(node, context):
         command = pod.command
         if not command or command[0] != pod.component:
@@ -197,12 +174,9 @@ def flags(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
                 yield Violation(pod.path, f"--{name}={value}", shown)
 
 
-@RULES.rule(
-    id="manifests.extra-args",
-    statement="Every apiServer.extraArgs entry of the kubeadm config is in the apiserver's command",
-    source=kubeadm_source("util/arguments.go"),
-)
+@RULES.rule(id="manifests.extra-args", source=kubeadm_source("util/arguments.go"))
 def extra_args(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Every apiServer.extraArgs entry of the kubeadm config is in the apiserver's command"""
     for pod in _pods(node, context):
         if pod.component != "kube-apiserver":
             continue
@@ -228,13 +202,10 @@ def expected_probes(component: str, context: CheckContext) -> tuple[str, str, in
     return context.loopback, "HTTP", ETCD_METRICS_PORT, paths
 
 
-@RULES.rule(
-    id="manifests.probes",
-    statement="Each static pod probes its health endpoints (/livez, /readyz, /healthz) on the "
-    "named port probe-port, at the host, scheme and port kubeadm sets",
-    source=STATICPOD_UTILS,
-)
+@RULES.rule(id="manifests.probes", source=STATICPOD_UTILS)
 def probes(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each static pod probes its health endpoints (/livez, /readyz, /healthz) on the named port
+    probe-port, at the host, scheme and port kubeadm sets"""
     for pod in _pods(node, context):
         host, scheme, port, paths = expected_probes(pod.component, context)
         ports = {p.get("name"): p.get("containerPort") for p in pod.container.get("ports") or []}

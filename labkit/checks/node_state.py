@@ -46,23 +46,19 @@ def _nodes(snapshot: ClusterSnapshot, names: tuple[str, ...]) -> Iterator[tuple[
             yield name, node
 
 
-@RULES.rule(
-    id="node-state.registered",
-    statement="Every node of the lab is registered with the API",
-    source=kubeadm_source("cmd/phases/join/kubelet.go"),
-)
+@RULES.rule(id="node-state.registered", source=kubeadm_source("cmd/phases/join/kubelet.go"))
 def registered(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """Every node of the lab is registered with the API"""
     for name in context.nodes:
         if snapshot.node(name) is None:
             yield Violation(f"Node/{name}", "a registered Node", "none", node=name)
 
 
 @RULES.rule(
-    id="node-state.ready",
-    statement="Every node reports condition Ready=True",
-    source="https://kubernetes.io/docs/reference/node/node-status/#condition",
+    id="node-state.ready", source="https://kubernetes.io/docs/reference/node/node-status/#condition"
 )
 def ready(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """Every node reports condition Ready=True"""
     for name, node in _nodes(snapshot, context.nodes):
         condition = _condition(node, "Ready")
         if condition.get("status") != "True":
@@ -72,13 +68,10 @@ def ready(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violat
             )
 
 
-@RULES.rule(
-    id="node-state.control-plane-labels",
-    statement="Control-plane nodes carry the labels node-role.kubernetes.io/control-plane and "
-    "node.kubernetes.io/exclude-from-external-load-balancers",
-    source=MARK_CONTROL_PLANE,
-)
+@RULES.rule(id="node-state.control-plane-labels", source=MARK_CONTROL_PLANE)
 def control_plane_labels(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """Control-plane nodes carry the labels node-role.kubernetes.io/control-plane and
+    node.kubernetes.io/exclude-from-external-load-balancers"""
     for name, node in _nodes(snapshot, context.control_planes):
         missing = [
             label for label in (CONTROL_PLANE_ROLE, EXCLUDE_FROM_LB) if label not in labels_of(node)
@@ -88,13 +81,9 @@ def control_plane_labels(snapshot: ClusterSnapshot, context: ClusterContext) -> 
                             f"missing {', '.join(missing)}", node=name)  # fmt: skip
 
 
-@RULES.rule(
-    id="node-state.control-plane-taint",
-    statement="Control-plane nodes carry the taint "
-    "node-role.kubernetes.io/control-plane:NoSchedule",
-    source=MARK_CONTROL_PLANE,
-)
+@RULES.rule(id="node-state.control-plane-taint", source=MARK_CONTROL_PLANE)
 def control_plane_taint(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """Control-plane nodes carry the taint node-role.kubernetes.io/control-plane:NoSchedule"""
     for name, node in _nodes(snapshot, context.control_planes):
         taints = _taints(node)
         if CONTROL_PLANE_TAINT not in taints:
@@ -104,12 +93,9 @@ def control_plane_taint(snapshot: ClusterSnapshot, context: ClusterContext) -> I
             )
 
 
-@RULES.rule(
-    id="node-state.worker-role",
-    statement="Workers carry neither the control-plane role label nor its taint",
-    source=MARK_CONTROL_PLANE,
-)
+@RULES.rule(id="node-state.worker-role", source=MARK_CONTROL_PLANE)
 def worker_role(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """Workers carry neither the control-plane role label nor its taint"""
     for name, node in _nodes(snapshot, context.workers):
         if CONTROL_PLANE_ROLE in labels_of(node):
             yield Violation(
@@ -119,12 +105,9 @@ def worker_role(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[
             yield Violation(f"Node/{name}", "no control-plane taint", "the taint", node=name)
 
 
-@RULES.rule(
-    id="node-state.coredns-ready",
-    statement="The CoreDNS pods (k8s-app=kube-dns) are Running and Ready",
-    source=kubeadm_source("phases/addons/dns/manifests.go"),
-)
+@RULES.rule(id="node-state.coredns-ready", source=kubeadm_source("phases/addons/dns/manifests.go"))
 def coredns_ready(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """The CoreDNS pods (k8s-app=kube-dns) are Running and Ready"""
     pods = pods_with(snapshot, KUBE_DNS)
     if not pods:
         yield Violation(

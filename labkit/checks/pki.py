@@ -9,11 +9,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import ObjectIdentifier
 
 from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.certificates import (
@@ -27,7 +26,10 @@ from labkit.checks.certificates import (
     AltNames,
     CertSpec,
     expected_certificates,
+    not_valid_at,
     read_certificate,
+    wrong_issuer,
+    wrong_subject,
 )
 from labkit.checks.context import CheckContext
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
@@ -56,12 +58,9 @@ def _loaded(
             yield spec, cert
 
 
-@RULES.rule(
-    id="pki.present",
-    statement="Every certificate and key of kubeadm's PKI table exists and parses as PEM",
-    source=CERTLIST,
-)
+@RULES.rule(id="pki.present", source=CERTLIST)
 def present(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Every certificate and key of kubeadm's PKI table exists and parses as PEM"""
     for spec in expected_certificates(context):
         paths = [(spec.cert_path, load_certificate)]
         if context.is_control_plane:
@@ -77,34 +76,19 @@ def present(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
                 yield Violation(path, "a PEM file kubeadm can load", f"unparseable: {error}")
 
 
-@RULES.rule(
-    id="pki.issuer",
-    statement="Each certificate is signed by its CA (self-signed for the three CAs)",
-    source=CERTLIST,
-)
+@RULES.rule(id="pki.issuer", source=CERTLIST)
 def issuer(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each certificate is signed by its CA (self-signed for the three CAs)"""
     for spec, cert in _loaded(node, context):
         ca_spec = BY_NAME[spec.issuer] if spec.issuer else spec
         ca = read_certificate(node, ca_spec.cert_path)
-        if ca is None:
-            continue
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature) as error:
-            reason = str(error) or type(error).__name__
-            yield Violation(
-                spec.cert_path,
-                f"signed by {ca_spec.cert_path} ({ca.subject.rfc4514_string()})",
-                f"issuer {cert.issuer.rfc4514_string()}: {reason}",
-            )
+        if ca is not None:
+            yield from wrong_issuer(spec.cert_path, cert, ca, ca_spec.cert_path)
 
 
-@RULES.rule(
-    id="pki.key-pair",
-    statement="Each certificate's public key matches the private key next to it",
-    source=PKI_HELPERS,
-)
+@RULES.rule(id="pki.key-pair", source=PKI_HELPERS)
 def key_pair(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each certificate's public key matches the private key next to it"""
     if not context.is_control_plane:
         return
     for spec, cert in _loaded(node, context):
@@ -119,34 +103,28 @@ def key_pair(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
             )
 
 
-def _attribute(name: x509.Name, oid: ObjectIdentifier) -> list[str]:
-    return [str(attribute.value) for attribute in name.get_attributes_for_oid(oid)]
-
-
-@RULES.rule(
-    id="pki.subject",
-    statement="Each certificate has the CN and O of kubeadm's PKI table",
-    source=CERTLIST,
-)
+@RULES.rule(id="pki.subject", source=CERTLIST)
 def subject(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each certificate has the CN and O of kubeadm's PKI table"""
     for spec, cert in _loaded(node, context):
-        expected = ([spec.expected_cn(context)], sorted(spec.organizations))
-        found = (
-            _attribute(cert.subject, NameOID.COMMON_NAME),
-            sorted(_attribute(cert.subject, NameOID.ORGANIZATION_NAME)),
+        yield from wrong_subject(
+            spec.cert_path, cert, spec.expected_cn(context), spec.organizations
         )
-        if found != expected:
-            yield Violation(
-                spec.cert_path,
-                f"CN={expected[0][0]} O={expected[1] or '-'}",
-                f"CN={','.join(found[0]) or '-'} O={found[1] or '-'}",
-            )
+
+
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
+
+
+def _extension(cert: x509.Certificate, kind: type[_Extension]) -> _Extension | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
 
 
 def _found_alt_names(cert: x509.Certificate) -> AltNames:
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    sans = _extension(cert, x509.SubjectAlternativeName)
+    if sans is None:
         return set(), set()
     dns = set(sans.get_values_for_type(x509.DNSName))
     ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
@@ -159,12 +137,9 @@ def _describe_alt_names(dns: set[str], ips: set[str]) -> str:
     return " ".join(parts) or "none"
 
 
-@RULES.rule(
-    id="pki.sans",
-    statement="Each certificate has exactly the DNS and IP SANs kubeadm computes for it",
-    source=PKI_HELPERS,
-)
+@RULES.rule(id="pki.sans", source=PKI_HELPERS)
 def sans(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Each certificate has exactly the DNS and IP SANs kubeadm computes for it"""
     for spec, cert in _loaded(node, context):
         dns, ips = spec.expected_alt_names(context)
         ips = {str(ipaddress.ip_address(ip)) for ip in ips}
@@ -184,19 +159,15 @@ _KEY_USAGES = ("digital_signature", "key_encipherment", "key_cert_sign", "conten
 
 
 def _key_usages(cert: x509.Certificate) -> set[str]:
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
+    usage = _extension(cert, x509.KeyUsage)
+    if usage is None:
         return set()
     return {name for name in _KEY_USAGES if getattr(usage, name)}
 
 
-@RULES.rule(
-    id="pki.key-usage",
-    statement="Key usage is digitalSignature+keyEncipherment, plus keyCertSign on a CA",
-    source=PKI_HELPERS,
-)
+@RULES.rule(id="pki.key-usage", source=PKI_HELPERS)
 def key_usage(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Key usage is digitalSignature+keyEncipherment, plus keyCertSign on a CA"""
     for spec, cert in _loaded(node, context):
         expected = {"digital_signature", "key_encipherment"}
         if spec.is_ca:
@@ -210,17 +181,11 @@ def key_usage(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]
             )
 
 
-@RULES.rule(
-    id="pki.ext-key-usage",
-    statement="Extended key usage is serverAuth/clientAuth as kubeadm's table says; none on a CA",
-    source=CERTLIST,
-)
+@RULES.rule(id="pki.ext-key-usage", source=CERTLIST)
 def ext_key_usage(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Extended key usage is serverAuth/clientAuth as kubeadm's table says; none on a CA"""
     for spec, cert in _loaded(node, context):
-        try:
-            found = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
-        except x509.ExtensionNotFound:
-            found = set()
+        found = set(_extension(cert, x509.ExtendedKeyUsage) or ())
         if found != set(spec.usages):
             yield Violation(
                 spec.cert_path,
@@ -237,50 +202,32 @@ def _oid_names(oids: Iterable[ObjectIdentifier]) -> str:
     return ",".join(names) or "none"
 
 
-@RULES.rule(
-    id="pki.ca-constraint",
-    statement="The three CAs carry basicConstraints CA:TRUE; every other certificate CA:FALSE",
-    source=PKI_HELPERS,
-)
+@RULES.rule(id="pki.ca-constraint", source=PKI_HELPERS)
 def ca_constraint(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """The three CAs carry basicConstraints CA:TRUE; every other certificate CA:FALSE"""
     for spec, cert in _loaded(node, context):
-        try:
-            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except x509.ExtensionNotFound:
-            is_ca = False
+        constraints = _extension(cert, x509.BasicConstraints)
+        is_ca = constraints is not None and constraints.ca
         if is_ca != spec.is_ca:
             yield Violation(
                 spec.cert_path, f"CA:{str(spec.is_ca).upper()}", f"CA:{str(is_ca).upper()}"
             )
 
 
-@RULES.rule(
-    id="pki.validity-now",
-    statement="Each certificate is valid now: notBefore <= now < notAfter",
-    source=CERTLIST,
-)
+@RULES.rule(id="pki.validity-now", source=CERTLIST)
 def validity_now(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
-    now = node.read_at
+    """Each certificate is valid now: notBefore <= now < notAfter"""
     for spec, cert in _loaded(node, context):
-        not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-        if not not_before <= now < not_after:
-            yield Violation(
-                spec.cert_path,
-                f"valid at {now:%Y-%m-%dT%H:%M:%SZ}",
-                f"valid {not_before:%Y-%m-%dT%H:%M:%SZ} .. {not_after:%Y-%m-%dT%H:%M:%SZ}",
-            )
+        yield from not_valid_at(spec.cert_path, cert, node.read_at)
 
 
 def _hours(period: timedelta) -> str:
     return f"{period.total_seconds() / 3600:.1f}h"
 
 
-@RULES.rule(
-    id="pki.validity-period",
-    statement="Leaves are valid for certificateValidityPeriod, CAs for caCertificateValidityPeriod",
-    source=CERTLIST,
-)
+@RULES.rule(id="pki.validity-period", source=CERTLIST)
 def validity_period(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Leaves are valid for certificateValidityPeriod, CAs for caCertificateValidityPeriod"""
     for spec, cert in _loaded(node, context):
         period = context.ca_certificate_validity if spec.is_ca else context.certificate_validity
         # notAfter counts from the start of kubeadm, notBefore from 5 minutes before it.
@@ -290,12 +237,9 @@ def validity_period(node: NodeArtifacts, context: CheckContext) -> Iterator[Viol
             yield Violation(spec.cert_path, f"valid for about {_hours(period)}", _hours(found))
 
 
-@RULES.rule(
-    id="pki.key-algorithm",
-    statement="Every certificate and sa.key use ClusterConfiguration.encryptionAlgorithm",
-    source=PKI_HELPERS,
-)
+@RULES.rule(id="pki.key-algorithm", source=PKI_HELPERS)
 def key_algorithm_rule(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """Every certificate and sa.key use ClusterConfiguration.encryptionAlgorithm"""
     for spec, cert in _loaded(node, context):
         found = key_algorithm(cert.public_key())
         if found != context.encryption_algorithm:
@@ -310,12 +254,9 @@ def key_algorithm_rule(node: NodeArtifacts, context: CheckContext) -> Iterator[V
         yield Violation(SA_KEY, f"a {context.encryption_algorithm} key", found)
 
 
-@RULES.rule(
-    id="pki.service-account-key",
-    statement="sa.key and sa.pub exist on a control plane and are one key pair",
-    source=kubeadm_source("phases/certs/certs.go"),
-)
+@RULES.rule(id="pki.service-account-key", source=kubeadm_source("phases/certs/certs.go"))
 def service_account_key(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """sa.key and sa.pub exist on a control plane and are one key pair"""
     if not context.is_control_plane:
         return
     loaded: dict[str, Any] = {}
@@ -332,12 +273,9 @@ def service_account_key(node: NodeArtifacts, context: CheckContext) -> Iterator[
         yield Violation(SA_PUB, f"the public half of {SA_KEY}", "a different public key")
 
 
-@RULES.rule(
-    id="pki.worker-ca-only",
-    statement="A worker's /etc/kubernetes/pki holds ca.crt and nothing else (no CA key)",
-    source=kubeadm_source("cmd/phases/join/kubelet.go"),
-)
+@RULES.rule(id="pki.worker-ca-only", source=kubeadm_source("cmd/phases/join/kubelet.go"))
 def worker_ca_only(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
+    """A worker's /etc/kubernetes/pki holds ca.crt and nothing else (no CA key)"""
     if context.is_control_plane:
         return
     allowed = BY_NAME["ca"].cert_path

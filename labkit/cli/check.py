@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labkit.checks import all_rules
-    from labkit.checks.lab_context import check_lab
+    from labkit.checks.lab import check_lab
     from labkit.checks.report import render_json, render_rules, render_table, summary_line
     from labkit.host import docker_client
     from labkit.lab.lab import Lab

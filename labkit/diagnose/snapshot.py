@@ -47,7 +47,7 @@ class Diagnosis:
 
     cause_id: str
     summary: str
-    subject: str
+    subject: str  # node/<name> or pod/<namespace>/<name> (node_subject, pod_subject)
     evidence: tuple[str, ...]
     fix: str
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from labkit.errors import LabkitError
+from labkit.kubeadm.images import image_tag, parse_images_list
 from labkit.nodeimage.gomod import GoComponent
 from labkit.versions import FLANNEL_CNI_PLUGIN_MODULE_VERSION, FLANNEL_VERSION, KubernetesVersion
 
@@ -48,10 +49,7 @@ class KubeadmImages:
 
     @classmethod
     def parse(cls, text: str) -> KubeadmImages:
-        references = {}
-        for line in text.split():
-            repository = line.rsplit(":", 1)[0]
-            references[repository.rsplit("/", 1)[-1]] = line
+        references = parse_images_list(text)
         missing = {"kube-apiserver", "etcd", "coredns", "pause"} - references.keys()
         if missing:
             raise LabkitError(
@@ -60,7 +58,7 @@ class KubeadmImages:
         return cls(references)
 
     def tag(self, component: str) -> str:
-        return self.references[component].rsplit(":", 1)[1]
+        return image_tag(self.references[component])
 
     @property
     def etcd_release(self) -> str:

@@ -9,19 +9,21 @@ from typing import Any
 
 from kubeadm_like import control_plane_context, control_plane_node, worker_context, worker_node
 from kubeadm_like_cluster import ClusterObjects, cluster_context, good_cluster
-from kubeadm_like_pki import Pki
+from kubeadm_like_pki import NodeFiles, Pki
 
 from labkit.checks import Finding, check_cluster, check_node
 
 
 @dataclass(frozen=True)
-class NodeCase:
+class Case:
+    """`mutate` breaks a good node or cluster so that `rule_id` alone fails."""
+
     rule_id: str
     breaks: str
-    mutate: Callable[[Any], None]  # NodeFiles -> None
-    path: str  # the file the finding must name
+    mutate: Callable[..., None]
+    path: str  # what the finding must name: a file or an object
     mentions: str  # what the finding must say (the invariant or what was found)
-    role: str = "control-plane"
+    # Fields of the context the case is checked against, over the good lab's.
     context: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -30,17 +32,14 @@ class NodeCase:
 
 
 @dataclass(frozen=True)
-class ClusterCase:
-    rule_id: str
-    breaks: str
-    mutate: Callable[[ClusterObjects, Pki], None]
-    path: str
-    mentions: str
-    context: dict[str, Any] = field(default_factory=dict)
+class NodeCase(Case):
+    mutate: Callable[[NodeFiles], None]
+    role: str = "control-plane"
 
-    @property
-    def id(self) -> str:
-        return f"{self.rule_id}[{self.breaks}]"
+
+@dataclass(frozen=True)
+class ClusterCase(Case):
+    mutate: Callable[[ClusterObjects, Pki], None]
 
 
 def run_node_case(case: NodeCase, pki: Pki) -> list[Finding]:

@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubeadm_like_manifests import KUBELET_CONFIG
 from kubeadm_like_pki import API_URL, CONTROL_PLANE, IMAGES, WORKER, b64, cert_pem
+from kubeadm_output import cluster_configuration
 
 from labkit.checks import ClusterContext, ClusterSnapshot
 
@@ -113,29 +114,7 @@ def cluster_info_kubeconfig(ca: x509.Certificate) -> str:
     )
 
 
-CLUSTER_CONFIGURATION = """\
-apiServer: {}
-apiVersion: kubeadm.k8s.io/v1beta4
-caCertificateValidityPeriod: 87600h0m0s
-certificateValidityPeriod: 8760h0m0s
-certificatesDir: /etc/kubernetes/pki
-clusterName: kubernetes
-controllerManager: {}
-dns: {}
-encryptionAlgorithm: RSA-2048
-etcd:
-  local:
-    dataDir: /var/lib/etcd
-imageRepository: registry.k8s.io
-kind: ClusterConfiguration
-kubernetesVersion: v1.34.4
-networking:
-  dnsDomain: cluster.local
-  podSubnet: 10.244.0.0/16
-  serviceSubnet: 10.96.0.0/12
-proxy: {}
-scheduler: {}
-"""
+CLUSTER_CONFIGURATION = cluster_configuration("v1.34.4", podSubnet="10.244.0.0/16")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kubeadm_output import IMAGES_LIST_OUTPUT
 
 from labkit.checks import NodeArtifacts, parse_images_list
 from labkit.checks.artifacts import FileEntry
@@ -34,16 +35,6 @@ API_URL = f"https://{CONTROL_PLANE_ADDRESS}:6443"
 CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
 KUBELET_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 
-# `kubeadm config images list` of kubeadm v1.34.4.
-IMAGES_LIST_OUTPUT = """\
-registry.k8s.io/kube-apiserver:v1.34.4
-registry.k8s.io/kube-controller-manager:v1.34.4
-registry.k8s.io/kube-scheduler:v1.34.4
-registry.k8s.io/kube-proxy:v1.34.4
-registry.k8s.io/coredns/coredns:v1.12.1
-registry.k8s.io/pause:3.10.1
-registry.k8s.io/etcd:3.6.5-0
-"""
 IMAGES = parse_images_list(IMAGES_LIST_OUTPUT)
 
 SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH

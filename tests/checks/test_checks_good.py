@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from kubeadm_like import control_plane_context, control_plane_node, worker_context, worker_node
 from kubeadm_like_cluster import cluster_context, good_cluster
-from kubeadm_like_pki import IMAGES_LIST_OUTPUT, Pki
+from kubeadm_like_pki import Pki
+from kubeadm_output import IMAGES_LIST_OUTPUT, KLOG_WARNING
 
 from labkit.checks import (
     CheckContext,
@@ -150,7 +151,7 @@ def test_from_tar_keeps_absolute_paths() -> None:
 
 
 def test_parse_images_list() -> None:
-    images = parse_images_list("W1123 12:00:00 a klog warning line\n" + IMAGES_LIST_OUTPUT)
+    images = parse_images_list(f"{KLOG_WARNING}\n{IMAGES_LIST_OUTPUT}")
     assert images["coredns"] == "registry.k8s.io/coredns/coredns:v1.12.1"
     assert images["etcd"] == "registry.k8s.io/etcd:3.6.5-0"
     assert set(images) == {"kube-apiserver", "kube-controller-manager", "kube-scheduler",

@@ -13,11 +13,11 @@ from kubeadm_like_pki import (
     CONTROL_PLANE,
     CONTROL_PLANE_ADDRESS,
     CRI_SOCKET,
-    IMAGES_LIST_OUTPUT,
     WORKER,
     WORKER_ADDRESS,
     Pki,
 )
+from kubeadm_output import IMAGES_LIST_OUTPUT, INIT_DEFAULTS
 
 from labkit.checks import check_node
 from labkit.checks.lab_context import (
@@ -28,49 +28,6 @@ from labkit.checks.lab_context import (
 from labkit.constants import KUBEADM_CONFIG
 from labkit.errors import LabkitError
 from labkit.goduration import go_duration
-
-# `kubeadm config print init-defaults` of kubeadm v1.34.4 (timeouts left out).
-INIT_DEFAULTS = """\
-apiVersion: kubeadm.k8s.io/v1beta4
-bootstrapTokens:
-- groups:
-  - system:bootstrappers:kubeadm:default-node-token
-  token: abcdef.0123456789abcdef
-  ttl: 24h0m0s
-  usages:
-  - signing
-  - authentication
-kind: InitConfiguration
-localAPIEndpoint:
-  advertiseAddress: 1.2.3.4
-  bindPort: 6443
-nodeRegistration:
-  criSocket: unix:///var/run/containerd/containerd.sock
-  imagePullPolicy: IfNotPresent
-  name: node
-  taints: null
----
-apiServer: {}
-apiVersion: kubeadm.k8s.io/v1beta4
-caCertificateValidityPeriod: 87600h0m0s
-certificateValidityPeriod: 8760h0m0s
-certificatesDir: /etc/kubernetes/pki
-clusterName: kubernetes
-controllerManager: {}
-dns: {}
-encryptionAlgorithm: RSA-2048
-etcd:
-  local:
-    dataDir: /var/lib/etcd
-imageRepository: registry.k8s.io
-kind: ClusterConfiguration
-kubernetesVersion: 1.34.0
-networking:
-  dnsDomain: cluster.local
-  serviceSubnet: 10.96.0.0/12
-proxy: {}
-scheduler: {}
-"""
 
 TOKEN = "l9ag8u.0123456789abcdef"
 PIN = "sha256:" + "ab" * 32
