@@ -11,7 +11,7 @@ image_flags := $(if $(KUBERNETES_VERSION),--kubernetes-version $(KUBERNETES_VERS
 stamp := .labkit-installed
 lint_paths := labkit tests scenarios conftest.py bench
 
-.PHONY: help host install image lab-up lab-down test test-unit test-integration scenarios lint prune
+.PHONY: help host install image scenario-images lab-up lab-down test test-unit test-integration scenarios lint prune
 
 help:
 	@echo "make lab-up        bring up a lab ($(LAB): 1 control plane + $(WORKERS) workers)"
@@ -34,8 +34,12 @@ install: $(stamp)
 image: host install
 	labkit image build $(image_flags)
 
+# The upgrade and skew scenarios also run the newest patch of the previous minor.
+scenario-images: image
+	labkit image build --kubernetes-version $$($(PYTHON) -c 'from labkit.versions import PREVIOUS_MINOR_VERSION as v; print(v)')
+
 lab-up: image
-	labkit lab up --name $(LAB) --workers $(WORKERS)
+	labkit lab up --name $(LAB) --workers $(WORKERS) $(image_flags)
 
 lab-down: install
 	labkit lab down $(LAB)
@@ -49,10 +53,10 @@ test-integration: image
 # --dist loadscope keeps a module's tests, hence its one lab, on one xdist worker; it is
 # inert without -n (`make scenarios PYTEST_ARGS="-n 2"`). Not loadgroup: xdist 3.8 loses
 # its groups on pytest 9 (bench/xdist_notes.md).
-scenarios: image
+scenarios: scenario-images
 	$(PYTHON) -m pytest scenarios/ --dist loadscope $(PYTEST_ARGS)
 
-test: image
+test: scenario-images
 	$(PYTHON) -m pytest tests/ scenarios/ --dist loadscope $(PYTEST_ARGS)
 
 lint: install

@@ -141,6 +141,15 @@ def lab_name(nodeid: str, owner: str) -> str:
 def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config) -> LabSpec:
     data = {camel(key): value for key, value in kwargs.items()}
     data.setdefault("name", name)
+    if isinstance(data.get("nodes"), dict):
+        # A marker cannot know the lab's name: it names nodes by role (`worker`, `worker2`).
+        lab = data["name"]
+        data["nodes"] = {
+            key if key.startswith(f"{lab}-") else f"{lab}-{key}": {
+                camel(field): value for field, value in (fields or {}).items()
+            }
+            for key, fields in data["nodes"].items()
+        }
     version = _option(config, "kubernetes_version")
     if version:
         data.setdefault("kubernetesVersion", version)

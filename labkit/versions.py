@@ -15,6 +15,9 @@ from labkit.errors import LabkitError
 # Newest patch of the newest minor the Go module proxy serves.
 DEFAULT_KUBERNETES_VERSION = "v1.34.4"
 
+# Newest patch of the minor before the default's: what upgrade and skew scenarios start from.
+PREVIOUS_MINOR_VERSION = "v1.36.3"
+
 # Minors upstream supports (and the node image build and the lab bring-up work with).
 SUPPORTED_MINORS = range(34, 38)
 # The upstream version skew policy: a kubelet up to this many minors older than the API

@@ -16,7 +16,16 @@ from labkit.versions import DEFAULT_KUBERNETES_VERSION
 def register(subparsers: argparse._SubParsersAction) -> None:
     lab = subparsers.add_parser("lab", help="bring labs up and down, and work with them")
     actions = lab.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _register_up(actions)
+    _register_upgrade(actions)
+    _register_inspection(actions)
+    register_export_logs(actions)
+    actions.add_parser("prune", help="remove everything labkit labelled").set_defaults(
+        run=run_prune
+    )
 
+
+def _register_up(actions: argparse._SubParsersAction) -> None:
     up = actions.add_parser("up", help="bring a lab up")
     up.add_argument("-f", "--file", help="lab spec (YAML); defaults are used without one")
     up.add_argument("--name", help=f"lab name (default: the spec's, else {DEFAULT_NAME!r})")
@@ -36,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--keep", action="store_true", help="keep the nodes when bring-up fails")
     up.set_defaults(run=run_up)
 
+
+def _register_upgrade(actions: argparse._SubParsersAction) -> None:
     upgrade = actions.add_parser(
         "upgrade", help="upgrade a lab to the next release with kubeadm upgrade"
     )
@@ -45,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     upgrade.set_defaults(run=run_upgrade)
 
+
+def _register_inspection(actions: argparse._SubParsersAction) -> None:
+    """down, list, status, kubeconfig, exec, load-image: commands on a lab that is up."""
     down = actions.add_parser("down", help="remove a lab and everything it created")
     down.add_argument("name")
     down.set_defaults(run=run_down)
@@ -71,12 +85,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("image")
     load.add_argument("--nodes", nargs="+", help="only these nodes (default: all)")
     load.set_defaults(run=run_load_image)
-
-    register_export_logs(actions)
-
-    actions.add_parser("prune", help="remove everything labkit labelled").set_defaults(
-        run=run_prune
-    )
 
 
 def _client():
