@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from labkit.errors import LabkitError
 
 # Newest patch of the newest minor the Go module proxy serves.
-DEFAULT_KUBERNETES_VERSION = "v1.34.4"
+DEFAULT_KUBERNETES_VERSION = "v1.37.2"
 
 # Newest patch of the minor before the default's: what upgrade and skew scenarios start from.
 PREVIOUS_MINOR_VERSION = "v1.36.3"
 
 # Minors upstream supports (and the node image build and the lab bring-up work with).
-SUPPORTED_MINORS = range(34, 38)
+SUPPORTED_MINORS = range(35, 38)
 # The upstream version skew policy: a kubelet up to this many minors older than the API
 # server, never newer (https://kubernetes.io/releases/version-skew-policy/).
 MAX_KUBELET_SKEW = 3
@@ -27,7 +27,7 @@ MAX_KUBELET_SKEW = 3
 FIRST_MINOR_REFUSING_CGROUP_V1 = 35
 
 # crictl follows Kubernetes minors; only these releases are served by the module proxy.
-CRI_TOOLS_VERSIONS = {34: "v1.34.0", 35: "v1.34.0", 36: "v1.37.0", 37: "v1.37.0"}
+CRI_TOOLS_VERSIONS = {35: "v1.34.0", 36: "v1.37.0", 37: "v1.37.0"}
 
 # Flannel: flanneld, plus its CNI plugin from containernetworking/plugins v0.9.1, the last
 # release that still carried plugins/meta/flannel (flannel-io/cni-plugin is not served).

@@ -13,11 +13,17 @@ from labkit.errors import LabkitError
 from labkit.kubeadm import BootstrapToken, init_config, init_phases, join_config, merge
 from labkit.kubeadm.config import CRI_SOCKET
 from labkit.spec import LabSpec
-from labkit.versions import KubernetesVersion
+from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
 
 TOKEN = BootstrapToken.parse("abcdef.0123456789abcdef")
 CA_HASH = "sha256:" + "0f" * 32
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lab.yaml"
+
+
+@pytest.fixture(autouse=True)
+def cgroup_v2_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rendered config must not depend on the machine the tests run on."""
+    monkeypatch.setattr("labkit.kubeadm.config.cgroup_mode", lambda: "v2")
 
 
 def lab(**data: Any) -> LabSpec:
@@ -64,7 +70,7 @@ def test_cluster_configuration() -> None:
     cluster = render_init(spec, api_server_cert_sans=["172.18.0.2", "localhost"])[
         "ClusterConfiguration"
     ]
-    assert cluster["kubernetesVersion"] == "v1.34.4"
+    assert cluster["kubernetesVersion"] == DEFAULT_KUBERNETES_VERSION
     assert cluster["clusterName"] == "kubernetes"
     assert cluster["controlPlaneEndpoint"] == "demo-control-plane:6443"
     assert cluster["networking"] == {
@@ -93,7 +99,8 @@ def test_kubelet_and_kube_proxy_configuration() -> None:
         "nodefs.inodesFree": "0%",
         "imagefs.available": "0%",
     }
-    assert "failCgroupV1" not in kubelet
+    # Every supported minor refuses cgroup v1 by default; these hosts run it.
+    assert kubelet["failCgroupV1"] is False
     proxy = documents["KubeProxyConfiguration"]
     assert proxy["mode"] == "iptables"
     assert proxy["conntrack"] == {"maxPerCore": 0}
@@ -103,6 +110,19 @@ def test_kubernetes_135_is_told_to_accept_cgroup_v1() -> None:
     documents = render_init(lab(kubernetesVersion="v1.35.0"))
     assert documents["KubeletConfiguration"]["failCgroupV1"] is False
     assert documents["ClusterConfiguration"]["kubernetesVersion"] == "v1.35.0"
+
+
+def test_on_a_cgroup_v1_host_system_verification_is_skipped_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("labkit.kubeadm.config.cgroup_mode", lambda: "hybrid")
+    spec = lab(ignorePreflightErrors=["NumCPU"])
+    registration = render_init(spec)["InitConfiguration"]["nodeRegistration"]
+    assert registration["ignorePreflightErrors"] == ["SystemVerification", "NumCPU"]
+    assert render_join(spec)["nodeRegistration"]["ignorePreflightErrors"] == [
+        "SystemVerification",
+        "NumCPU",
+    ]
 
 
 def test_ignore_preflight_errors_join_spec_and_node() -> None:
@@ -234,8 +254,8 @@ def test_callers_mistakes_are_refused() -> None:
 # --- init phases -----------------------------------------------------------------------
 
 
-def test_init_phases_follow_kubeadm_134() -> None:
-    phases = init_phases(KubernetesVersion.parse("v1.34.4"))
+def test_init_phases_follow_kubeadm_137() -> None:
+    phases = init_phases(KubernetesVersion.parse("v1.37.2"))
     assert [phase.name for phase in phases] == [
         "preflight",
         "certs",

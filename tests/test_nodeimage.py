@@ -18,10 +18,10 @@ from labkit.nodeimage.images import ImageRecipe
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
 
 
-def test_default_is_a_1_34_release() -> None:
-    assert re.fullmatch(r"v1\.34\.\d+", DEFAULT_KUBERNETES_VERSION)
-    assert not DEFAULT_VERSION.refuses_cgroup_v1
-    assert DEFAULT_VERSION.staging_version == "v0.34." + DEFAULT_KUBERNETES_VERSION.rsplit(".")[-1]
+def test_default_is_a_1_37_release() -> None:
+    assert re.fullmatch(r"v1\.37\.\d+", DEFAULT_KUBERNETES_VERSION)
+    assert DEFAULT_VERSION.refuses_cgroup_v1
+    assert DEFAULT_VERSION.staging_version == "v0.37." + DEFAULT_KUBERNETES_VERSION.rsplit(".")[-1]
 
 
 @pytest.mark.parametrize("text", ["1.34.4", "v1.34", "latest", "v2.0.0", "v1.34.4-rc.0"])
@@ -55,9 +55,9 @@ def test_staging_modules_are_replaced_by_their_release_tags() -> None:
     )
     staging = components.staging_modules(go_mod)
     assert staging == ["k8s.io/api", "k8s.io/client-go"]
-    rendered = components.kubernetes(KubernetesVersion.parse("v1.34.2"), staging).go_mod()
-    assert "\tk8s.io/api => k8s.io/api v0.34.2" in rendered
-    assert "require k8s.io/kubernetes v1.34.2" in rendered
+    rendered = components.kubernetes(KubernetesVersion.parse("v1.36.1"), staging).go_mod()
+    assert "\tk8s.io/api => k8s.io/api v0.36.1" in rendered
+    assert "require k8s.io/kubernetes v1.36.1" in rendered
 
 
 def test_committed_kubernetes_module_pins_the_default_release() -> None:

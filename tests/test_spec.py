@@ -161,7 +161,7 @@ def test_non_integer_workers(value: Any, shown: str) -> None:
 
 def test_unsupported_version() -> None:
     message = error_of({"kubernetesVersion": "v1.99.0"})
-    assert "kubernetesVersion: v1.99.0 is not supported; supported minors are v1.34" in message
+    assert "kubernetesVersion: v1.99.0 is not supported; supported minors are v1.35" in message
 
 
 @pytest.mark.parametrize("text", ["latest", "1.34.4", "v1.34"])
@@ -336,9 +336,9 @@ def test_replace_validates_like_the_file(tmp_path: Path) -> None:
 
 
 def test_replace_name_moves_node_overrides() -> None:
-    spec = LabSpec.from_file(EXAMPLE).replace(name="other", kubernetes_version="v1.35.0")
-    assert set(spec.nodes) == {"other-control-plane", "other-worker2"}
-    assert str(spec.kubernetes_version) == "v1.35.0"
+    spec = LabSpec.from_file(EXAMPLE).replace(name="other", kubernetes_version="v1.37.0")
+    assert set(spec.nodes) == {"other-control-plane", "other-worker", "other-worker2"}
+    assert str(spec.kubernetes_version) == "v1.37.0"
 
 
 def test_replace_fewer_workers_than_overrides_is_an_error() -> None:
@@ -385,7 +385,7 @@ def test_a_kubelet_more_than_three_minors_older_is_refused_naming_the_policy() -
     worker = LabSpec.from_dict({"name": "sk", "workers": 1}).node_names()[1]
     with pytest.raises(_FieldError) as error:
         _node_version(
-            {"kubernetesVersion": "v1.34.4"}, "nodes.sk-worker", worker, KubernetesVersion(1, 38, 0)
+            {"kubernetesVersion": "v1.35.4"}, "nodes.sk-worker", worker, KubernetesVersion(1, 39, 0)
         )
-    assert "4 minors older than the API server's v1.38.0" in str(error.value)
+    assert "4 minors older than the API server's v1.39.0" in str(error.value)
     assert "allows a kubelet at most 3 minors older" in str(error.value)

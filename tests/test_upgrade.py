@@ -68,7 +68,6 @@ def test_upgrade_configuration_skips_nothing_on_a_cgroup_v2_host(monkeypatch) ->
     [
         ("v1.37.2", True, ("SystemVerification",)),
         ("v1.35.4", True, ("SystemVerification",)),
-        ("v1.34.4", True, ()),
         ("v1.37.2", False, ()),
     ],
 )

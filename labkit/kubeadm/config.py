@@ -233,7 +233,7 @@ class InitPhase:
         return iter(self.args)
 
 
-# kubeadm v1.34.4 cmd/kubeadm/app/cmd/init.go:158-171 appends the phases in this order
+# kubeadm v1.37.2 cmd/kubeadm/app/cmd/init.go:157-170 (as v1.34's) appends the phases in this order
 # (kubelet-start after etcd and control-plane, right before wait-control-plane). Each entry:
 # the phase path, and whether it takes --config (wait-control-plane has no InheritFlags).
 _INIT_PHASES: tuple[tuple[tuple[str, ...], bool], ...] = (
