@@ -14,7 +14,7 @@ from labkit.errors import LabkitError
 from labkit.nodeimage import build as build_module
 from labkit.nodeimage import components, gomod
 from labkit.nodeimage.components import KubeadmImages
-from labkit.nodeimage.images import ImageRecipe
+from labkit.nodeimage.images import ImageRecipe, save_named
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, DEFAULT_VERSION, KubernetesVersion
 
 
@@ -176,3 +176,32 @@ def test_a_replaced_image_with_another_tag_or_a_container_stays() -> None:
 def test_an_up_to_date_image_is_not_its_own_replacement() -> None:
     images, said = replacing(FakeImages({"sha256:" + "0" * 64: ["labkit/node:v1"]}))
     assert images.removed == [] and said == []
+
+
+class FakeImage:
+    def __init__(self, tags: list[str]) -> None:
+        self.tags = tags
+        self.saved_as: object = None
+
+    def save(self, named: object = False) -> list[bytes]:
+        self.saved_as = named
+        return [b""]
+
+
+@pytest.mark.parametrize(
+    ("tags", "reference", "saved_as"),
+    [
+        # Another release's pause has the same bytes: its tag must not name this one.
+        (["registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.2"],
+         "registry.k8s.io/pause:3.10.2", "registry.k8s.io/pause:3.10.2"),
+        # Docker lists a docker.io reference without its registry.
+        (["labkit/toolbox:bookworm"],
+         "docker.io/labkit/toolbox:bookworm", "labkit/toolbox:bookworm"),
+    ],
+)  # fmt: skip
+def test_an_image_is_saved_under_the_reference_asked_for(
+    tags: list[str], reference: str, saved_as: str
+) -> None:
+    image = FakeImage(tags)
+    save_named(image, reference)  # type: ignore[arg-type]
+    assert image.saved_as == saved_as

@@ -15,6 +15,7 @@ from labkit.constants import CONTAINERD_NAMESPACE, IMAGE_IMPORT_TIMEOUT
 from labkit.errors import LabkitError
 from labkit.lab.node import Node
 from labkit.naming import cache_dir
+from labkit.nodeimage.images import save_named
 from labkit.parallel import parallel
 
 IMPORT_DIR = "/var/tmp"  # on the node's /var volume, not its memory-backed /tmp
@@ -42,9 +43,7 @@ def load_image(
     if not wanted:
         return []
     with tempfile.TemporaryFile(dir=cache_dir()) as archive:
-        # The reference itself: named=True would take the image ID's first tag, which may be
-        # another release's name for the same bytes (pause 3.10.1 and 3.10.2).
-        for chunk in image.save(named=reference):
+        for chunk in save_named(image, reference):
             archive.write(chunk)
         size = archive.tell()
         archive.seek(0)

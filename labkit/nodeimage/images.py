@@ -12,12 +12,13 @@ import io
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
+import docker.models.images
 
 from labkit.errors import StepFailed
 from labkit.naming import LABEL_INPUTS, managed_labels
@@ -118,11 +119,17 @@ def import_rootfs(
 def save_image(client: docker.DockerClient, reference: str, target: Path) -> Path:
     """`docker save` one image into a tarball that `ctr images import` reads."""
     with target.open("wb") as stream:
-        # named=True would name the first tag of the image ID; another release may share it
-        # (pause 3.10.1 and 3.10.2 build to the same image).
-        for chunk in client.images.get(reference).save(named=reference):
+        for chunk in save_named(client.images.get(reference), reference):
             stream.write(chunk)
     return target
+
+
+def save_named(image: docker.models.images.Image, reference: str) -> Iterator[bytes]:
+    """`docker save` of the image under this reference. named=True would name the image
+    ID's first tag, and another release may share the ID (pause 3.10.1 and 3.10.2 build to
+    the same bytes); Docker lists tags without the docker.io/ (and library/) prefix."""
+    short = reference.removeprefix("docker.io/").removeprefix("library/")
+    return image.save(named=short if short in image.tags else reference)
 
 
 def single_file_tar(name: str, data: bytes, mode: int = 0o644) -> bytes:
