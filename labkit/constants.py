@@ -36,6 +36,8 @@ ETCD_DATA_DIR = "/var/lib/etcd"
 KUBEADM_CONFIG = "/etc/labkit/kubeadm.yaml"
 # Where labkit writes kubeadm's UpgradeConfiguration on a node.
 KUBEADM_UPGRADE_CONFIG = "/etc/labkit/kubeadm-upgrade.yaml"
+# Where a troubleshooting join writes its JoinConfiguration, apart from the bring-up's.
+JOIN_CONFIG = "/etc/labkit/join.yaml"
 # What the node image holds: its release and the images it preloads.
 NODE_IMAGE_VERSION_FILE = "/kind/version"
 NODE_IMAGE_LIST = "/kind/images.txt"
@@ -80,7 +82,8 @@ SYSTEMD_BOOT_TIMEOUT = 60.0
 SIGNATURE_TIMEOUT = 60.0
 # One crictl call on a node.
 CRICTL_TIMEOUT = 20.0
-# One API request while diagnosing: (connect, read).
+# One API request while diagnosing: (connect, read); the client retries a failed connect a
+# few times.
 API_REQUEST_TIMEOUT = (5, 20)
 # `ctr images import` of one image archive into a node.
 IMAGE_IMPORT_TIMEOUT = 300.0

@@ -10,19 +10,25 @@ from pathlib import Path
 
 LABEL_PREFIX = "io.labkit"
 LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
-LABEL_LAB = f"{LABEL_PREFIX}.lab"
-LABEL_ROLE = f"{LABEL_PREFIX}.role"
-LABEL_NODE = f"{LABEL_PREFIX}.node"
-LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
-LABEL_KUBERNETES_VERSION = f"{LABEL_PREFIX}.kubernetes-version"
-
-# The dockerd runtime that drops capabilities the host cannot grant (see labkit.host).
-WRAPPED_RUNTIME = "labkit-runc"
 
 
 def managed_labels(**extra: str) -> dict[str, str]:
     """Labels for anything labkit creates, so that `labkit lab prune` finds it."""
     return {LABEL_MANAGED: "true", **extra}
+
+
+# The lab a container, volume or network is part of (`lab down` removes by it), and a node
+# container's role and name (`Lab.find` rebuilds the nodes from them).
+LABEL_LAB = f"{LABEL_PREFIX}.lab"
+LABEL_ROLE = f"{LABEL_PREFIX}.role"
+LABEL_NODE = f"{LABEL_PREFIX}.node"
+# What an image was built from (its inputs' key, its release): a build whose key matches is
+# reused, not redone.
+LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
+LABEL_KUBERNETES_VERSION = f"{LABEL_PREFIX}.kubernetes-version"
+
+# The dockerd runtime that drops capabilities the host cannot grant (see labkit.host).
+WRAPPED_RUNTIME = "labkit-runc"
 
 
 def cache_dir() -> Path:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from labkit.checks import (
-    CheckContext,
     Finding,
+    Rule,
     check_cluster,
     check_node,
     fetch_cluster_snapshot,
@@ -83,16 +83,23 @@ def written_by(phases: PhaseRecorder, phase: str) -> set[str]:
     return {path for path, entry in after.items() if not entry.is_dir and path not in before}
 
 
-def context_after(
-    phase: PhaseState, lab: Lab, config: LabConfig, *, rotation: bool = False
-) -> CheckContext:
-    return node_context(
-        config, phase.artifacts, lab.control_plane.lab_address(), kubelet_client_rotation=rotation
-    )
-
-
 def failures(findings: list[Finding]) -> list[str]:
     return [f.message for f in findings if f.status == "fail"]
+
+
+def node_failures(
+    phase: PhaseState,
+    lab: Lab,
+    config: LabConfig,
+    rules: tuple[Rule, ...],
+    *,
+    rotation: bool = False,
+) -> list[str]:
+    """The failures of these node rules on the control plane's files recorded after `phase`."""
+    context = node_context(
+        config, phase.artifacts, lab.control_plane.lab_address(), kubelet_client_rotation=rotation
+    )
+    return failures(check_node(phase.artifacts, context, rules=rules))
 
 
 def cluster_failures(
@@ -134,9 +141,7 @@ def test_certs_writes_the_pki_and_only_the_pki(
     rules = rules_of(
         "pki", ids=("cis.pki-ownership", "cis.pki-certificate-mode", "cis.pki-key-mode")
     )
-    assert (
-        failures(check_node(state.artifacts, context_after(state, lab, config), rules=rules)) == []
-    )
+    assert node_failures(state, lab, config, rules) == []
 
 
 def test_kubeconfig_writes_the_five_kubeconfigs_with_embedded_credentials(
@@ -148,9 +153,7 @@ def test_kubeconfig_writes_the_five_kubeconfigs_with_embedded_credentials(
         "kubeconfig",
         ids=("cis.admin-kubeconfigs", "cis.component-kubeconfigs", "cis.kubelet-kubeconfig"),
     )
-    assert (
-        failures(check_node(state.artifacts, context_after(state, lab, config), rules=rules)) == []
-    )
+    assert node_failures(state, lab, config, rules) == []
     # Until kubelet-finalize, the first control plane's kubelet.conf embeds its certificate.
     kubelet = parse_kubeconfig(state.artifacts.files[f"{KUBERNETES_DIR}/kubelet.conf"].text)
     assert kubelet.client_certificate_data and kubelet.client_certificate is None
@@ -166,9 +169,7 @@ def test_etcd_then_control_plane_write_the_four_static_pods(
     }
     state = phases["control-plane"]
     rules = rules_of("manifest", ids=("cis.manifests", "cis.manifests-dir"))
-    assert (
-        failures(check_node(state.artifacts, context_after(state, lab, config), rules=rules)) == []
-    )
+    assert node_failures(state, lab, config, rules) == []
     assert not state.artifacts.has(KUBELET_CONFIG)  # kubelet-start comes next
 
 
@@ -178,23 +179,41 @@ def test_kubelet_start_writes_the_kubelet_files(
     written = written_by(phases, "kubelet-start")
     assert {KUBELET_CONFIG, KUBELET_FLAGS_ENV} <= written
     assert under(written, KUBERNETES_DIR) == set()
-    state = phases["kubelet-start"]
-    assert (
-        failures(
-            check_node(
-                state.artifacts, context_after(state, lab, config), rules=rules_of("kubelet")
-            )
-        )
-        == []
-    )
+    assert node_failures(phases["kubelet-start"], lab, config, rules_of("kubelet")) == []
+
+
+# The cluster rules that hold from the end of each phase on (mark-control-plane's, which
+# fail before it, are checked on both sides below).
+CLUSTER_RULES_AFTER = {
+    "upload-config": ("cluster.kubeadm-configmaps",),
+    "bootstrap-token": (
+        "cluster.bootstrap-token",
+        "cluster.cluster-info",
+        "cluster.cluster-info-jws",
+        "cluster.public-bindings",
+    ),
+    "addon": (
+        "addons.coredns-deployment",
+        "addons.coredns-image",
+        "addons.kube-dns-service",
+        "addons.kube-proxy-daemonset",
+        "addons.kube-proxy-image",
+        "cluster.cluster-role-bindings",
+    ),
+}
+
+
+@pytest.mark.parametrize("phase", CLUSTER_RULES_AFTER)
+def test_phase_passes_its_cluster_rules(
+    lab: Lab, config: LabConfig, phases: PhaseRecorder, phase: str
+) -> None:
+    assert cluster_failures(phases[phase], lab, config, *CLUSTER_RULES_AFTER[phase]) == []
 
 
 def test_upload_config_uploads_kubeadm_and_kubelet_config(
-    lab: Lab, config: LabConfig, phases: PhaseRecorder
+    config: LabConfig, phases: PhaseRecorder
 ) -> None:
-    state = phases["upload-config"]
-    assert cluster_failures(state, lab, config, "cluster.kubeadm-configmaps") == []
-    snapshot: ClusterSnapshot = state.snapshot
+    snapshot: ClusterSnapshot = phases["upload-config"].snapshot
     uploaded = snapshot.find("config_maps", KUBE_SYSTEM, "kubeadm-config")
     cluster = load_yaml_mapping(uploaded["data"]["ClusterConfiguration"])
     assert cluster["networking"] == config.cluster["networking"]
@@ -216,13 +235,6 @@ def test_bootstrap_token_creates_the_token_and_signed_cluster_info(
     lab: Lab, config: LabConfig, phases: PhaseRecorder
 ) -> None:
     state = phases["bootstrap-token"]
-    rules = (
-        "cluster.bootstrap-token",
-        "cluster.cluster-info",
-        "cluster.cluster-info-jws",
-        "cluster.public-bindings",
-    )
-    assert cluster_failures(state, lab, config, *rules) == []
     token_id = config.init["bootstrapTokens"][0]["token"].split(".")[0]
     assert [s["metadata"]["name"] for s in state.snapshot.secrets] == [
         f"bootstrap-token-{token_id}"
@@ -242,34 +254,14 @@ def test_kubelet_finalize_points_kubelet_conf_at_the_rotating_certificate(
 ) -> None:
     rule = rules_of(ids=("kubeconfig.kubelet-rotation",))
     before, after = phases["bootstrap-token"], phases["kubelet-finalize"]
-    assert failures(
-        check_node(before.artifacts, context_after(before, lab, config, rotation=True), rules=rule)
-    )
-    assert (
-        failures(
-            check_node(
-                after.artifacts, context_after(after, lab, config, rotation=True), rules=rule
-            )
-        )
-        == []
-    )
+    assert node_failures(before, lab, config, rule, rotation=True)
+    assert node_failures(after, lab, config, rule, rotation=True) == []
     kubelet = parse_kubeconfig(after.artifacts.files[f"{KUBERNETES_DIR}/kubelet.conf"].text)
     assert kubelet.client_certificate == kubelet.client_key == KUBELET_CLIENT_PEM
 
 
-def test_addon_installs_coredns_and_kube_proxy(
-    lab: Lab, config: LabConfig, phases: PhaseRecorder
-) -> None:
+def test_addon_installs_coredns_and_kube_proxy(phases: PhaseRecorder) -> None:
     state = phases["addon"]
-    rules = (
-        "addons.coredns-deployment",
-        "addons.coredns-image",
-        "addons.kube-dns-service",
-        "addons.kube-proxy-daemonset",
-        "addons.kube-proxy-image",
-        "cluster.cluster-role-bindings",
-    )
-    assert cluster_failures(state, lab, config, *rules) == []
     assert state.snapshot.find("deployments", KUBE_SYSTEM, "coredns")["spec"]["replicas"] == 2
     assert phases["bootstrap-token"].snapshot.find("deployments", KUBE_SYSTEM, "coredns") is None
 

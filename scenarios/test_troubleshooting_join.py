@@ -49,6 +49,24 @@ def diagnosis_of(lab, node: Node) -> Diagnosis:
     return found[0]
 
 
+def diagnosis_of_refused_join(
+    lab, lab_api: k8s.ApiClient, node: Node, refused: ExecResult, error: str
+) -> Diagnosis:
+    """After a join kubeadm refused with `error`: the node has no Node object and diagnose
+    says it has not registered. Its diagnosis, for what the scenario expects of it."""
+    assert not refused.ok
+    assert error in output(refused), output(refused)
+    assert node.name not in registered(lab_api)
+    found = diagnosis_of(lab, node)
+    assert found.cause_id == "node.not-registered"
+    return found
+
+
+def assert_joined(lab_api: k8s.ApiClient, node: Node, joined: ExecResult) -> None:
+    assert joined.ok and JOINED in joined.stdout, output(joined)
+    assert waits.nodes_registered(lab_api, [node.name], REGISTER_TIMEOUT)
+
+
 def test_a_deleted_token_fails_discovery_and_a_new_join_command_joins(
     lab, lab_api, unjoined
 ) -> None:
@@ -61,16 +79,12 @@ def test_a_deleted_token_fails_discovery_and_a_new_join_command_joins(
     failed = kubeadm_join(
         lab, unjoined, endpoint=f"{cp.name}:{API_SERVER_PORT}", token=token, ca_cert_hash=pin
     )
-    assert not failed.ok
-    assert (
+    expected = (
         "error execution phase preflight: couldn't validate the identity of the API "
         "Server: could not find a JWS signature in the cluster-info ConfigMap for token "
         f'ID "{token.id}"'
-    ) in output(failed), output(failed)
-    assert unjoined.name not in registered(lab_api)
-
-    found = diagnosis_of(lab, unjoined)
-    assert found.cause_id == "node.not-registered"
+    )
+    found = diagnosis_of_refused_join(lab, lab_api, unjoined, failed, expected)
     assert "its kubelet is stopped (systemd), so `kubeadm join` has not completed" in found.summary
     assert "no usable bootstrap token (expired or deleted)" in found.summary
     assert (
@@ -92,8 +106,7 @@ def test_a_deleted_token_fails_discovery_and_a_new_join_command_joins(
         token=command.token,
         ca_cert_hash=command.ca_cert_hashes[0],
     )
-    assert joined.ok and JOINED in joined.stdout, output(joined)
-    assert waits.nodes_registered(lab_api, [unjoined.name], REGISTER_TIMEOUT)
+    assert_joined(lab_api, unjoined, joined)
     assert all(d.cause_id != "node.not-registered" for d in diagnose(lab))
 
 
@@ -107,22 +120,17 @@ def test_a_wrong_ca_pin_is_refused_and_the_pin_of_ca_crt_joins(lab, lab_api, unj
     assert wrong != pin
 
     refused = kubeadm_join(lab, unjoined, endpoint=endpoint, token=token, ca_cert_hash=wrong)
-    assert not refused.ok
-    assert (
+    expected = (
         "couldn't validate the identity of the API Server: cluster CA found in "
         f'cluster-info ConfigMap is invalid: none of the public keys "{pin}" are pinned'
-    ) in output(refused), output(refused)
-    assert unjoined.name not in registered(lab_api)
-
-    found = diagnosis_of(lab, unjoined)
-    assert found.cause_id == "node.not-registered"
+    )
+    found = diagnosis_of_refused_join(lab, lab_api, unjoined, refused, expected)
     assert "`kubeadm join` has not completed" in found.summary
     assert "a wrong --discovery-token-ca-cert-hash" in found.fix
     tokens = next(e for e in found.evidence if e.startswith("bootstrap tokens usable"))
     assert token.id in tokens.split(": ", 1)[1].split(", ")
 
     joined = kubeadm_join(lab, unjoined, endpoint=endpoint, token=token, ca_cert_hash=pin)
-    assert joined.ok and JOINED in joined.stdout, output(joined)
-    assert waits.nodes_registered(lab_api, [unjoined.name], REGISTER_TIMEOUT)
+    assert_joined(lab_api, unjoined, joined)
     # The node now trusts exactly the CA it pinned.
     assert ca_cert_hash(unjoined.read_file(CA_CERT)) == pin

@@ -295,21 +295,21 @@ def test_containers_of_two_images_get_a_load_for_each() -> None:
         assert f"labkit lab load-image {LAB} {image} --nodes {WORKER}" in found.fix
 
 
-def test_crash_loop_gives_the_exit_and_logs_previous() -> None:
+def crash_looping(exit_code: int, reason: str, *, restarts: int, message: str = "") -> k8s.V1Pod:
+    """Pod web-1 whose container app last exited with `exit_code` and now backs off."""
     last = k8s.V1ContainerState(
-        terminated=k8s.V1ContainerStateTerminated(exit_code=127, reason="Error")
+        terminated=k8s.V1ContainerStateTerminated(exit_code=exit_code, reason=reason)
     )
-    broken = pod(
+    backing_off = waiting("CrashLoopBackOff", message)
+    return pod(
         "web-1",
-        statuses=[
-            status(
-                "app",
-                state=waiting("CrashLoopBackOff", "back-off 40s restarting failed container=app"),
-                ready=False,
-                restarts=3,
-                last=last,
-            )
-        ],
+        statuses=[status("app", state=backing_off, ready=False, restarts=restarts, last=last)],
+    )
+
+
+def test_crash_loop_gives_the_exit_and_logs_previous() -> None:
+    broken = crash_looping(
+        127, "Error", restarts=3, message="back-off 40s restarting failed container=app"
     )
     found = only(snapshot(pods=[broken]), "pod.crash-loop")
     assert "exit code 127" in " ".join(found.evidence)
@@ -318,13 +318,7 @@ def test_crash_loop_gives_the_exit_and_logs_previous() -> None:
 
 
 def test_crash_loop_out_of_memory() -> None:
-    last = k8s.V1ContainerState(
-        terminated=k8s.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled")
-    )
-    broken = pod(
-        "web-1",
-        statuses=[status(state=waiting("CrashLoopBackOff"), ready=False, restarts=2, last=last)],
-    )
+    broken = crash_looping(137, "OOMKilled", restarts=2)
     assert "memory limit" in only(snapshot(pods=[broken]), "pod.crash-loop").fix
 
 

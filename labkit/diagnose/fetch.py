@@ -8,6 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import docker.errors
 from kubernetes import client as k8s
@@ -25,7 +26,6 @@ from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 from labkit.spec import DEFAULT_POD_SUBNET, LabSpec
 
-# (connect, read) seconds per API call; the client retries a failed connect a few times.
 JOURNAL_LINES = 40
 CONSOLE_LINES = 30
 # Enough for a lab's recent history; a long-lived lab keeps more events than help.
@@ -41,25 +41,20 @@ def fetch_snapshot(lab: Lab, *, journal_lines: int = JOURNAL_LINES) -> LabSnapsh
         for node in lab.nodes
         if containers[node.name] not in ("running", "removed")
     }
-    nodes, pods, events, join_tokens, api_error = _read_api(lab)
     snapshot = LabSnapshot(
         lab=lab.name,
         control_plane=control_plane.name,
         containers=containers,
         consoles=consoles,
-        nodes=nodes,
-        pods=pods,
-        events=events,
-        api_error=api_error,
         pod_subnet=_pod_subnet(lab),
-        join_tokens=join_tokens,
+        **_read_api(lab),
     )
     by_name = {node.name: node for node in lab.nodes}
     journals = read_journals(
         [by_name[n] for n in suspect_nodes(snapshot) if n in by_name], journal_lines
     )
     runtime, runtime_error = None, None
-    if api_error is not None and containers[control_plane.name] == "running":
+    if snapshot.api_error is not None and containers[control_plane.name] == "running":
         runtime, runtime_error = read_runtime(control_plane)
     return replace(
         snapshot,
@@ -84,11 +79,22 @@ def _console(node: Node) -> str:
         return f"unavailable: {error}"
 
 
-def _read_api(lab: Lab) -> tuple[tuple, tuple, tuple, tuple[str, ...] | None, str | None]:
+class ApiView(TypedDict, total=False):
+    """What the API answered, under LabSnapshot's field names; a field left out keeps the
+    snapshot's default (nothing read)."""
+
+    nodes: tuple[k8s.V1Node, ...]
+    pods: tuple[k8s.V1Pod, ...]
+    events: tuple[k8s.CoreV1Event, ...]
+    join_tokens: tuple[str, ...] | None
+    api_error: str
+
+
+def _read_api(lab: Lab) -> ApiView:
     try:
         api = lab.api_client()
     except LabkitError as error:
-        return (), (), (), None, str(error)
+        return ApiView(api_error=str(error))
     try:
         core = k8s.CoreV1Api(api)
         nodes = core.list_node(_request_timeout=API_REQUEST_TIMEOUT).items
@@ -96,14 +102,19 @@ def _read_api(lab: Lab) -> tuple[tuple, tuple, tuple, tuple[str, ...] | None, st
         events = core.list_event_for_all_namespaces(_request_timeout=API_REQUEST_TIMEOUT).items
         join_tokens = read_join_tokens(core)
     except Exception as error:  # an unreachable API is a finding, not a failure
-        return (), (), (), None, describe_api_error(error)
+        return ApiView(api_error=describe_api_error(error))
     finally:
         api.close()
     events = sorted(
         events,
         key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp or ""),
     )
-    return tuple(nodes), tuple(pods), tuple(events[-EVENTS_KEPT:]), join_tokens, None
+    return ApiView(
+        nodes=tuple(nodes),
+        pods=tuple(pods),
+        events=tuple(events[-EVENTS_KEPT:]),
+        join_tokens=join_tokens,
+    )
 
 
 def read_join_tokens(core: k8s.CoreV1Api) -> tuple[str, ...] | None:

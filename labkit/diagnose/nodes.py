@@ -57,6 +57,16 @@ def _journal_lines(
     return lines[-limit:]
 
 
+def _ready_with_status(
+    snapshot: LabSnapshot, status: str
+) -> Iterator[tuple[k8s.V1Node, str, k8s.V1NodeCondition]]:
+    """Each node whose Ready condition is `status`, with its name and that condition."""
+    for node in snapshot.nodes:
+        ready = node_condition(node, "Ready")
+        if ready is not None and ready.status == status:
+            yield node, node.metadata.name, ready
+
+
 @RULES.rule()
 def container_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     for name, status in sorted(snapshot.containers.items()):
@@ -112,11 +122,7 @@ def _no_cni_fix(snapshot: LabSnapshot, node: str) -> str:
 
 @RULES.rule()
 def no_cni(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
-    for node in snapshot.nodes:
-        name = node.metadata.name
-        ready = node_condition(node, "Ready")
-        if ready is None or ready.status != "False":
-            continue
+    for node, name, ready in _ready_with_status(snapshot, "False"):
         journal = _journal_lines(snapshot, name, NO_CNI_JOURNAL)
         if not NO_CNI_MESSAGE.search(ready.message or "") and not journal:
             continue
@@ -159,11 +165,7 @@ def kubelet_failing(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
 
 @RULES.rule()
 def kubelet_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
-    for node in snapshot.nodes:
-        name = node.metadata.name
-        ready = node_condition(node, "Ready")
-        if ready is None or ready.status != "Unknown":
-            continue
+    for _, name, ready in _ready_with_status(snapshot, "Unknown"):
         if ready.reason != "NodeStatusUnknown" and not KUBELET_STOPPED.search(ready.message or ""):
             continue
         if snapshot.containers.get(name, "running") != "running":

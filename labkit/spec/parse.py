@@ -22,25 +22,11 @@ from typing import Any
 import yaml
 
 from labkit.errors import LabkitError
-from labkit.spec.types import (
-    CNI_CHOICES,
-    DEFAULT_DNS_DOMAIN,
-    DEFAULT_NAME,
-    DEFAULT_POD_SUBNET,
-    DEFAULT_SERVICE_SUBNET,
-    INIT_MODES,
-    MAX_NAME_LENGTH,
-    MAX_WORKERS,
-    NODE_PATCH_KINDS,
-    PATCH_KINDS,
-    Binaries,
-    LabSpec,
-    Networking,
-    NodeOverride,
-    NodeSpec,
-    Patches,
-    node_specs,
-)
+
+# The defaults, limits and choices a user sees (the CLI shows them too) read as `spec.X`,
+# apart from the kubeadm limits below that only parsing knows.
+from labkit.spec import types as spec
+from labkit.spec.types import Binaries, LabSpec, Networking, NodeOverride, NodeSpec, Patches
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, MAX_KUBELET_SKEW, KubernetesVersion
 from labkit.yamldata import StrictLoader, freeze
 
@@ -103,13 +89,13 @@ def spec_from_dict(data: Any, *, source: str = "lab spec", base_dir: Path | None
 
 def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
     top = _fields(data, "", _TOP_FIELDS)
-    name = _lab_name(_get(top, "name", str, DEFAULT_NAME))
+    name = _lab_name(_get(top, "name", str, spec.DEFAULT_NAME))
     version = _get(top, "kubernetesVersion", str, DEFAULT_KUBERNETES_VERSION)
     control_planes = _control_planes(_get(top, "controlPlanes", int, 1))
     workers = _get(top, "workers", int, 0)
-    if not 0 <= workers <= MAX_WORKERS:
-        raise _FieldError("workers", f"{workers} is out of range; expected 0 to {MAX_WORKERS}")
-    nodes = node_specs(name, control_planes, workers)
+    if not 0 <= workers <= spec.MAX_WORKERS:
+        raise _FieldError("workers", f"{workers} is out of range; expected 0 to {spec.MAX_WORKERS}")
+    nodes = spec.node_specs(name, control_planes, workers)
     image = _get(top, "image", str, None)
     if image is not None and (not image or any(c.isspace() for c in image)):
         raise _FieldError("image", f"{image!r} is not an image such as labkit/node:v1.34.4")
@@ -120,13 +106,13 @@ def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
         image=image,
         control_planes=control_planes,
         workers=workers,
-        cni=_choice(top, "cni", CNI_CHOICES),
+        cni=_choice(top, "cni", spec.CNI_CHOICES),
         networking=_networking(top.get("networking"), len(nodes)),
         kubeadm=_patches(top.get("kubeadm"), "kubeadm"),
         nodes=_node_overrides(top.get("nodes"), nodes, lab_version),
         ignore_preflight_errors=_strings(top.get("ignorePreflightErrors"), "ignorePreflightErrors"),
         binaries=_binaries(top.get("binaries"), base_dir),
-        init=_choice(top, "init", INIT_MODES),
+        init=_choice(top, "init", spec.INIT_MODES),
         source=source,
     )
 
@@ -192,11 +178,11 @@ def _lab_name(name: str) -> str:
             "starting and ending with a letter or digit (it prefixes node hostnames "
             "and container names)",
         )
-    if len(name) > MAX_NAME_LENGTH:
+    if len(name) > spec.MAX_NAME_LENGTH:
         raise _FieldError(
             "name",
             f"{name!r} is {len(name)} characters long; use at most "
-            f"{MAX_NAME_LENGTH} so that '<name>-control-plane' stays a valid "
+            f"{spec.MAX_NAME_LENGTH} so that '<name>-control-plane' stays a valid "
             "63-character hostname",
         )
     return name
@@ -217,13 +203,14 @@ def _control_planes(count: int) -> int:
 def _networking(data: Any, node_count: int) -> Networking:
     section = _fields(data, "networking", _NETWORKING_FIELDS)
     pod = _ipv4_cidr(
-        _get(section, "podSubnet", str, DEFAULT_POD_SUBNET, "networking"), "networking.podSubnet"
+        _get(section, "podSubnet", str, spec.DEFAULT_POD_SUBNET, "networking"),
+        "networking.podSubnet",
     )
     service = _ipv4_cidr(
-        _get(section, "serviceSubnet", str, DEFAULT_SERVICE_SUBNET, "networking"),
+        _get(section, "serviceSubnet", str, spec.DEFAULT_SERVICE_SUBNET, "networking"),
         "networking.serviceSubnet",
     )
-    domain = _get(section, "dnsDomain", str, DEFAULT_DNS_DOMAIN, "networking")
+    domain = _get(section, "dnsDomain", str, spec.DEFAULT_DNS_DOMAIN, "networking")
     per_node = _NODE_CIDR_PREFIX
     widest, narrowest = per_node - _MAX_NODE_MASK_DIFF, per_node - (node_count - 1).bit_length()
     if not widest <= pod.prefixlen <= narrowest:
@@ -266,7 +253,7 @@ def _ipv4_cidr(text: str, path: str) -> ipaddress.IPv4Network:
 
 def _patches(data: Any, path: str) -> Patches:
     patches = {}
-    for kind, patch in _fields(data, path, PATCH_KINDS).items():
+    for kind, patch in _fields(data, path, spec.PATCH_KINDS).items():
         where = _at(path, kind)
         if not isinstance(patch, Mapping):
             raise _type_error(where, "a mapping to merge into the document", patch)
@@ -308,7 +295,7 @@ def _node_overrides(
             raise _FieldError(path, f"no such node in this lab; the nodes are {', '.join(by_name)}")
         entry = _fields(value, path, _NODE_FIELDS)
         patches = _patches(entry.get("kubeadm"), f"{path}.kubeadm")
-        own = NODE_PATCH_KINDS[by_name[name].role]
+        own = spec.NODE_PATCH_KINDS[by_name[name].role]
         for kind in patches:
             if kind != own:
                 raise _FieldError(

@@ -13,14 +13,17 @@ import contextlib
 import yaml
 from kubernetes import client as k8s
 
-from labkit.constants import KUBEADM_CONFIG, KUBEADM_FAILING_JOIN_TIMEOUT, KUBEADM_RESET_TIMEOUT
+from labkit.constants import (
+    JOIN_CONFIG,
+    KUBEADM_CONFIG,
+    KUBEADM_FAILING_JOIN_TIMEOUT,
+    KUBEADM_RESET_TIMEOUT,
+)
 from labkit.errors import LabkitError
 from labkit.kubeadm import BootstrapToken, join_config
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecResult, Node
 from labkit.lab.troubleshooting.saved_spec import lab_spec
-
-JOIN_CONFIG = "/etc/labkit/join.yaml"
 
 
 def unjoin(lab: Lab, node: Node) -> None:
