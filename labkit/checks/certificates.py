@@ -29,6 +29,9 @@ BACKDATE = timedelta(minutes=5)
 # Slack for a validity period: certificates renewed or issued by a later join.
 PERIOD_TOLERANCE = timedelta(days=1)
 
+# kubeadm 1.36 gave the apiserver's kubelet client its own ClusterRoleBinding.
+FIRST_MINOR_WITH_KUBELET_API_ADMIN_BINDING = 36
+
 AltNames = tuple[set[str], set[str]]  # DNS names, IP addresses (normalized)
 
 
@@ -42,6 +45,8 @@ class CertSpec:
     organizations: tuple[str, ...] = ()
     usages: tuple[ObjectIdentifier, ...] = ()
     alt_names: Callable[[CheckContext, str], AltNames] | None = None
+    # The first minor whose kubeadm no longer puts `organizations` in the certificate.
+    organizations_until_minor: int | None = None
 
     @property
     def is_ca(self) -> bool:
@@ -57,6 +62,10 @@ class CertSpec:
 
     def expected_cn(self, context: CheckContext) -> str:
         return self.common_name.format(node=context.node)
+
+    def expected_organizations(self, context: CheckContext) -> tuple[str, ...]:
+        until = self.organizations_until_minor
+        return () if until is not None and context.kubernetes_minor >= until else self.organizations
 
     def expected_alt_names(self, context: CheckContext) -> AltNames:
         if self.is_ca:
@@ -96,8 +105,11 @@ def etcd_alt_names(context: CheckContext, name: str) -> AltNames:
 CERTIFICATES = (
     CertSpec("ca", None, "kubernetes"),
     CertSpec("apiserver", "ca", "kube-apiserver", (), (SERVER,), apiserver_alt_names),
+    # From 1.36 kubeadm binds the user to system:kubelet-api-admin instead of putting it in
+    # kubeadm:cluster-admins (bootstraptoken/node/tlsbootstrap.go AllowAPIServerToAccessKubeletAPI).
     CertSpec("apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client",
-             ("kubeadm:cluster-admins",), (CLIENT,)),
+             ("kubeadm:cluster-admins",), (CLIENT,),
+             organizations_until_minor=FIRST_MINOR_WITH_KUBELET_API_ADMIN_BINDING),
     CertSpec("front-proxy-ca", None, "front-proxy-ca"),
     CertSpec("front-proxy-client", "front-proxy-ca", "front-proxy-client", (), (CLIENT,)),
     CertSpec("etcd/ca", None, "etcd-ca"),

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
+from labkit.checks.certificates import FIRST_MINOR_WITH_KUBELET_API_ADMIN_BINDING
 from labkit.checks.context import ClusterContext
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
 from labkit.checks.parsing import ca_cert_hash, load_certificate, load_yaml_mapping
@@ -288,6 +289,10 @@ CLUSTER_ROLE_BINDINGS = {
     "kubeadm:node-proxier": ("system:node-proxier", ("ServiceAccount", "kube-proxy", KUBE_SYSTEM)),
     "system:coredns": ("system:coredns", ("ServiceAccount", "coredns", KUBE_SYSTEM)),
 }  # fmt: skip
+KUBELET_API_ADMIN_BINDING = {
+    "kubeadm:apiserver-kubelet-client": (
+        "system:kubelet-api-admin", ("User", "kube-apiserver-kubelet-client", None)),
+}  # fmt: skip
 
 
 @RULES.rule(id="cluster.cluster-role-bindings", source=TLSBOOTSTRAP)
@@ -295,8 +300,13 @@ def cluster_role_bindings(
     snapshot: ClusterSnapshot, context: ClusterContext
 ) -> Iterator[Violation]:
     """kubeadm's ClusterRoleBindings exist (TLS bootstrap, CSR auto-approval, get-nodes,
-    kubeadm:cluster-admins -> cluster-admin, kube-proxy, CoreDNS)"""
-    for name, (role, subject) in CLUSTER_ROLE_BINDINGS.items():
+    kubeadm:cluster-admins -> cluster-admin, kube-proxy, CoreDNS, and from 1.36 the
+    apiserver's kubelet client -> system:kubelet-api-admin)"""
+    bindings = dict(CLUSTER_ROLE_BINDINGS)
+    minor = context.kubernetes_minor
+    if minor is not None and minor >= FIRST_MINOR_WITH_KUBELET_API_ADMIN_BINDING:
+        bindings.update(KUBELET_API_ADMIN_BINDING)
+    for name, (role, subject) in bindings.items():
         binding = snapshot.find("cluster_role_bindings", None, name)
         path = object_path(None, "ClusterRoleBinding", name)
         yield from _binding_violation(binding, path, ("ClusterRole", role), {subject})

@@ -159,6 +159,8 @@ class ClusterContext:
     # The `--discovery-token-ca-cert-hash` the lab's joins used (sha256:<hex>).
     discovery_token_ca_cert_hash: str | None = None
     token_ttl: timedelta = DEFAULT_TOKEN_TTL
+    # The release's minor, for what kubeadm changed between minors; None: not known.
+    kubernetes_minor: int | None = None
 
     def __post_init__(self) -> None:
         if not self.control_planes:

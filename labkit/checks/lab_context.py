@@ -207,6 +207,7 @@ def cluster_context(
         api_server_url=server,
         ca_cert_pem=ca.data if ca else None,
         discovery_token_ca_cert_hash=pins[0] if pins else None,
+        kubernetes_minor=config.kubernetes_minor,
         **ttl,
     )
 

@@ -108,7 +108,7 @@ def subject(node: NodeArtifacts, context: CheckContext) -> Iterator[Violation]:
     """Each certificate has the CN and O of kubeadm's PKI table"""
     for spec, cert in _loaded(node, context):
         yield from wrong_subject(
-            spec.cert_path, cert, spec.expected_cn(context), spec.organizations
+            spec.cert_path, cert, spec.expected_cn(context), spec.expected_organizations(context)
         )
 
 

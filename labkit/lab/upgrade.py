@@ -22,6 +22,7 @@ from labkit import host
 from labkit.constants import (
     ADMIN_CONF,
     DRAIN_TIMEOUT,
+    KUBEADM_CONFIG,
     KUBEADM_UPGRADE_CONFIG,
     KUBEADM_UPGRADE_TIMEOUT,
     READY_TIMEOUT,
@@ -129,7 +130,20 @@ def upgrade_first_control_plane(up: Upgrade) -> None:
     plan = run_kubeadm(up, node, ["upgrade", "plan", "--config", KUBEADM_UPGRADE_CONFIG])
     up.progress.detail(plan)
     run_kubeadm(up, node, ["upgrade", "apply", "--config", KUBEADM_UPGRADE_CONFIG, "--yes"])
+    for control_plane in up.lab.control_planes:
+        record_release_in_node_config(control_plane, up.target)
     up.progress.say(f"   {node.name}: kubeadm upgrade apply {up.target} done")
+
+
+def record_release_in_node_config(node: Node, target: KubernetesVersion) -> None:
+    """labkit's copy of the kubeadm config it gave the node names the release the cluster
+    runs now: `labkit check` asks the node's kubeadm for that release's expectations."""
+    documents = list(yaml.safe_load_all(node.read_file(KUBEADM_CONFIG)))
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "ClusterConfiguration":
+            document["kubernetesVersion"] = str(target)
+    rendered = yaml.safe_dump_all(documents, sort_keys=False).encode()
+    node.write_file(KUBEADM_CONFIG, rendered, 0o600)
 
 
 def upgrade_kubelets(up: Upgrade) -> None:

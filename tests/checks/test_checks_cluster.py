@@ -118,6 +118,10 @@ CASES = [
     ClusterCase("cluster.cluster-role-bindings", "no kubeadm:cluster-admins",
                 remove("cluster_role_bindings", "kubeadm:cluster-admins"),
                 "ClusterRoleBinding/kubeadm:cluster-admins", "ClusterRole cluster-admin"),
+    # The v1.34 cluster of the fixtures checked as 1.36: kubeadm 1.36 adds this binding.
+    ClusterCase("cluster.cluster-role-bindings", "no apiserver kubelet client binding from 1.36",
+                lambda o, p: None, "ClusterRoleBinding/kubeadm:apiserver-kubelet-client",
+                "ClusterRole system:kubelet-api-admin", context={"kubernetes_minor": 36}),
     ClusterCase("addons.coredns-deployment", "CoreDNS 1 replica",
                 edit("deployments", "coredns", "kube-system",
                      lambda d: d["spec"].update(replicas=1)),

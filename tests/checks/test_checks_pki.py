@@ -109,6 +109,10 @@ CASES = [
     NodeCase("pki.subject", "no kubeadm:cluster-admins O",
              reissue("apiserver-kubelet-client", orgs=()),
              f"{PKI}/apiserver-kubelet-client.crt", "O=['kubeadm:cluster-admins']"),
+    # kubeadm 1.35's certificate on a 1.36 control plane: 1.36 dropped the group.
+    NodeCase("pki.subject", "kubeadm:cluster-admins O from 1.36 on", lambda f: None,
+             f"{PKI}/apiserver-kubelet-client.crt", "CN=kube-apiserver-kubelet-client O=-",
+             context={"kubernetes_minor": 36}),
     NodeCase("pki.subject", "wrong CN", reissue("etcd/server", cn="etcd"),
              f"{PKI}/etcd/server.crt", "CN=lab-control-plane"),
     NodeCase("pki.sans", "missing DNS SAN",
