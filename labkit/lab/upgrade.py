@@ -34,6 +34,7 @@ from labkit.lab.evidence import cluster_evidence, node_evidence
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecFailed, Node
 from labkit.lab.release import ReleaseMaterial, release_material
+from labkit.lab.troubleshooting.saved_spec import lab_spec
 from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
 from labkit.versions import KubernetesVersion
 
@@ -51,6 +52,11 @@ class Upgrade:
     current: KubernetesVersion | None = None
     material: ReleaseMaterial | None = None
     upgraded: list[str] = field(default_factory=list)
+
+    @property
+    def cni(self) -> bool:
+        """Whether the lab has a CNI: without one, no node is ever Ready."""
+        return lab_spec(self.lab).cni != "none"
 
     @property
     def client(self) -> docker.DockerClient:
@@ -74,7 +80,7 @@ def check_upgrade(up: Upgrade) -> None:
     refusal = upgrade_refusal(up.current, up.target)
     if refusal:
         raise LabkitError(f"lab {up.lab.name!r}: {refusal}")
-    checks = waits.readiness_checks(up.api, [n.name for n in up.lab.nodes])
+    checks = waits.readiness_checks(up.api, [n.name for n in up.lab.nodes], cni=up.cni)
     unmet = waits.first_unmet(checks, HEALTH_TIMEOUT)
     if unmet:
         raise LabkitError(
@@ -170,7 +176,7 @@ def upgrade_kubelet(up: Upgrade, node: Node) -> None:
     required(up.material).install(node, ("kubelet", "kubectl"))
     node.exec(["systemctl", "daemon-reload"])
     node.exec(["systemctl", "start", "kubelet"])
-    if not node_ready_at(up.api, node.name, up.target, READY_TIMEOUT):
+    if not node_at(up.api, node.name, up.target, READY_TIMEOUT, ready=up.cni):
         raise StepFailed(
             operation="restart the kubelet",
             node=node.name,
@@ -183,7 +189,7 @@ def upgrade_kubelet(up: Upgrade, node: Node) -> None:
 def wait_until_upgraded(up: Upgrade) -> None:
     names = [n.name for n in up.lab.nodes]
     checks = [
-        *waits.readiness_checks(up.api, names),
+        *waits.readiness_checks(up.api, names, cni=up.cni),
         (
             f"control plane runs the {up.target} images",
             lambda t: waits.control_plane_at(up.api, str(up.target), len(up.lab.control_planes), t),
@@ -199,13 +205,16 @@ def wait_until_upgraded(up: Upgrade) -> None:
         )
 
 
-def node_ready_at(
-    api: k8s.ApiClient, name: str, version: KubernetesVersion, timeout: float
+def node_at(
+    api: k8s.ApiClient, name: str, version: KubernetesVersion, timeout: float, *, ready: bool
 ) -> bool:
+    """The node's kubelet reports `version`, and the node is Ready (when `ready`: without a
+    CNI no node is)."""
     return waits.wait_until(
         k8s.CoreV1Api(api).list_node,
         lambda nodes: any(
-            waits.is_ready(n) and n.status.node_info.kubelet_version == str(version) for n in nodes
+            (waits.is_ready(n) or not ready) and n.status.node_info.kubelet_version == str(version)
+            for n in nodes
         ),
         timeout,
         field_selector=f"metadata.name={name}",
