@@ -2,8 +2,13 @@
 parallel), the kubeadm under test and the cluster's objects, builds a `CheckContext` per node
 and a `ClusterContext` (labkit.checks.lab_context), and runs every rule.
 
-    run = check_lab(Lab.find(docker_client(), "demo"))
+    run = check_lab(Lab.find(docker_client(), "demo"), wait=60)
     print(render_table(run.findings)); exit(1 if run.failures else 0)
+
+The node rules read files, so they run whether the API server answers or not (a user runs
+`check` exactly when something on the control plane is wrong). When it does not answer,
+each cluster rule is reported with the status `error` (NOT_CHECKED) and the reason, never as
+passed, and the run fails.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from functools import partial
 from typing import TypeVar
 
 from labkit.checks import (
+    ClusterSnapshot,
     Finding,
     all_rules,
     check_cluster,
     check_node,
+    cluster_rules,
     fetch_cluster_snapshot,
 )
+from labkit.checks.findings import CLUSTER
 from labkit.checks.lab_context import (
     IMAGES_LIST,
     INIT_DEFAULTS,
@@ -31,7 +39,10 @@ from labkit.checks.lab_context import (
     node_context,
     read_node,
 )
+from labkit.checks.report import NOT_CHECKED
+from labkit.errors import LabkitError
 from labkit.lab.lab import Lab
+from labkit.lab.status import API_FAILURES, failure_reason, wait_for_api
 
 _Result = TypeVar("_Result")
 
@@ -54,10 +65,13 @@ class CheckRun:
     timings: tuple[NodeTiming, ...]
     cluster_seconds: float  # snapshot read and cluster rules
     total_seconds: float
+    # Why the cluster rules could not run (the API server did not answer), else None.
+    api_problem: str | None = None
 
     @property
     def failures(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == "fail"]
+        """What makes the run fail: rules that failed and rules that could not run."""
+        return [f for f in self.findings if f.status in ("fail", NOT_CHECKED)]
 
 
 def _timed(action: Callable[[], _Result]) -> tuple[_Result, float]:
@@ -65,9 +79,44 @@ def _timed(action: Callable[[], _Result]) -> tuple[_Result, float]:
     return action(), time.monotonic() - started
 
 
-def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
+def not_checked(reason: str) -> list[Finding]:
+    """A NOT_CHECKED finding for every cluster rule, saying why."""
+    return [
+        Finding(
+            rule.id,
+            CLUSTER,
+            "-",
+            "the API server to answer",
+            f"not checked: {reason}",
+            status=NOT_CHECKED,  # type: ignore[arg-type]  # findings.Status predates it
+        )
+        for rule in cluster_rules()
+    ]
+
+
+def read_cluster(lab: Lab, wait: float = 0.0) -> ClusterSnapshot | str:
+    """The cluster's objects, or why they could not be read; with `wait`, wait up to that
+    many seconds for the API server to be ready first."""
+    try:
+        api = lab.api_client()
+    except LabkitError as error:
+        return str(error)
+    server = api.configuration.host
+    try:
+        problem = wait_for_api(api, wait) if wait > 0 else None
+        if problem is not None:
+            return f"the API server at {server} does not answer after {wait:.0f}s: {problem}"
+        return fetch_cluster_snapshot(api)
+    except API_FAILURES as error:
+        return f"the API server at {server} does not answer: {failure_reason(error)}"
+    finally:
+        api.close()
+
+
+def check_lab(lab: Lab, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
     """Read every node (in parallel), the kubeadm under test and the cluster's objects, then
-    run every node rule on every node and every cluster rule; `strict` fails known items."""
+    run every node rule on every node and every cluster rule; `strict` fails known items.
+    `wait` gives the API server that many seconds to answer before the cluster is read."""
     started = time.monotonic()
     control_plane = lab.control_plane
     with ThreadPoolExecutor(max_workers=2 * len(lab.nodes) + 3) as pool:
@@ -75,7 +124,7 @@ def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
         addresses = {n.name: pool.submit(n.lab_address) for n in lab.nodes}
         defaults = pool.submit(kubeadm_stdout, control_plane, INIT_DEFAULTS)
         images = pool.submit(kubeadm_stdout, control_plane, IMAGES_LIST)
-        snapshot = pool.submit(_timed, partial(fetch_cluster_snapshot, lab.api_client()))
+        snapshot = pool.submit(_timed, partial(read_cluster, lab, wait))
         read = {name: future.result() for name, future in reads.items()}
         address = {name: future.result() for name, future in addresses.items()}
         artifacts = {name: result[0] for name, result in read.items()}
@@ -92,10 +141,13 @@ def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
         )
         findings += node_findings
         timings.append(NodeTiming(node.name, read[node.name][1], seconds))
-    context = cluster_context(config, artifacts.values(), address)
-    cluster_findings, seconds = _timed(
-        partial(check_cluster, cluster_snapshot, context, strict=strict)
-    )
+    if isinstance(cluster_snapshot, str):
+        cluster_findings, seconds = not_checked(cluster_snapshot), 0.0
+    else:
+        context = cluster_context(config, artifacts.values(), address)
+        cluster_findings, seconds = _timed(
+            partial(check_cluster, cluster_snapshot, context, strict=strict)
+        )
     return CheckRun(
         lab.name,
         tuple(findings + cluster_findings),
@@ -104,4 +156,5 @@ def check_lab(lab: Lab, *, strict: bool = False) -> CheckRun:
         tuple(timings),
         snapshot_seconds + seconds,
         time.monotonic() - started,
+        cluster_snapshot if isinstance(cluster_snapshot, str) else None,
     )

@@ -1,4 +1,9 @@
-"""Findings for people (a fixed-width table, a summary line) and for tools (JSON)."""
+"""Findings for people (a fixed-width table, a summary line) and for tools (JSON).
+
+A finding's status is `fail`, `known` (a CIS item kubeadm's defaults fail) or `error` (the
+rule could not run: the API server did not answer); JSON carries each rule's own finding,
+the table one row per reason a group of rules could not run.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ FINDING_COLUMNS = ("STATUS", "RULE", "NODE", "PATH", "EXPECTED", "FOUND")
 RULE_COLUMNS = ("RULE", "RESULT", "ARTIFACT", "STATEMENT")
 # Wide enough for a path or a flag; the JSON keeps every character.
 MAX_CELL = 70
+# The status of a rule that could not run: neither passed nor failed.
+NOT_CHECKED = "error"
 
 
 def findings_as_dicts(findings: Iterable[Finding]) -> list[dict[str, str]]:
@@ -25,22 +32,41 @@ def render_json(findings: Iterable[Finding]) -> str:
 def render_table(findings: Sequence[Finding]) -> str:
     if not findings:
         return "no findings"
+    checked = [f for f in findings if f.status != NOT_CHECKED]
     rows = [
         (f.status.upper(), f.rule_id, f.node, f.path, f.expected, f.found)
-        for f in sorted(findings, key=lambda f: (f.status, f.node, f.rule_id, f.path))
+        for f in sorted(checked, key=lambda f: (f.status, f.node, f.rule_id, f.path))
     ]
-    return _table(FINDING_COLUMNS, rows)
+    return _table(FINDING_COLUMNS, _not_checked_rows(findings) + rows)
+
+
+def _not_checked_rows(findings: Iterable[Finding]) -> list[tuple[str, ...]]:
+    """One row per reason for the rules that could not run: a row per rule would say the
+    same reason a score of times."""
+    by_reason: dict[tuple[str, str, str, str], list[str]] = {}
+    for f in findings:
+        if f.status == NOT_CHECKED:
+            by_reason.setdefault((f.node, f.path, f.expected, f.found), []).append(f.rule_id)
+    return [
+        (
+            NOT_CHECKED.upper(),
+            ids[0] if len(ids) == 1 else f"{len(ids)} rules (--rules names them)",
+            *reason,
+        )
+        for reason, ids in by_reason.items()
+    ]
 
 
 def rule_results(rules: Iterable[Rule], findings: Iterable[Finding]) -> dict[str, str]:
-    """rule id -> pass, fail or known: the rule list minus the findings."""
+    """rule id -> pass, fail, error or known: the rule list minus the findings."""
     statuses: dict[str, set[str]] = {}
     for finding in findings:
         statuses.setdefault(finding.rule_id, set()).add(finding.status)
     results = {}
     for rule in rules:
         found = statuses.get(rule.id, set())
-        results[rule.id] = "fail" if "fail" in found else "known" if found else "pass"
+        worst = next((status for status in ("fail", NOT_CHECKED, "known") if status in found), None)
+        results[rule.id] = worst or "pass"
     return results
 
 
@@ -55,7 +81,9 @@ def summary_line(findings: Iterable[Finding], *, rules: int, nodes: int) -> str:
     findings = list(findings)
     failures = sum(1 for f in findings if f.status == "fail")
     known = sum(1 for f in findings if f.status == "known")
-    return f"{rules} rules, {nodes} nodes, {failures} failures, {known} known"
+    line = f"{rules} rules, {nodes} nodes, {failures} failures, {known} known"
+    not_checked = sum(1 for f in findings if f.status == NOT_CHECKED)
+    return f"{line}, {not_checked} not checked" if not_checked else line
 
 
 def _cell(text: str) -> str:
