@@ -115,12 +115,15 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
+    from labkit.cli import require_running
     from labkit.lab.lab import Lab
     from labkit.lab.upgrade import upgrade_lab
     from labkit.versions import KubernetesVersion
 
     target = KubernetesVersion.parse(args.to, field="--to")
-    result = upgrade_lab(Lab.find(_client(), args.name), target)
+    lab = Lab.find(_client(), args.name)
+    require_running(lab, lab.nodes)
+    result = upgrade_lab(lab, target)
     print(
         f"lab {args.name!r} upgraded from {result.current} to {result.target} in "
         f"{result.total_seconds:.1f}s"
@@ -152,9 +155,11 @@ def run_status(args: argparse.Namespace) -> int:
     from labkit.lab.status import lab_status
 
     status = lab_status(_client(), args.name)
+    # Exit 1 when something does not answer, as `diagnose` does when it finds something.
+    code = 1 if status["problems"] else 0
     if args.json:
         print(json.dumps(status, indent=2))
-        return 0
+        return code
     print(f"lab {status['name']}: kubeconfig {status['kubeconfig']}")
     for node in status["nodes"]:
         print(
@@ -167,20 +172,32 @@ def run_status(args: argparse.Namespace) -> int:
     if upgrade:
         state = "pending: " + ", ".join(upgrade["pending"]) if upgrade["pending"] else "done"
         print(f"  upgrade {upgrade['from']} -> {upgrade['to']}: {state}")
-    return 0
+    api = status["api"]
+    if api["answers"]:
+        print(f"  API server {api['server']} answers")
+    for problem in status["problems"]:
+        print(f"  {problem['subject']}: {problem['problem']}")
+        print(f"    what to do: {problem['fix']}")
+    return code
 
 
 def run_kubeconfig(args: argparse.Namespace) -> int:
     from labkit.lab.lab import Lab
+    from labkit.lab.status import kubeconfig_port_mismatch
 
     lab = Lab.find(_client(), args.name)
     if not lab.kubeconfig.exists():
         raise LabkitError(f"lab {args.name!r} has no kubeconfig yet (at {lab.kubeconfig})")
+    # The path is the answer even then; the warning says why it would not work.
+    mismatch = kubeconfig_port_mismatch(lab)
+    if mismatch:
+        print(f"warning: {mismatch.problem}; {mismatch.fix}", file=sys.stderr)
     print(lab.kubeconfig)
     return 0
 
 
 def run_exec(args: argparse.Namespace) -> int:
+    from labkit.cli import require_running
     from labkit.lab.lab import Lab
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -188,19 +205,24 @@ def run_exec(args: argparse.Namespace) -> int:
         raise LabkitError(
             "lab exec: give a command after `--`, e.g. `labkit lab exec N NODE -- crictl ps`"
         )
-    node = Lab.find(_client(), args.name).node(args.node)
+    lab = Lab.find(_client(), args.name)
+    node = lab.node(args.node)
+    # Else the docker CLI's "container ... is not running" would be all the user sees.
+    require_running(lab, [node])
     # Through the docker CLI so that output streams and a terminal works, as `kubectl exec`.
     tty = ["-it"] if sys.stdin.isatty() else ["-i"]
     return subprocess.call(["docker", "exec", *tty, node.container.name, *command])
 
 
 def run_load_image(args: argparse.Namespace) -> int:
+    from labkit.cli import require_running
     from labkit.lab.images import load_image
     from labkit.lab.lab import Lab
 
     client = _client()
     lab = Lab.find(client, args.name)
     nodes = [lab.node(n) for n in args.nodes] if args.nodes else lab.nodes
+    require_running(lab, nodes)
     load_image(client, args.image, nodes)
     return 0
 
