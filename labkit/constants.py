@@ -22,6 +22,8 @@ KUBERNETES_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBERNETES_DIR}/pki"
 MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
 CA_CERT = f"{PKI_DIR}/ca.crt"
+# kubeadm's scratch space: `kubeadm upgrade` keeps its backups there (etcd's data included).
+KUBEADM_TEMP_DIR = f"{KUBERNETES_DIR}/tmp"
 ADMIN_CONF = f"{KUBERNETES_DIR}/admin.conf"
 CONTROLLER_MANAGER_CONF = f"{KUBERNETES_DIR}/controller-manager.conf"
 SCHEDULER_CONF = f"{KUBERNETES_DIR}/scheduler.conf"

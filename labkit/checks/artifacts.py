@@ -17,6 +17,7 @@ from typing import Any
 
 from labkit.constants import (
     ETCD_DATA_DIR,
+    KUBEADM_TEMP_DIR,
     KUBELET_CONFIG,
     KUBELET_FLAGS_ENV,
     KUBELET_INSTANCE_CONFIG,
@@ -41,6 +42,9 @@ ARCHIVED_PATHS = (
     PASSWD,
     GROUP,
 )
+# Not read at all: after `kubeadm upgrade` its backups (a copy of etcd's data, the old
+# manifests) are as large as etcd, and no rule is about them.
+NOT_ARCHIVED = (KUBEADM_TEMP_DIR,)
 # Read for mode and owner only: etcd's data is neither small nor ours to copy.
 ARCHIVED_WITHOUT_CONTENTS = (ETCD_DATA_DIR,)
 
@@ -57,6 +61,7 @@ def archive_command(extra_paths: Sequence[str] = ()) -> list[str]:
     # applies to the paths after it.
     return [
         "tar", "-c", "-f", "-", "--ignore-failed-read", "--dereference",
+        *(f"--exclude={path}" for path in NOT_ARCHIVED),
         *ARCHIVED_PATHS, *extra_paths, "--no-recursion", *ARCHIVED_WITHOUT_CONTENTS,
     ]  # fmt: skip
 

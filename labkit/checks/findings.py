@@ -19,7 +19,8 @@ from typing import Any, Literal, Protocol
 
 from labkit.versions import DEFAULT_KUBERNETES_VERSION
 
-Status = Literal["fail", "known"]
+# "error": a rule that could not run (the API server did not answer): neither pass nor fail.
+Status = Literal["fail", "known", "error"]
 Scope = Literal["node", "cluster"]
 
 # The node column of a finding about an object that belongs to no node.

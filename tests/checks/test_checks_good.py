@@ -199,3 +199,11 @@ def test_from_tar_reads_hard_links() -> None:
         archive.addfile(link)
     artifacts = NodeArtifacts.from_tar("n", "worker", buffer.getvalue())
     assert artifacts.files["/var/lib/kubelet/pki/kubelet-client-current.pem"].data == b"cert"
+
+
+def test_kubeadm_upgrade_backups_are_not_read() -> None:
+    # After `kubeadm upgrade`, /etc/kubernetes/tmp holds a copy of etcd's data (124 MB on a
+    # fresh lab): reading it made `labkit check` stall on the stream.
+    command = archive_command()
+    assert "--exclude=/etc/kubernetes/tmp" in command
+    assert command.index("--exclude=/etc/kubernetes/tmp") < command.index("/etc/kubernetes")
