@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_up(actions)
     _register_upgrade(actions)
     _register_inspection(actions)
+    _register_lifecycle(actions)
     register_export_logs(actions)
     actions.add_parser("prune", help="remove everything labkit labelled").set_defaults(
         run=run_prune
@@ -85,6 +86,19 @@ def _register_inspection(actions: argparse._SubParsersAction) -> None:
     load.add_argument("image")
     load.add_argument("--nodes", nargs="+", help="only these nodes (default: all)")
     load.set_defaults(run=run_load_image)
+
+
+def _register_lifecycle(actions: argparse._SubParsersAction) -> None:
+    """stop, start: a lab keeps its addresses and its kubeconfig across restarts."""
+    stop = actions.add_parser("stop", help="stop a lab's nodes (workers first); start it later")
+    stop.add_argument("name")
+    stop.set_defaults(run=run_stop)
+
+    start = actions.add_parser(
+        "start", help="start a stopped lab (control plane first) and wait until it is Ready"
+    )
+    start.add_argument("name")
+    start.set_defaults(run=run_start)
 
 
 def _client():
@@ -232,4 +246,32 @@ def run_prune(args: argparse.Namespace) -> int:
 
     removed = prune(_client())
     print("removed " + ", ".join(f"{count} {kind}" for kind, count in removed.items()))
+    return 0
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import Lab
+    from labkit.lab.lifecycle import stop_lab
+
+    result = stop_lab(Lab.find(_client(), args.name))
+    if not result.acted_on:
+        print(f"lab {args.name!r} was stopped already")
+        return 0
+    print(
+        f"lab {args.name!r} stopped in {result.total_seconds:.1f}s; "
+        f"`labkit lab start {args.name}` starts it again"
+    )
+    return 0
+
+
+def run_start(args: argparse.Namespace) -> int:
+    from labkit.lab.lab import Lab
+    from labkit.lab.lifecycle import start_lab
+
+    result = start_lab(Lab.find(_client(), args.name))
+    started = "started and " if result.acted_on else "was running; "
+    print(
+        f"lab {args.name!r} {started}Ready in {result.total_seconds:.1f}s; "
+        f"kubeconfig: {result.lab.kubeconfig}"
+    )
     return 0

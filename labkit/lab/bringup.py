@@ -34,8 +34,15 @@ from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phase
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, node_evidence
-from labkit.lab.lab import Lab, delete_lab, host_kubeconfig, lab_state_dir, list_labs
-from labkit.lab.network import create_network
+from labkit.lab.lab import (
+    Lab,
+    delete_lab,
+    host_kubeconfig,
+    lab_state_dir,
+    list_labs,
+    save_addresses,
+)
+from labkit.lab.network import LabAddresses, create_network, lab_subnet, node_addresses
 from labkit.lab.node import ExecFailed, Node, create_node
 from labkit.lab.release import release_material
 from labkit.parallel import parallel
@@ -57,6 +64,7 @@ class BringUp:
     created: bool = False
     network: str = ""
     nodes: list[Node] = field(default_factory=list)
+    addresses: LabAddresses | None = None
     token: BootstrapToken = field(default_factory=BootstrapToken.generate)
     ca_cert_hash: str = ""
     api: k8s.ApiClient | None = None
@@ -126,6 +134,11 @@ def make_network(up: BringUp) -> None:
 
 
 def create_nodes(up: BringUp) -> None:
+    """Each node at the address it keeps on the lab network (control plane first), the
+    control plane's API server on the host port it keeps (create_node binds it)."""
+    subnet = lab_subnet(up.client, up.network)
+    addresses = node_addresses(subnet, [n.name for n in up.spec.node_names()])
+
     def create(node_spec: NodeSpec) -> Node:
         return create_node(
             up.client,
@@ -135,9 +148,12 @@ def create_nodes(up: BringUp) -> None:
             image=up.spec.image_of(node_spec),
             network=up.network,
             runtime=up.runtime,
+            address=addresses[node_spec.name],
         )
 
     up.nodes = parallel(up.spec.node_names(), create)
+    api_port = required(up.control_plane.fixed_api_port())
+    up.addresses = LabAddresses(str(subnet), addresses, api_port)
 
 
 def wait_for_systemd(up: BringUp) -> None:
@@ -219,10 +235,10 @@ def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, operation: str)
 
 
 def export_kubeconfig(up: BringUp) -> None:
-    """admin.conf, pointed at the API port published on the host's loopback."""
-    admin = host_kubeconfig(
-        up.control_plane.read_file(ADMIN_CONF), up.control_plane.published_api_port()
-    )
+    """admin.conf, pointed at the API port published on the host's loopback; the lab's
+    spec and fixed addresses beside it."""
+    addresses = required(up.addresses)
+    admin = host_kubeconfig(up.control_plane.read_file(ADMIN_CONF), addresses.api_port)
     state = lab_state_dir(up.spec.name)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state / "kubeconfig"
@@ -230,6 +246,7 @@ def export_kubeconfig(up: BringUp) -> None:
     with os.fdopen(descriptor, "w") as stream:
         yaml.safe_dump(admin, stream)
     (state / "spec.yaml").write_text(yaml.safe_dump(up.spec.to_dict(), sort_keys=False))
+    save_addresses(up.spec.name, addresses)
     up.api = Lab(up.spec.name, up.client, up.nodes).api_client()
     up.progress.say(f"   kubeconfig: {path}")
 

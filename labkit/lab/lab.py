@@ -15,12 +15,21 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from labkit.errors import LabkitError
+from labkit.lab.network import LabAddresses
 from labkit.lab.node import Node, find_nodes, remove_quietly
 from labkit.naming import LABEL_LAB, LABEL_MANAGED, state_dir
+
+# In a lab's state directory: its fixed addresses (LabAddresses), as `lab up` chose them.
+ADDRESSES_FILE = "addresses.json"
 
 
 def lab_state_dir(name: str) -> Path:
     return state_dir() / "labs" / name
+
+
+def save_addresses(name: str, addresses: LabAddresses) -> None:
+    path = lab_state_dir(name) / ADDRESSES_FILE
+    path.write_text(json.dumps(addresses.to_dict(), indent=2))
 
 
 @dataclass
@@ -73,6 +82,12 @@ class Lab:
             )
         data = yaml.safe_load(self.kubeconfig.read_text())
         return k8s_config.new_client_from_config_dict(data)
+
+    def addresses(self) -> LabAddresses | None:
+        """The addresses fixed when the lab was created; None for a lab made before labkit
+        fixed them."""
+        path = self.state_dir / ADDRESSES_FILE
+        return LabAddresses.from_dict(json.loads(path.read_text())) if path.exists() else None
 
     def bringup_record(self) -> dict:
         path = self.state_dir / "bringup.json"

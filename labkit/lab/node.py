@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import docker.errors
@@ -20,6 +21,7 @@ from docker.types import Mount
 
 from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, SYSTEMD_BOOT_TIMEOUT
 from labkit.errors import StepFailed
+from labkit.lab.network import bound_host_ports, free_host_port
 from labkit.naming import LABEL_LAB, LABEL_NODE, LABEL_ROLE, managed_labels
 
 # How Docker names the API server's port among a container's published ports.
@@ -28,6 +30,15 @@ _TIMED_OUT = 124  # as timeout(1) reports it
 EMPTY_OUTPUT_TRIES = 3
 # systemd prints this on the console (a tty) once the boot target is reached.
 _BOOTED = re.compile(rb"Reached target .*(Multi-User System|Graphical Interface)")
+# How Docker refuses to publish a host port that something else holds (docker-proxy's
+# bind, or Docker's own allocator).
+_PORT_TAKEN = re.compile(r"port is already allocated|bind: address already in use")
+# Host ports tried for a control plane's API server before giving up.
+_API_PORT_TRIES = 5
+# Docker starts a node again once when it fails, and when the Docker engine starts if the
+# node's last exit was not 0: a node stopped cleanly exits 130 (systemd's poweroff), so
+# after an engine restart or a reboot every node comes back unless `lab stop` stopped it.
+RESTART_POLICY = {"Name": "on-failure", "MaximumRetryCount": 1}
 
 
 @dataclass(frozen=True)
@@ -68,13 +79,29 @@ class Node:
 
     def lab_address(self) -> str:
         """The node's address on its lab's network (named after the lab, as
-        labkit.lab.network.create_network makes it), as Docker assigned it."""
+        labkit.lab.network.create_network makes it); empty while it is stopped."""
         return self.address(self.container.labels[LABEL_LAB])
+
+    def fixed_address(self) -> str | None:
+        """The address the node was given on its lab's network when it was created, kept
+        while it is stopped; None for a node made before labkit fixed them."""
+        self.container.reload()
+        networks = self.container.attrs["NetworkSettings"]["Networks"] or {}
+        endpoint = networks.get(self.container.labels[LABEL_LAB]) or {}
+        return (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
 
     def published_api_port(self) -> int:
         self.container.reload()
         bindings = self.container.attrs["NetworkSettings"]["Ports"].get(_PUBLISHED_API_PORT) or []
         return int(bindings[0]["HostPort"])
+
+    def fixed_api_port(self) -> int | None:
+        """The host port the API server was bound to when the node was created, kept while
+        it is stopped; None where Docker picks one at each start (older labs)."""
+        host_config = self.container.attrs.get("HostConfig") or {}
+        bindings = (host_config.get("PortBindings") or {}).get(_PUBLISHED_API_PORT) or []
+        port = bindings[0].get("HostPort", "") if bindings else ""
+        return int(port) if port.isdigit() and int(port) else None
 
     def exec(
         self,
@@ -210,31 +237,63 @@ def create_node(
     image: str,
     network: str,
     runtime: str | None,
+    address: str | None = None,
 ) -> Node:
-    """Create and start a node container with labkit's labels and its own /var volume."""
+    """Create and start a node container with labkit's labels and its own /var volume, at
+    `address` on the lab network (else where Docker puts it). A control plane publishes the
+    API server on 127.0.0.1 at a port chosen here and bound explicitly: Docker keeps it
+    across restarts, where a port it picks itself moves at every start."""
     labels = managed_labels(**{LABEL_LAB: lab, LABEL_ROLE: role, LABEL_NODE: name})
     # containerd's overlayfs snapshotter cannot sit on the container's overlay root.
     volume = client.volumes.create(name=f"{name}-var", labels=labels)
-    ports = {_PUBLISHED_API_PORT: ("127.0.0.1", None)} if role == ROLE_CONTROL_PLANE else {}
-    container = client.containers.run(
-        image,
-        name=name,
-        hostname=name,
-        detach=True,
-        tty=True,
-        privileged=True,
-        runtime=runtime,
-        labels=labels,
-        network=network,
-        ports=ports,
-        security_opt=["seccomp=unconfined", "apparmor=unconfined"],
-        tmpfs={"/tmp": "", "/run": "", "/run/lock": ""},
-        mounts=_mounts(volume.name),
-        cgroupns="private",
-        restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
-        init=False,
+    settings = _container_settings(name, labels, volume.name, network, runtime)
+    if address:
+        endpoint = client.api.create_endpoint_config(ipv4_address=address)
+        settings["networking_config"] = {network: endpoint}
+    if role != ROLE_CONTROL_PLANE:
+        return Node(name=name, role=role, container=client.containers.run(image, **settings))
+    refused: list[int] = []
+    for _ in range(_API_PORT_TRIES):
+        port = free_host_port({*bound_host_ports(client), *refused})
+        published = {_PUBLISHED_API_PORT: ("127.0.0.1", port)}
+        try:
+            container = client.containers.run(image, ports=published, **settings)
+        except docker.errors.APIError as error:
+            # Another bring-up took the port between the choice and the start.
+            if not _PORT_TAKEN.search(str(error)):
+                raise
+            remove_quietly(lambda: client.containers.get(name).remove(force=True))
+            refused.append(port)
+            continue
+        return Node(name=name, role=role, container=container)
+    raise StepFailed(
+        operation="publish the API server's port",
+        node=name,
+        reason=f"Docker refused {_API_PORT_TRIES} host ports on 127.0.0.1 as taken "
+        f"({', '.join(map(str, refused))}): something claims ports as fast as labkit "
+        "picks them; bring the lab up again",
     )
-    return Node(name=name, role=role, container=container)
+
+
+def _container_settings(
+    name: str, labels: dict[str, str], var_volume: str, network: str, runtime: str | None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "hostname": name,
+        "detach": True,
+        "tty": True,
+        "privileged": True,
+        "runtime": runtime,
+        "labels": labels,
+        "network": network,
+        "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+        "tmpfs": {"/tmp": "", "/run": "", "/run/lock": ""},
+        "mounts": _mounts(var_volume),
+        "cgroupns": "private",
+        "restart_policy": dict(RESTART_POLICY),
+        "init": False,
+    }
 
 
 def _mounts(var_volume: str) -> list[Mount]:
