@@ -105,10 +105,19 @@ def worker_role(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[
             yield Violation(f"Node/{name}", "no control-plane taint", "the taint", node=name)
 
 
+def _ended_or_leaving(pod: Object) -> bool:
+    phase = (pod.get("status") or {}).get("phase")
+    return phase in ("Succeeded", "Failed") or bool(
+        (pod.get("metadata") or {}).get("deletionTimestamp")
+    )
+
+
 @RULES.rule(id="node-state.coredns-ready", source=kubeadm_source("phases/addons/dns/manifests.go"))
 def coredns_ready(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
     """The CoreDNS pods (k8s-app=kube-dns) are Running and Ready"""
-    pods = pods_with(snapshot, KUBE_DNS)
+    # A pod that ended (an old replica after an upgrade or a drain) or is being deleted no
+    # longer counts as a replica; it stays listed until the pod garbage collector runs.
+    pods = [p for p in pods_with(snapshot, KUBE_DNS) if not _ended_or_leaving(p)]
     if not pods:
         yield Violation(
             object_path(KUBE_SYSTEM, "Pod", "coredns-*"), "Running CoreDNS pods", "none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -168,6 +169,10 @@ CASES = [
                 edit("pods", "coredns-66bc5c9577-q9wz4", "kube-system",
                      lambda p: p.update(status={"phase": "Pending"})),
                 "kube-system/Pod/coredns-66bc5c9577-q9wz4", "found Pending, Ready=None"),
+    ClusterCase("node-state.coredns-ready", "every CoreDNS pod ended",
+                lambda o, p: [pod.update(status={"phase": "Succeeded"})
+                              for pod in o.pods if pod["metadata"]["name"].startswith("coredns")],
+                "kube-system/Pod/coredns-*", "none"),
 ]  # fmt: skip
 
 
@@ -184,3 +189,21 @@ def test_cluster_info_with_another_ca(pki: Pki) -> None:
         "the CA of pki/ca.crt", context=context,
     )  # fmt: skip
     assert_only_rule_fails(run_cluster_case(case, pki), case)
+
+
+def test_an_ended_coredns_replica_beside_ready_ones_is_not_a_failure(pki: Pki) -> None:
+    """After an upgrade the old ReplicaSet's pod can linger as Succeeded until the pod
+    garbage collector removes it; the Deployment's replicas are the Ready ones."""
+
+    def add_ended_replica(objects: ClusterObjects, _: Pki) -> None:
+        ended = copy.deepcopy(objects.find("pods", "coredns-66bc5c9577-q9wz4", "kube-system"))
+        ended["metadata"]["name"] = "coredns-589f44dc88-56p9p"
+        ended["status"] = {
+            "phase": "Succeeded",
+            "conditions": [{"type": "Ready", "status": "False"}],
+        }
+        objects.pods.append(ended)
+
+    case = ClusterCase("node-state.coredns-ready", "ended replica", add_ended_replica, "", "")
+    findings = run_cluster_case(case, pki)
+    assert [f for f in findings if f.status == "fail"] == []
