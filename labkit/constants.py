@@ -82,6 +82,11 @@ READY_TIMEOUT = 300.0
 SYSTEMD_BOOT_TIMEOUT = 60.0
 # Until cluster-info carries the JWS signature of a token.
 SIGNATURE_TIMEOUT = 60.0
+# `docker stop` of a node: SIGRTMIN+3 makes systemd power off (kubelet, containerd, pods);
+# Docker kills the node only after this many seconds; a node stops in 1-7 s.
+NODE_STOP_TIMEOUT = 30
+# Stopping the kubelet and the API server before a control plane powers off.
+API_SERVER_STOP_TIMEOUT = 30.0
 # One crictl call on a node.
 CRICTL_TIMEOUT = 20.0
 # One API request while diagnosing: (connect, read); the client retries a failed connect a

@@ -372,7 +372,7 @@ def test_a_stopped_node_container(
     assert err.splitlines() == [
         f"labkit: lab '{LAB}': a node container is not running: node container {WORKER} is "
         "exited (exit code 137, finished 2026-12-02T10:00:00Z)",
-        f"  what to do: `docker start {WORKER}`, then run this again; `docker logs --tail 30 "
+        f"  what to do: `labkit lab start {LAB}`, then run this again; `docker logs --tail 30 "
         f"{WORKER}` shows how it ended",
     ]
 
@@ -385,7 +385,7 @@ def test_status_names_a_stopped_node_and_the_fix(
     code, out, _ = run(["lab", "status", LAB], capsys)
     assert code == 1
     assert f"node/{CP}: node container {CP} is exited (exit code 137" in out
-    assert f"what to do: `docker start {CP}`;" in out
+    assert f"what to do: `labkit lab start {LAB}` starts the stopped nodes" in out
 
 
 def test_an_api_server_that_does_not_answer_mid_command(

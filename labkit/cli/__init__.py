@@ -147,7 +147,8 @@ def explain(error: BaseException | None, lab: str | None) -> EnvironmentFailure 
         return EnvironmentFailure(
             "a node container is not running",
             _one_line(error.explanation or error),
-            f"{status} shows which and how it ended; `docker start CONTAINER` starts it",
+            f"{status} shows which and how it ended; `labkit lab start {lab or 'NAME'}` starts "
+            "the lab's stopped nodes",
         )
     if isinstance(error, docker.errors.APIError):
         return EnvironmentFailure(
@@ -229,7 +230,7 @@ def require_running(lab: Lab, nodes: Iterable[Node]) -> None:
     raise EnvironmentFailure(
         f"lab {lab.name!r}: {count} not running",
         "; ".join(problem.problem for problem in problems),
-        f"`docker start {' '.join(names)}`, then run this again; `docker logs --tail 30 "
+        f"`labkit lab start {lab.name}`, then run this again; `docker logs --tail 30 "
         f"{names[0]}` shows how it ended",
     )
 

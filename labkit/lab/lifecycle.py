@@ -27,7 +27,12 @@ import urllib3.exceptions
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from labkit.constants import API_REQUEST_TIMEOUT, READY_TIMEOUT
+from labkit.constants import (
+    API_REQUEST_TIMEOUT,
+    API_SERVER_STOP_TIMEOUT,
+    NODE_STOP_TIMEOUT,
+    READY_TIMEOUT,
+)
 from labkit.errors import StepFailed
 from labkit.lab import waits
 from labkit.lab.evidence import cluster_evidence, node_evidence
@@ -38,12 +43,6 @@ from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec
 
-# `docker stop` sends a node its stop signal (SIGRTMIN+3: systemd powers off, stopping the
-# kubelet, containerd and the pods) and kills it only after this many seconds; a node
-# stops in 1-7 s.
-NODE_STOP_TIMEOUT = 30
-# Stopping the kubelet and the API server before the control plane's poweroff.
-API_SERVER_STOP_TIMEOUT = 30.0
 # How often the API server is asked again while it starts; it takes 10-40 s.
 API_PROBE_INTERVAL = 1.0
 # What the kubernetes client raises while the API server does not answer, or answers that

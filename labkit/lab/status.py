@@ -195,14 +195,10 @@ def stopped_node(lab: Lab, node: Node) -> Problem | None:
     said = f"exit code {state.get('ExitCode')}, finished {state.get('FinishedAt', '?')}"
     if state.get("Error"):
         said += f", {state['Error']}"
-    fix = f"`docker start {node.container.name}`; `docker logs --tail 30 {node.container.name}`"
-    if node.is_control_plane:
-        fix += (
-            " shows how it ended. Docker publishes the API port anew on a start: "
-            f"`labkit lab status {lab.name}` then says whether the kubeconfig needs the new one"
-        )
-    else:
-        fix += " shows how it ended"
+    fix = (
+        f"`labkit lab start {lab.name}` starts the stopped nodes in order and waits until "
+        f"Ready; `docker logs --tail 30 {node.container.name}` shows how it ended"
+    )
     return Problem(f"node/{node.name}", f"node container {node.name} is {status} ({said})", fix)
 
 
