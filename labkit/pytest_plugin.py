@@ -11,7 +11,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,8 @@ _RUN = pytest.StashKey[str]()
 _CRASHED = pytest.StashKey[list[str]]()
 # LabFactory names a test's further labs `<name>-1`, `<name>-2`...; lab_name leaves room.
 _SUFFIX_ROOM = len("-99")
+# The `lab` fixture's lab when neither the marker nor `lab_spec` says how many workers.
+FIXTURE_WORKERS = 2
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -138,7 +140,61 @@ def lab_name(nodeid: str, owner: str) -> str:
     return f"lk-{stem}{tail}"
 
 
-def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config) -> LabSpec:
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A `lab` marker is a lab spec: a bad one fails its module's collection, naming the
+    test and the field, rather than the lab fixture of whichever test comes first."""
+    report = yield
+    if not report.passed:
+        return report
+    nodes = [collector, *(node for node in report.result if isinstance(node, pytest.Item))]
+    problems = marker_problems(collector.config, nodes)
+    if problems:
+        return pytest.CollectReport(collector.nodeid, "failed", "\n".join(problems), [])
+    return report
+
+
+def marker_problems(
+    config: pytest.Config, nodes: list[pytest.Item | pytest.Collector]
+) -> list[str]:
+    """What is wrong with the `lab` markers set on these nodes (not inherited: each marker
+    is checked where it is written, once)."""
+    problems: list[str] = []
+    seen: set[int] = set()
+    for node in nodes:
+        for mark in node.own_markers:
+            # A parametrized test's items share the function's marker objects.
+            if mark.name != "lab" or id(mark) in seen:
+                continue
+            seen.add(id(mark))
+            where = f"lab marker of {_written_at(node)}"
+            if mark.args:
+                problems.append(f"{where}: takes spec fields by name only, e.g. workers=1")
+                continue
+            try:
+                spec_from_marker(
+                    {"workers": FIXTURE_WORKERS, **mark.kwargs},
+                    name=lab_name(node.nodeid, lab_owner(config)),
+                    config=config,
+                    source=where,
+                )
+            except LabkitError as error:
+                problems.append(str(error))
+    return problems
+
+
+def _written_at(node: pytest.Item | pytest.Collector) -> str:
+    """The test a marker is written on: a parametrized test's, without the parameters."""
+    if isinstance(node, pytest.Function) and node.parent is not None:
+        return f"{node.parent.nodeid}::{node.originalname}"
+    return node.nodeid
+
+
+def spec_from_marker(
+    kwargs: dict[str, Any], *, name: str, config: pytest.Config, source: str | None = None
+) -> LabSpec:
     data = {camel(key): value for key, value in kwargs.items()}
     data.setdefault("name", name)
     if isinstance(data.get("nodes"), dict):
@@ -156,7 +212,7 @@ def spec_from_marker(kwargs: dict[str, Any], *, name: str, config: pytest.Config
     image = config.getoption("lab_image")
     if image:
         data.setdefault("image", image)
-    return LabSpec.from_dict(data, source=f"lab marker of {name}")
+    return LabSpec.from_dict(data, source=source or f"lab marker of {name}")
 
 
 class LabFactory:
@@ -326,7 +382,7 @@ def lab(
         return
     marker = request.node.get_closest_marker("lab")
     spec = {**(marker.kwargs if marker else {}), **lab_spec}
-    spec.setdefault("workers", 2)
+    spec.setdefault("workers", FIXTURE_WORKERS)
     factory = LabFactory(
         request.config, request.node, lab_name(request.node.nodeid, lab_owner(request.config))
     )

@@ -321,3 +321,104 @@ def test_bad_version_option_is_a_usage_error(pytester) -> None:
 def test_marker_is_registered(pytester) -> None:
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.lab(**spec)*"])
+
+
+@pytest.fixture
+def no_docker(monkeypatch) -> list[str]:
+    """Records any attempt to reach a Docker engine (and refuses it)."""
+    import docker
+
+    calls: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        calls.append("docker")
+        raise AssertionError("a bad marker must fail before any Docker call")
+
+    monkeypatch.setattr(docker.DockerClient, "__init__", refuse)
+    monkeypatch.setattr(docker, "from_env", refuse)
+    monkeypatch.setattr(labkit.host, "docker_client", refuse)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("marker", "says"),
+    [
+        ("wrkers=1", "*test_bad.py: wrkers: unknown field; expected one of*"),
+        ('workers="two"', "*test_bad.py: workers: expected an integer*'two'*"),
+        ("workers=99", "*test_bad.py: workers: 99 is out of range*"),
+        ('cni="calico"', "*test_bad.py: cni: 'calico' is not supported*"),
+        ('kubernetes_version="latest"', "*kubernetesVersion*'latest'*"),
+    ],
+)
+def test_a_bad_marker_fails_collection_naming_the_field(
+    pytester, fake, no_docker, marker: str, says: str
+) -> None:
+    pytester.makepyfile(
+        test_bad=f"""
+        import pytest
+        pytestmark = pytest.mark.lab({marker})
+        def test_one(lab):
+            pass
+    """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*ERROR collecting test_bad.py*", f"*lab marker of {says}"])
+    assert events(fake) == [], "no lab brought up"
+    assert no_docker == []
+
+
+def test_a_bad_test_marker_names_the_test_and_stops_the_run(pytester, fake, no_docker) -> None:
+    pytester.makepyfile(
+        test_good="""
+        def test_first(lab):
+            pass
+    """,
+        test_bad="""
+        import pytest
+        @pytest.mark.parametrize("n", [1, 2])
+        @pytest.mark.lab(workers="two")
+        def test_bad(lab, n):
+            pass
+        @pytest.mark.lab(1)
+        def test_positional():
+            pass
+    """,
+        test_group="""
+        import pytest
+        class TestGroup:
+            pytestmark = pytest.mark.lab(wrkers=1)
+            def test_in_class(self):
+                pass
+    """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=2)
+    # Once per marker, not once per parametrized item.
+    assert result.stdout.str().count("got str 'two'") == 1
+    result.stdout.fnmatch_lines_random(
+        [
+            "*lab marker of test_bad.py::test_bad: workers: expected an integer*",
+            "*lab marker of test_bad.py::test_positional: takes spec fields by name only*",
+            "*lab marker of test_group.py::TestGroup: wrkers: unknown field*",
+        ]
+    )
+    assert events(fake) == [], "no test ran: not even the good module's lab came up"
+    assert no_docker == []
+
+
+def test_a_marker_is_checked_with_the_fixture_defaults_and_options(pytester, fake) -> None:
+    pytester.makepyfile(
+        test_nodes="""
+        import pytest
+        # Valid only because the fixture's lab has 2 workers unless told otherwise.
+        pytestmark = pytest.mark.lab(nodes={"worker2": {"kubernetes_version": "v1.36.3"}})
+        def test_one(lab):
+            pass
+    """
+    )
+    result = pytester.runpytest("--lab-image", "bad image")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*lab marker of test_nodes.py: image: 'bad image'*"])
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -46,7 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labkit.checks import all_rules
-    from labkit.checks.lab import check_lab
     from labkit.checks.report import render_json, render_rules, render_table, summary_line
     from labkit.cli import require_running
     from labkit.errors import LabkitError
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     # A node's files are read by a `tar` run in it, and the expectations come from kubeadm
     # run on the control plane: both need the containers running.
     require_running(lab, lab.nodes)
-    result = check_lab(lab, strict=args.strict, wait=args.wait)
+    result = lab.check(strict=args.strict, wait=args.wait)
     if args.json:
         print(render_json(result.findings))
     elif args.rules:

@@ -131,13 +131,12 @@ def run_up(args: argparse.Namespace) -> int:
 def run_upgrade(args: argparse.Namespace) -> int:
     from labkit.cli import require_running
     from labkit.lab.lab import Lab
-    from labkit.lab.upgrade import upgrade_lab
     from labkit.versions import KubernetesVersion
 
     target = KubernetesVersion.parse(args.to, field="--to")
     lab = Lab.find(_client(), args.name)
     require_running(lab, lab.nodes)
-    result = upgrade_lab(lab, target)
+    result = lab.upgrade(to=target)
     print(
         f"lab {args.name!r} upgraded from {result.current} to {result.target} in "
         f"{result.total_seconds:.1f}s"
@@ -230,14 +229,12 @@ def run_exec(args: argparse.Namespace) -> int:
 
 def run_load_image(args: argparse.Namespace) -> int:
     from labkit.cli import require_running
-    from labkit.lab.images import load_image
     from labkit.lab.lab import Lab
 
-    client = _client()
-    lab = Lab.find(client, args.name)
+    lab = Lab.find(_client(), args.name)
     nodes = [lab.node(n) for n in args.nodes] if args.nodes else lab.nodes
     require_running(lab, nodes)
-    load_image(client, args.image, nodes)
+    lab.load_image(args.image, nodes)
     return 0
 
 
@@ -251,9 +248,8 @@ def run_prune(args: argparse.Namespace) -> int:
 
 def run_stop(args: argparse.Namespace) -> int:
     from labkit.lab.lab import Lab
-    from labkit.lab.lifecycle import stop_lab
 
-    result = stop_lab(Lab.find(_client(), args.name))
+    result = Lab.find(_client(), args.name).stop()
     if not result.acted_on:
         print(f"lab {args.name!r} was stopped already")
         return 0
@@ -266,9 +262,8 @@ def run_stop(args: argparse.Namespace) -> int:
 
 def run_start(args: argparse.Namespace) -> int:
     from labkit.lab.lab import Lab
-    from labkit.lab.lifecycle import start_lab
 
-    result = start_lab(Lab.find(_client(), args.name))
+    result = Lab.find(_client(), args.name).start()
     started = "started and " if result.acted_on else "was running; "
     print(
         f"lab {args.name!r} {started}Ready in {result.total_seconds:.1f}s; "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -18,6 +20,15 @@ from labkit.errors import LabkitError
 from labkit.lab.network import LabAddresses
 from labkit.lab.node import Node, find_nodes, remove_quietly
 from labkit.naming import LABEL_LAB, LABEL_MANAGED, state_dir
+
+if TYPE_CHECKING:
+    from labkit.checks.lab import CheckRun
+    from labkit.diagnose import Diagnosis, LabSnapshot
+    from labkit.lab.lifecycle import RestartResult
+    from labkit.lab.node import ExecResult
+    from labkit.lab.upgrade import UpgradeResult
+    from labkit.pipeline import Progress
+    from labkit.versions import KubernetesVersion
 
 # In a lab's state directory: its fixed addresses (LabAddresses), as `lab up` chose them.
 ADDRESSES_FILE = "addresses.json"
@@ -95,6 +106,106 @@ class Lab:
 
     def down(self) -> None:
         delete_lab(self.client, self.name)
+
+    # What the CLI does to a lab, as calls: `labkit lab upgrade/stop/start/load-image`,
+    # `labkit check` and `labkit diagnose` are these plus printing. The modules behind them
+    # import this one, hence the imports inside.
+
+    def upgrade(
+        self, to: str | KubernetesVersion, *, progress: Progress | None = None
+    ) -> UpgradeResult:
+        """`kubeadm upgrade` every node to release `to` (this minor or the next).
+
+        >>> lab.upgrade(to="v1.37.2").target  # doctest: +SKIP
+        """
+        from labkit.lab.upgrade import upgrade_lab
+        from labkit.versions import KubernetesVersion
+
+        target = (
+            to if isinstance(to, KubernetesVersion) else KubernetesVersion.parse(to, field="to")
+        )
+        return upgrade_lab(self, target, progress=progress)
+
+    def stop(self, *, progress: Progress | None = None) -> RestartResult:
+        """Stop the workers, then the control plane; `start` brings the lab back as it was."""
+        from labkit.lab.lifecycle import stop_lab
+
+        return stop_lab(self, progress=progress)
+
+    def start(self, *, progress: Progress | None = None) -> RestartResult:
+        """Start what is stopped, control plane first, and wait until the lab is Ready."""
+        from labkit.lab.lifecycle import start_lab
+
+        return start_lab(self, progress=progress)
+
+    def check(self, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
+        """kubeadm's invariants on every node and the cluster; `run.failures` is what failed.
+        `wait` gives the API server that many seconds to answer first."""
+        from labkit.checks.lab import check_lab
+
+        return check_lab(self, strict=strict, wait=wait)
+
+    def diagnose(self) -> LabDiagnosis:
+        """The likely causes of whatever is wrong, each with its fix; none when healthy."""
+        from labkit.diagnose import diagnose_snapshot
+        from labkit.diagnose.fetch import fetch_snapshot
+
+        snapshot = fetch_snapshot(self)
+        return LabDiagnosis(tuple(diagnose_snapshot(snapshot)), snapshot)
+
+    def load_image(
+        self,
+        reference: str,
+        nodes: Sequence[str | Node] | None = None,
+        *,
+        say: Callable[[str], None] = print,
+    ) -> list[str]:
+        """Copy an image from the host's Docker into the nodes' containerd (default: every
+        node); returns the nodes that lacked it."""
+        from labkit.lab.images import load_image
+
+        targets = self.nodes if nodes is None else [self._node(n) for n in nodes]
+        return load_image(self.client, reference, targets, say=say)
+
+    def kubectl(
+        self, *args: str, json: bool = False, check: bool = True, timeout: float = 60
+    ) -> Any:
+        """kubectl on the control plane with kubeadm's admin.conf (no kubeconfig or kubectl
+        needed on the host). Returns the ExecResult, or with `json` the parsed `-o json`
+        output; a failure raises ExecFailed unless `check` is False (never with `json`:
+        there is nothing to parse)."""
+        import json as json_module
+
+        from labkit.lab.node import ExecFailed
+        from labkit.lab.workloads import kubectl
+
+        result: ExecResult = kubectl(
+            self, *args, *(["-o", "json"] if json else []), timeout=timeout
+        )
+        if not result.ok and (check or json):
+            raise ExecFailed(self.control_plane.name, result)
+        return json_module.loads(result.stdout) if json else result
+
+    def _node(self, node: str | Node) -> Node:
+        return node if isinstance(node, Node) else self.node(node)
+
+
+@dataclass(frozen=True)
+class LabDiagnosis:
+    """What `Lab.diagnose` found and the snapshot it read; `labkit diagnose` prints both."""
+
+    diagnoses: tuple[Diagnosis, ...]
+    snapshot: LabSnapshot
+
+    def text(self) -> str:
+        from labkit.diagnose import format_text
+
+        return format_text(self.diagnoses, self.snapshot)
+
+    def as_data(self) -> dict[str, Any]:
+        from labkit.diagnose import as_data
+
+        return as_data(self.diagnoses, self.snapshot)
 
 
 def host_kubeconfig(admin_conf: bytes, api_port: int) -> dict:
