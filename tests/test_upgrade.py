@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import yaml
 
+from labkit.errors import StepFailed
 from labkit.kubeadm.config import preflight_errors_to_skip
 from labkit.lab import upgrade
 from labkit.lab.upgrade import upgrade_configuration, upgrade_refusal
@@ -75,3 +78,40 @@ def test_system_verification_is_skipped_by_name_only_where_cgroup_v1_fails_it(
     version: str, cgroup_v1: bool, skipped: tuple[str, ...]
 ) -> None:
     assert preflight_errors_to_skip(v(version), host_cgroup_v1=cgroup_v1) == skipped
+
+
+class FlakyNode:
+    """A node whose kubectl fails with what an API server says while it restarts."""
+
+    def __init__(self, outputs: list[str]) -> None:
+        self.name = "lab-control-plane"
+        self.outputs = outputs
+        self.calls = 0
+
+    def exec(self, command: list[str], timeout: float) -> None:
+        from labkit.lab.node import ExecFailed, ExecResult
+
+        self.calls += 1
+        if self.outputs:
+            result = ExecResult(tuple(command), 1, "", self.outputs.pop(0))
+            raise ExecFailed(self.name, result)
+
+
+def test_kubectl_is_retried_while_the_api_server_restarts(monkeypatch) -> None:
+    monkeypatch.setattr(upgrade, "KUBECTL_RETRY_DELAY", 0)
+    node = FlakyNode(
+        ["net/http: TLS handshake timeout", 'pods is forbidden: User "kubernetes-admin"']
+    )
+    up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None), api=None)
+    upgrade.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
+    assert node.calls == 3
+
+
+def test_kubectl_fails_at_once_on_another_error(monkeypatch) -> None:
+    monkeypatch.setattr(upgrade, "KUBECTL_RETRY_DELAY", 0)
+    monkeypatch.setattr(upgrade, "cluster_evidence", lambda api: {})
+    node = FlakyNode(["error: cannot delete Pods with local storage"])
+    up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None), api=None)
+    with pytest.raises(StepFailed, match="kubectl drain lab-worker"):
+        upgrade.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
+    assert node.calls == 1

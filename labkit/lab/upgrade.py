@@ -12,6 +12,8 @@ as it is (`lab status` says which nodes were upgraded).
 from __future__ import annotations
 
 import json
+import re
+import time
 from dataclasses import dataclass, field
 
 import docker
@@ -40,6 +42,14 @@ from labkit.versions import KubernetesVersion
 
 # How long `lab upgrade` waits for a lab it is asked to upgrade to show itself healthy.
 HEALTH_TIMEOUT = 20.0
+# kubectl's answers while an API server restarts: refused, reset, TLS timeouts, and 403
+# until its RBAC authorizer has synced.
+_API_SERVER_RESTARTING = re.compile(
+    r"connection refused|connection reset|TLS handshake timeout|Forbidden|forbidden|"
+    r"the server is currently unable|etcdserver|i/o timeout|EOF"
+)
+KUBECTL_ATTEMPTS = 6
+KUBECTL_RETRY_DELAY = 5.0
 UPGRADE_RECORD = "upgrade.json"  # in the lab's state dir; lab status reads it
 
 
@@ -183,7 +193,21 @@ def upgrade_kubelet(up: Upgrade, node: Node) -> None:
             reason=f"not Ready at kubelet {up.target} within {READY_TIMEOUT:.0f}s",
             evidence={**cluster_evidence(up.api), **node_evidence(node)},
         )
+    if node.is_control_plane:
+        wait_for_control_plane(up)
     kubectl(up, control_plane, "uncordon", node.name)
+
+
+def wait_for_control_plane(up: Upgrade) -> None:
+    """A new kubelet restarts the static pods; the next node's drain needs the API server
+    back and its authorizer synced (right after a restart it answers 403 for a while)."""
+    count = len(up.lab.control_planes)
+    if not waits.control_plane_at(up.api, str(up.target), count, READY_TIMEOUT):
+        raise StepFailed(
+            operation="wait for the control plane after its kubelet's restart",
+            reason=f"the control plane's pods were not Ready within {READY_TIMEOUT:.0f}s",
+            evidence=cluster_evidence(up.api),
+        )
 
 
 def wait_until_upgraded(up: Upgrade) -> None:
@@ -258,18 +282,33 @@ def run_kubeadm(up: Upgrade, node: Node, args: list[str]) -> str:
 
 
 def kubectl(up: Upgrade, node: Node, *args: str) -> None:
-    try:
-        node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, *args], timeout=DRAIN_TIMEOUT + 30)
-    except ExecFailed as failure:
-        raise StepFailed(
-            operation=f"kubectl {args[0]} {args[1]}",
-            node=node.name,
-            reason=f"kubectl exited {failure.result.exit_code}",
-            evidence={
-                "kubectl output": failure.result.stdout + failure.result.stderr,
-                **cluster_evidence(up.api),
-            },
-        ) from failure
+    """kubectl on the node, again (drain and uncordon are idempotent) while the API server
+    is restarting or its authorizer not yet synced."""
+    for attempt in range(1, KUBECTL_ATTEMPTS + 1):
+        try:
+            node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, *args], timeout=DRAIN_TIMEOUT + 30)
+            return
+        except ExecFailed as failure:
+            output = failure.result.stdout + failure.result.stderr
+            if attempt < KUBECTL_ATTEMPTS and _API_SERVER_RESTARTING.search(output):
+                up.progress.detail(f"kubectl {args[0]}: the API server restarts; again: {output}")
+                time.sleep(KUBECTL_RETRY_DELAY)
+                continue
+            raise _kubectl_failed(up, node, args, failure) from failure
+
+
+def _kubectl_failed(
+    up: Upgrade, node: Node, args: tuple[str, ...], failure: ExecFailed
+) -> StepFailed:
+    return StepFailed(
+        operation=f"kubectl {args[0]} {args[1]}",
+        node=node.name,
+        reason=f"kubectl exited {failure.result.exit_code}",
+        evidence={
+            "kubectl output": failure.result.stdout + failure.result.stderr,
+            **cluster_evidence(up.api),
+        },
+    )
 
 
 UPGRADE_STEPS: list[Step[Upgrade]] = [
