@@ -26,8 +26,11 @@ MAX_KUBELET_SKEW = 3
 # From 1.35 the kubelet refuses cgroup v1 unless KubeletConfiguration says otherwise.
 FIRST_MINOR_REFUSING_CGROUP_V1 = 35
 
-# crictl follows Kubernetes minors; only these releases are served by the module proxy.
-CRI_TOOLS_VERSIONS = {35: "v1.34.0", 36: "v1.37.0", 37: "v1.37.0"}
+# crictl, a CRI v1 client, the same for every release: the module proxy serves only v1.34.0
+# and v1.37.0, and a cri-tools release builds only against the staging modules of its own
+# minor (v1.34.0 against v0.35.x does not compile).
+CRI_TOOLS_VERSION = "v1.37.0"
+CRI_TOOLS_STAGING_VERSION = "v0.37.2"
 
 # Flannel: flanneld, plus its CNI plugin from containernetworking/plugins v0.9.1, the last
 # release that still carried plugins/meta/flannel (flannel-io/cni-plugin is not served).
@@ -82,10 +85,6 @@ class KubernetesVersion:
     @property
     def refuses_cgroup_v1(self) -> bool:
         return self.minor >= FIRST_MINOR_REFUSING_CGROUP_V1
-
-    @property
-    def cri_tools_version(self) -> str:
-        return CRI_TOOLS_VERSIONS[self.minor]
 
     @property
     def node_image(self) -> str:

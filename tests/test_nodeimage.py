@@ -90,7 +90,7 @@ def test_kubeadm_listing_without_etcd_is_an_error() -> None:
 
 def test_binary_names_skip_major_version_suffixes() -> None:
     assert components.etcd(KubeadmImages.parse(IMAGES_LIST_OUTPUT)).binaries() == ("server",)
-    assert components.cri_tools(DEFAULT_VERSION).binaries() == ("crictl",)
+    assert components.cri_tools().binaries() == ("crictl",)
 
 
 def test_build_key_changes_with_sources_and_flags(tmp_path: Path, monkeypatch) -> None:

@@ -82,7 +82,7 @@ def build_go_components(build: ImageBuild) -> None:
         (components.etcd(images), "server", "etcd"),
         (components.coredns(images), "coredns", "coredns"),
         (components.pause(), "pause", "pause"),
-        (components.cri_tools(build.version), "crictl", "crictl"),
+        (components.cri_tools(), "crictl", "crictl"),
         (components.flannel(), "flannel", "flanneld"),
         (components.flannel_cni_plugin(), "flannel", "flannel-cni"),
     ):

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from labkit.errors import LabkitError
 from labkit.kubeadm.images import image_tag, parse_images_list
 from labkit.nodeimage.gomod import GoComponent
-from labkit.versions import FLANNEL_CNI_PLUGIN_MODULE_VERSION, FLANNEL_VERSION, KubernetesVersion
+from labkit.versions import (
+    CRI_TOOLS_STAGING_VERSION,
+    CRI_TOOLS_VERSION,
+    FLANNEL_CNI_PLUGIN_MODULE_VERSION,
+    FLANNEL_VERSION,
+    KubernetesVersion,
+)
 
 KUBERNETES_COMMANDS = (
     "kubeadm",
@@ -112,8 +118,8 @@ def coredns(images: KubeadmImages) -> GoComponent:
     )
 
 
-def cri_tools(version: KubernetesVersion) -> GoComponent:
-    cri_version = version.cri_tools_version
+def cri_tools() -> GoComponent:
+    cri_version = CRI_TOOLS_VERSION
     return GoComponent(
         name="cri-tools",
         module="sigs.k8s.io/cri-tools",
@@ -121,8 +127,8 @@ def cri_tools(version: KubernetesVersion) -> GoComponent:
         packages=("sigs.k8s.io/cri-tools/cmd/crictl",),
         ldflags=(f"-X sigs.k8s.io/cri-tools/pkg/version.Version={cri_version}",),
         # cri-tools pins release candidates of the staging modules that the checksum
-        # database does not know; the published release of our Kubernetes is API-equal.
-        replaces=tuple((m, f"{m} {version.staging_version}") for m in CRI_TOOLS_STAGING),
+        # database does not know; the published release of its minor is API-equal.
+        replaces=tuple((m, f"{m} {CRI_TOOLS_STAGING_VERSION}") for m in CRI_TOOLS_STAGING),
         # The proxy serves this release but sum.golang.org has no entry for it.
         no_sumdb=("sigs.k8s.io/cri-tools",),
     )

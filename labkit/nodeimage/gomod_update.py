@@ -28,7 +28,7 @@ def update_committed_modules(log: Callable[[str], None]) -> list[Path]:
     for component in (
         components.etcd(images),
         components.coredns(images),
-        components.cri_tools(version),
+        components.cri_tools(),
         components.flannel(),
         components.flannel_cni_plugin(),
     ):
