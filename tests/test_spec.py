@@ -389,3 +389,17 @@ def test_a_kubelet_more_than_three_minors_older_is_refused_naming_the_policy() -
         )
     assert "4 minors older than the API server's v1.39.0" in str(error.value)
     assert "allows a kubelet at most 3 minors older" in str(error.value)
+
+
+def test_example_spec_documents_node_resources_ports_and_mounts() -> None:
+    from labkit.spec import PortMapping, Resources
+
+    worker = LabSpec.from_file(EXAMPLE).nodes["demo-worker"]
+    assert worker.resources == Resources(1.0, 2 * 2**30)
+    assert worker.extra_port_mappings == (PortMapping(80, 18080, "127.0.0.1", "TCP"),)
+    (mount,) = worker.extra_mounts
+    assert (mount.host_path, mount.container_path, mount.read_only) == (
+        EXAMPLE.parent,
+        "/srv/examples",
+        True,
+    )

@@ -10,6 +10,7 @@ then the node's, are deep-merged last, so a user can override anything labkit se
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from labkit.constants import API_SERVER_PORT, CONTROL_PLANE, KUBEADM_CONFIG
 from labkit.host.kernel import cgroup_mode
 from labkit.kubeadm.discovery import CA_CERT_HASH_PATTERN
 from labkit.kubeadm.token import BootstrapToken
-from labkit.spec import LabSpec, NodeSpec, thaw
+from labkit.spec import LabSpec, NodeSpec, Resources, thaw
 from labkit.versions import SUPPORTED_MINORS, KubernetesVersion
 
 KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4"
@@ -54,6 +55,12 @@ _EVICTION_HARD = {
     "imagefs.available": "0%",
 }
 
+# A node's own KubeletConfiguration patch, which kubeadm init and join apply to the
+# kubelet's config.yaml on that node only (cmd/kubeadm/app/util/patches: a file named
+# target[+patchtype].yaml; kubeletconfiguration is a target from v1.25).
+KUBELET_PATCHES_DIR = "/etc/kubernetes/patches"
+KUBELET_PATCH_FILE = f"{KUBELET_PATCHES_DIR}/kubeletconfiguration+merge.yaml"
+
 
 def init_config(
     spec: LabSpec,
@@ -77,6 +84,7 @@ def init_config(
                 "bindPort": API_SERVER_PORT,
             },
             "nodeRegistration": _node_registration(spec, node, advertise_address, host_cgroup_v1),
+            **_node_patches(spec, node),
         },
         "ClusterConfiguration": _cluster_configuration(spec, api_server_cert_sans),
         "KubeletConfiguration": _kubelet_configuration(spec.kubernetes_version),
@@ -116,9 +124,28 @@ def join_config(
                 }
             },
             "nodeRegistration": _node_registration(spec, node, advertise_address, host_cgroup_v1),
+            **_node_patches(spec, node),
         },
     }
     return _render(spec, node, documents)
+
+
+def _node_patches(spec: LabSpec, node: NodeSpec) -> dict[str, Any]:
+    """Where kubeadm finds the node's kubelet patch: only a node with limits has one."""
+    return {"patches": {"directory": KUBELET_PATCHES_DIR}} if spec.resources_of(node) else {}
+
+
+def kubelet_reservation_patch(limits: Resources, host_cpus: int, host_memory: int) -> str:
+    """The kubelet's systemReserved for a node limited to `limits` on a host of `host_cpus`
+    and `host_memory` bytes. A node container sees the host's /proc, so the kubelet's
+    capacity is the host's; reserving the difference leaves allocatable (capacity minus
+    reservations; evictionHard adds nothing at 0%) within the container's limits."""
+    reserved = {}
+    if limits.cpus:
+        reserved["cpu"] = f"{max(0, math.ceil(host_cpus * 1000 - limits.cpus * 1000))}m"
+    if limits.memory:
+        reserved["memory"] = str(max(0, host_memory - limits.memory))
+    return yaml.safe_dump({"systemReserved": reserved}, sort_keys=False)
 
 
 def merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:

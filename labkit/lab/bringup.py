@@ -42,8 +42,16 @@ from labkit.lab.lab import (
     list_labs,
     save_addresses,
 )
-from labkit.lab.network import LabAddresses, create_network, lab_subnet, node_addresses
+from labkit.lab.network import (
+    LabAddresses,
+    bound_host_ports,
+    create_network,
+    lab_subnet,
+    node_addresses,
+)
 from labkit.lab.node import ExecFailed, Node, create_node
+from labkit.lab.node_limits import reserve_beyond_limits
+from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_ports
 from labkit.lab.release import release_material
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
@@ -92,6 +100,8 @@ def check_inputs(up: BringUp) -> None:
             f"--kubernetes-version {up.spec.kubernetes_version} --image {up.spec.image}`) "
             "or leave `image` out to use labkit's image of the release"
         )
+    if claimed_host_ports(up.spec):
+        check_port_mappings_free(up.spec, bound_host_ports(up.client))
     up.runtime = host.node_runtime(up.client)
 
 
@@ -135,9 +145,11 @@ def make_network(up: BringUp) -> None:
 
 def create_nodes(up: BringUp) -> None:
     """Each node at the address it keeps on the lab network (control plane first), the
-    control plane's API server on the host port it keeps (create_node binds it)."""
+    control plane's API server on the host port it keeps (create_node binds it), with its
+    limits, port mappings and mounts."""
     subnet = lab_subnet(up.client, up.network)
     addresses = node_addresses(subnet, [n.name for n in up.spec.node_names()])
+    override = up.spec.override_for
 
     def create(node_spec: NodeSpec) -> Node:
         return create_node(
@@ -149,6 +161,10 @@ def create_nodes(up: BringUp) -> None:
             network=up.network,
             runtime=up.runtime,
             address=addresses[node_spec.name],
+            resources=up.spec.resources_of(node_spec),
+            port_mappings=override(node_spec).extra_port_mappings,
+            mounts=override(node_spec).extra_mounts,
+            avoid_ports=claimed_host_ports(up.spec),
         )
 
     up.nodes = parallel(up.spec.node_names(), create)
@@ -354,6 +370,7 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
     Step("create network", make_network),
     Step("create nodes", create_nodes),
     Step("wait for systemd", wait_for_systemd),
+    Step("reserve beyond node limits", reserve_beyond_limits),
     Step("prepare skewed workers", prepare_skewed_workers),
     Step("install user binaries", install_user_binaries),
     Step("kubeadm init", kubeadm_init),

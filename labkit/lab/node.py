@@ -10,7 +10,7 @@ import signal
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, SYSTEMD_BOOT_T
 from labkit.errors import StepFailed
 from labkit.lab.network import bound_host_ports, free_host_port
 from labkit.naming import LABEL_LAB, LABEL_NODE, LABEL_ROLE, managed_labels
+from labkit.spec import HostMount, PortMapping, Resources
 
 # How Docker names the API server's port among a container's published ports.
 _PUBLISHED_API_PORT = f"{API_SERVER_PORT}/tcp"
@@ -238,29 +239,44 @@ def create_node(
     network: str,
     runtime: str | None,
     address: str | None = None,
+    resources: Resources | None = None,
+    port_mappings: Sequence[PortMapping] = (),
+    mounts: Sequence[HostMount] = (),
+    avoid_ports: Collection[int] = (),
 ) -> Node:
     """Create and start a node container with labkit's labels and its own /var volume, at
-    `address` on the lab network (else where Docker puts it). A control plane publishes the
-    API server on 127.0.0.1 at a port chosen here and bound explicitly: Docker keeps it
-    across restarts, where a port it picks itself moves at every start."""
+    `address` on the lab network (else where Docker puts it), limited to `resources`, with
+    the user's `port_mappings` and `mounts`. A control plane publishes the API server on
+    127.0.0.1 at a port chosen here (never one of `avoid_ports`, which the lab's mappings
+    claim) and bound explicitly: Docker keeps it across restarts, where a port it picks
+    itself moves at every start."""
     labels = managed_labels(**{LABEL_LAB: lab, LABEL_ROLE: role, LABEL_NODE: name})
     # containerd's overlayfs snapshotter cannot sit on the container's overlay root.
     volume = client.volumes.create(name=f"{name}-var", labels=labels)
     settings = _container_settings(name, labels, volume.name, network, runtime)
+    settings["mounts"] += [_bind_mount(mount) for mount in mounts]
+    settings.update(_limits(resources))
+    user_ports = _published_ports(port_mappings)
     if address:
         endpoint = client.api.create_endpoint_config(ipv4_address=address)
         settings["networking_config"] = {network: endpoint}
     if role != ROLE_CONTROL_PLANE:
+        if user_ports:
+            settings["ports"] = user_ports
         return Node(name=name, role=role, container=client.containers.run(image, **settings))
     refused: list[int] = []
     for _ in range(_API_PORT_TRIES):
-        port = free_host_port({*bound_host_ports(client), *refused})
-        published = {_PUBLISHED_API_PORT: ("127.0.0.1", port)}
+        port = free_host_port({*bound_host_ports(client), *refused, *avoid_ports})
+        api_binding = ("127.0.0.1", port)
+        published = {**user_ports, _PUBLISHED_API_PORT: api_binding}
+        if _PUBLISHED_API_PORT in user_ports:
+            published[_PUBLISHED_API_PORT] = [*user_ports[_PUBLISHED_API_PORT], api_binding]
         try:
             container = client.containers.run(image, ports=published, **settings)
         except docker.errors.APIError as error:
-            # Another bring-up took the port between the choice and the start.
-            if not _PORT_TAKEN.search(str(error)):
+            # Another bring-up took the API port between the choice and the start; a
+            # taken port of the user's is no reason to try another API port.
+            if not _PORT_TAKEN.search(str(error)) or _names_a_port(error, user_ports):
                 raise
             remove_quietly(lambda: client.containers.get(name).remove(force=True))
             refused.append(port)
@@ -294,6 +310,39 @@ def _container_settings(
         "restart_policy": dict(RESTART_POLICY),
         "init": False,
     }
+
+
+def _limits(resources: Resources | None) -> dict[str, int]:
+    if resources is None:
+        return {}
+    limits = {}
+    if resources.cpus:
+        limits["nano_cpus"] = round(resources.cpus * 1e9)
+    if resources.memory:
+        # Swap as large as the memory limit: no swap beyond it, so the limit the kubelet is
+        # told (labkit.kubeadm.config.kubelet_reservation_patch) is the node's whole memory.
+        limits["mem_limit"] = limits["memswap_limit"] = resources.memory
+    return limits
+
+
+def _published_ports(mappings: Sequence[PortMapping]) -> dict[str, list[tuple[str, int]]]:
+    """docker-py's `ports`: each container port with every host address and port it is
+    published on."""
+    ports: dict[str, list[tuple[str, int]]] = {}
+    for mapping in mappings:
+        key = f"{mapping.container_port}/{mapping.protocol.lower()}"
+        ports.setdefault(key, []).append((mapping.listen_address, mapping.host_port))
+    return ports
+
+
+def _names_a_port(error: docker.errors.APIError, ports: dict[str, list[tuple[str, int]]]) -> bool:
+    """Whether Docker's refusal names one of these host ports (`Bind for ADDRESS:PORT`)."""
+    host_ports = {port for bindings in ports.values() for _, port in bindings}
+    return any(re.search(rf":{port}\b", str(error)) for port in host_ports)
+
+
+def _bind_mount(mount: HostMount) -> Mount:
+    return Mount(mount.container_path, str(mount.host_path), type="bind", read_only=mount.read_only)
 
 
 def _mounts(var_volume: str) -> list[Mount]:

@@ -25,7 +25,9 @@ from labkit.errors import LabkitError
 
 # The defaults, limits and choices a user sees (the CLI shows them too) read as `spec.X`,
 # apart from the kubeadm limits below that only parsing knows.
+from labkit.spec import node_options
 from labkit.spec import types as spec
+from labkit.spec.fields import _at, _FieldError, _fields, _get, _type_error
 from labkit.spec.types import Binaries, LabSpec, Networking, NodeOverride, NodeSpec, Patches
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, MAX_KUBELET_SKEW, KubernetesVersion
 from labkit.yamldata import StrictLoader, freeze
@@ -43,9 +45,17 @@ _TOP_FIELDS = (
     "ignorePreflightErrors",
     "binaries",
     "init",
+    "resources",
 )
 _NETWORKING_FIELDS = ("podSubnet", "serviceSubnet", "dnsDomain")
-_NODE_FIELDS = ("kubeadm", "ignorePreflightErrors", "kubernetesVersion")
+_NODE_FIELDS = (
+    "kubeadm",
+    "ignorePreflightErrors",
+    "kubernetesVersion",
+    "resources",
+    "extraPortMappings",
+    "extraMounts",
+)
 _BINARY_FIELDS = ("kubeadm", "kubelet")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # kube-controller-manager gives each node a /24 of the pod subnet by default, and kubeadm
@@ -56,13 +66,6 @@ _MAX_NODE_MASK_DIFF = 16
 _SERVICE_PREFIXES = (12, 28)
 # v1beta4 turned these from maps into lists of {name, value}; a v1beta3 habit fails late.
 _ARG_LISTS = ("extraArgs", "kubeletExtraArgs")
-
-
-class _FieldError(Exception):
-    """A problem at one field; `spec_from_dict` prefixes the source."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
 
 
 def spec_from_file(path: str | os.PathLike[str]) -> LabSpec:
@@ -109,47 +112,13 @@ def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
         cni=_choice(top, "cni", spec.CNI_CHOICES),
         networking=_networking(top.get("networking"), len(nodes)),
         kubeadm=_patches(top.get("kubeadm"), "kubeadm"),
-        nodes=_node_overrides(top.get("nodes"), nodes, lab_version),
+        nodes=_node_overrides(top.get("nodes"), nodes, lab_version, base_dir),
         ignore_preflight_errors=_strings(top.get("ignorePreflightErrors"), "ignorePreflightErrors"),
         binaries=_binaries(top.get("binaries"), base_dir),
         init=_choice(top, "init", spec.INIT_MODES),
+        resources=node_options.parse_resources(top.get("resources"), "resources"),
         source=source,
     )
-
-
-def _at(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-def _type_error(path: str, expected: str, value: Any) -> _FieldError:
-    return _FieldError(path, f"expected {expected}, got {type(value).__name__} {value!r}")
-
-
-def _fields(data: Any, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    """`data` as a mapping (null is empty) whose keys are all in `allowed`."""
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise _type_error(path or "the top level", "a mapping", data)
-    for key in data:
-        if key not in allowed:
-            expected = ", ".join(allowed)
-            raise _FieldError(_at(path, key), f"unknown field; expected one of {expected}")
-    return data
-
-
-_TYPE_NAMES = {str: "a string", int: "an integer"}
-
-
-def _get(data: Mapping[str, Any], key: str, kind: type, default: Any, path: str = "") -> Any:
-    """The value at `key`, or `default` when it is absent or null (`workers:` left empty)."""
-    value = data.get(key)
-    if value is None:
-        return default
-    # bool is an int to Python, but `workers: true` is a mistake, not 1 worker.
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise _type_error(_at(path, key), _TYPE_NAMES[kind], value)
-    return value
 
 
 def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
@@ -283,7 +252,7 @@ def _check_arg_lists(value: Any, path: str) -> None:
 
 
 def _node_overrides(
-    data: Any, nodes: list[NodeSpec], lab_version: KubernetesVersion
+    data: Any, nodes: list[NodeSpec], lab_version: KubernetesVersion, base_dir: Path
 ) -> Mapping[str, NodeOverride]:
     by_name = {node.name: node for node in nodes}
     if data is not None and not isinstance(data, Mapping):
@@ -307,8 +276,24 @@ def _node_overrides(
         ignored = _strings(entry.get("ignorePreflightErrors"), f"{path}.ignorePreflightErrors")
         version = _node_version(entry, path, by_name[name], lab_version)
         overrides[name] = NodeOverride(
-            kubeadm=patches, ignore_preflight_errors=ignored, kubernetes_version=version
+            kubeadm=patches,
+            ignore_preflight_errors=ignored,
+            kubernetes_version=version,
+            resources=node_options.parse_resources(entry.get("resources"), f"{path}.resources"),
+            extra_port_mappings=node_options.parse_port_mappings(
+                entry.get("extraPortMappings"), f"{path}.extraPortMappings"
+            ),
+            extra_mounts=node_options.parse_mounts(
+                entry.get("extraMounts"), f"{path}.extraMounts", base_dir
+            ),
         )
+    node_options.check_host_ports_distinct(
+        [
+            (f"nodes.{name}.extraPortMappings[{index}]", mapping)
+            for name, override in overrides.items()
+            for index, mapping in enumerate(override.extra_port_mappings)
+        ]
+    )
     return MappingProxyType(overrides)
 
 

@@ -77,6 +77,43 @@ class Binaries:
     kubelet: Path | None = None
 
 
+@dataclass(frozen=True)
+class Resources:
+    """Docker limits of a node container; the node's kubelet reserves the rest of the host,
+    so that its allocatable CPU and memory stay within them. None: no limit."""
+
+    cpus: float | None = None
+    memory: int | None = None  # bytes
+
+    def over(self, default: Resources | None) -> Resources:
+        """These limits, each unset one taken from the lab-wide `default`."""
+        if default is None:
+            return self
+        return Resources(
+            self.cpus if self.cpus is not None else default.cpus,
+            self.memory if self.memory is not None else default.memory,
+        )
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A node's port published on the host (kind's extraPortMappings)."""
+
+    container_port: int
+    host_port: int
+    listen_address: str = "127.0.0.1"
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class HostMount:
+    """A host path bind-mounted into a node (kind's extraMounts)."""
+
+    host_path: Path
+    container_path: str
+    read_only: bool = False
+
+
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
@@ -87,6 +124,9 @@ class NodeOverride:
     ignore_preflight_errors: tuple[str, ...] = ()
     # A worker's own release (its kubelet), when it differs from the lab's.
     kubernetes_version: KubernetesVersion | None = None
+    resources: Resources | None = None
+    extra_port_mappings: tuple[PortMapping, ...] = ()
+    extra_mounts: tuple[HostMount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +145,8 @@ class LabSpec:
     ignore_preflight_errors: tuple[str, ...] = ()
     binaries: Binaries = field(default_factory=Binaries)
     init: str = "whole"
+    # Every node's limits, unless its override sets its own.
+    resources: Resources | None = None
     source: str = field(default="lab spec", compare=False)
 
     @classmethod
@@ -193,6 +235,12 @@ class LabSpec:
 
     def override_for(self, node: NodeSpec) -> NodeOverride:
         return self.nodes.get(node.name, NodeOverride())
+
+    def resources_of(self, node: NodeSpec) -> Resources | None:
+        """The node's limits, field by field its own over the lab's; None when unlimited."""
+        own = self.override_for(node).resources
+        merged = own.over(self.resources) if own else self.resources
+        return merged if merged and (merged.cpus or merged.memory) else None
 
 
 def node_specs(lab: str, control_planes: int, workers: int) -> list[NodeSpec]:
