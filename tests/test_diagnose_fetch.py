@@ -18,6 +18,7 @@ from labkit.diagnose import diagnose_snapshot, fetch
 from labkit.diagnose.fetch import fetch_snapshot, parse_crictl_ps
 from labkit.diagnose.report import format_text
 from labkit.errors import LabkitError
+from labkit.lab.lab import Lab
 from labkit.lab.node import ExecResult
 
 CRICTL_PS = json.dumps(
@@ -195,7 +196,9 @@ def test_no_problems_says_what_it_looked_at() -> None:
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, snap: Any, *argv: str) -> int:
     monkeypatch.setattr("labkit.host.docker_client", lambda: None)
-    monkeypatch.setattr("labkit.lab.lab.Lab.find", classmethod(lambda cls, client, name: name))
+    monkeypatch.setattr(
+        "labkit.lab.lab.Lab.find", classmethod(lambda cls, client, name: Lab(name, client, []))
+    )
     monkeypatch.setattr(fetch, "fetch_snapshot", lambda lab: snap)
     parser = argparse.ArgumentParser()
     diagnose_cli.register(parser.add_subparsers())

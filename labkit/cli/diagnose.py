@@ -16,15 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labkit.diagnose import as_data, diagnose_snapshot, format_text
-    from labkit.diagnose.fetch import fetch_snapshot
     from labkit.host import docker_client
     from labkit.lab.lab import Lab
 
-    snapshot = fetch_snapshot(Lab.find(docker_client(), args.name))
-    diagnoses = diagnose_snapshot(snapshot)
-    if args.json:
-        print(json.dumps(as_data(diagnoses, snapshot), indent=2))
-    else:
-        print(format_text(diagnoses, snapshot))
-    return 1 if diagnoses else 0
+    result = Lab.find(docker_client(), args.name).diagnose()
+    print(json.dumps(result.as_data(), indent=2) if args.json else result.text())
+    return 1 if result.diagnoses else 0
