@@ -6,11 +6,7 @@ only decides lab names, lifetimes and what a failing test report carries.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 import time
-import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.spec import MAX_NAME_LENGTH, LabSpec
+from labkit.pytest_ownership import (
+    RUN,
+    _run_id_of,
+    lab_name,
+    lab_owner,
+    remove_labs,
+)
+from labkit.spec import LabSpec
 from labkit.yamldata import camel
 
 if TYPE_CHECKING:
@@ -26,10 +29,7 @@ if TYPE_CHECKING:
 
 MARKER = "lab(**spec): the lab a test or module needs, as lab spec fields (workers=2, cni='none')"
 _FAILED = pytest.StashKey[bool]()
-_RUN = pytest.StashKey[str]()
 _CRASHED = pytest.StashKey[list[str]]()
-# LabFactory names a test's further labs `<name>-1`, `<name>-2`...; lab_name leaves room.
-_SUFFIX_ROOM = len("-99")
 # The `lab` fixture's lab when neither the marker nor `lab_spec` says how many workers.
 FIXTURE_WORKERS = 2
 
@@ -126,18 +126,6 @@ def _failure_sections(config: pytest.Config, lab: Any) -> list[tuple[str, str]]:
     except Exception as error:
         sections.append((f"labkit logs of {lab.name}", f"export failed: {error}"))
     return sections
-
-
-def lab_name(nodeid: str, owner: str) -> str:
-    """A short RFC 1123 name, unique per test location and owner (`lab_owner`: the run and
-    xdist worker). The stem is what gets shortened, never the owner: `labs_of` must still
-    tell whose lab it is."""
-    digest = hashlib.sha256(nodeid.encode()).hexdigest()[:6]
-    tail = f"-{digest}-{owner}"
-    room = min(14, MAX_NAME_LENGTH - _SUFFIX_ROOM - len("lk-") - len(tail))
-    stem = re.sub(r"[^a-z0-9]+", "-", nodeid.rsplit("/", 1)[-1].split("::")[0].lower())
-    stem = stem.removesuffix("-py").removeprefix("test-")[:room].strip("-") or "lab"
-    return f"lk-{stem}{tail}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -262,58 +250,10 @@ class LabFactory:
             raise errors[0]
 
 
-def _run_id_of(testrunuid: str) -> str:
-    # Hashed, not sliced: `--testrunuid` takes any string, and lab names must stay
-    # lowercase DNS labels.
-    return hashlib.sha256(testrunuid.encode()).hexdigest()[:6]
-
-
-def run_id(config: pytest.Config) -> str:
-    """Six hex digits naming this pytest run, the same in the xdist controller and every
-    worker: lab names carry it, so concurrent runs on one Docker host never pick the same
-    name, and a crashed worker's labs can be told from everyone else's."""
-    if _RUN not in config.stash:
-        workerinput = getattr(config, "workerinput", {})
-        config.stash[_RUN] = _run_id_of(workerinput.get("testrunuid") or uuid.uuid4().hex)
-    return config.stash[_RUN]
-
-
-def lab_owner(config: pytest.Config) -> str:
-    """`<run id>-<xdist worker>` (`-gw` without xdist): the part of a fixture's lab name
-    that says which run and worker it belongs to."""
-    return f"{run_id(config)}-{os.environ.get('PYTEST_XDIST_WORKER', 'gw')}"
-
-
-def labs_of(names: list[str], run: str, worker: str | None = None) -> list[str]:
-    """The labs among `names` that the fixtures of `run` (and `worker`, if given) named."""
-    owner = re.escape(worker) if worker else r"gw\d*"
-    pattern = re.compile(rf"^lk-.+-[0-9a-f]{{6}}-{re.escape(run)}-{owner}(-\d+)?$")
-    return [name for name in names if pattern.match(name)]
-
-
-def _remove_labs(run: str, worker: str | None, why: str) -> None:
-    import docker
-
-    from labkit.host import docker_client
-    from labkit.lab.lab import delete_lab, list_labs
-
-    try:
-        client = docker_client()
-        names = labs_of(list_labs(client), run, worker)
-    except (LabkitError, docker.errors.DockerException) as error:
-        # Raising in an xdist controller hook ends the run with an INTERNALERROR, which
-        # kills the live workers before their teardowns: more labs left behind, not fewer.
-        print(f"\nlabkit: could not look for labs of run {run} to remove ({why}): {error}")
-        return
-    for name in names:
-        print(f"\nlabkit: removing lab {name!r} ({why})", flush=True)
-        delete_lab(client, name)
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: WorkerController) -> None:
     """xdist controller: learn the run id the workers will name their labs with."""
-    node.config.stash[_RUN] = _run_id_of(node.workerinput["testrunuid"])
+    node.config.stash[RUN] = _run_id_of(node.workerinput["testrunuid"])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -324,7 +264,7 @@ def pytest_testnodedown(node: WorkerController, error: object | None) -> None:
         return
     worker = node.workerinput["workerid"]
     node.config.stash.setdefault(_CRASHED, []).append(worker)
-    _remove_labs(_run_id_of(node.workerinput["testrunuid"]), worker, f"worker {worker} crashed")
+    remove_labs(_run_id_of(node.workerinput["testrunuid"]), worker, f"worker {worker} crashed")
 
 
 @pytest.hookimpl(trylast=True)
@@ -336,8 +276,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     crashed = config.stash.get(_CRASHED, [])
     if crashed and not _option(config, "keep"):
-        _remove_labs(
-            config.stash[_RUN], None, f"left over after the run; crashed: {', '.join(crashed)}"
+        remove_labs(
+            config.stash[RUN], None, f"left over after the run; crashed: {', '.join(crashed)}"
         )
 
 

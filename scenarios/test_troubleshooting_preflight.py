@@ -24,7 +24,8 @@ from labkit.lab.bringup import bring_up
 from labkit.lab.lab import Lab, delete_lab
 from labkit.lab.node import Node
 from labkit.lab.troubleshooting import port_taken, preflight, preflight_findings, sysctl_set
-from labkit.pytest_plugin import lab_name, lab_owner, spec_from_marker
+from labkit.pytest_ownership import lab_name, lab_owner
+from labkit.pytest_plugin import spec_from_marker
 from labkit.spec import LabSpec
 
 # kubeadm lowercases the name, then validates it as an RFC 1123 subdomain.

@@ -12,7 +12,7 @@ import labkit.host
 import labkit.lab.lab
 from labkit import pytest_plugin
 from labkit.errors import LabkitError
-from labkit.pytest_plugin import lab_name, labs_of, run_id
+from labkit.pytest_ownership import _run_id_of, lab_name, labs_of, run_id
 
 pytest_plugins = ["pytester"]
 
@@ -132,7 +132,7 @@ def test_labs_of_picks_one_workers_labs_of_one_run() -> None:
 
 
 RUN_UID = "d00d00" + "0" * 26
-RUN = pytest_plugin._run_id_of(RUN_UID)
+RUN = _run_id_of(RUN_UID)
 OTHER = "0badc0" if RUN != "0badc0" else "0badc1"
 HOST_LABS = [
     f"lk-smoke-813ffb-{RUN}-gw0",  # a live worker of this run

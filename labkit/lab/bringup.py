@@ -51,8 +51,8 @@ from labkit.lab.network import (
 )
 from labkit.lab.node import ExecFailed, Node, create_node
 from labkit.lab.node_limits import reserve_beyond_limits
+from labkit.lab.node_releases import build_missing_images, image_exists, prepare_skewed_workers
 from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_ports
-from labkit.lab.release import release_material
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec, NodeSpec
@@ -94,7 +94,7 @@ def check_inputs(up: BringUp) -> None:
             f"name: a lab named {up.spec.name!r} already exists; choose another "
             f"name or remove it with `labkit lab down {up.spec.name}`"
         )
-    if up.spec.image and not _image_exists(up.client, up.spec.image):
+    if up.spec.image and not image_exists(up.client, up.spec.image):
         raise LabkitError(
             f"image: node image {up.spec.image} is missing; build it (`labkit image build "
             f"--kubernetes-version {up.spec.kubernetes_version} --image {up.spec.image}`) "
@@ -103,28 +103,6 @@ def check_inputs(up: BringUp) -> None:
     if claimed_host_ports(up.spec):
         check_port_mappings_free(up.spec, bound_host_ports(up.client))
     up.runtime = host.node_runtime(up.client)
-
-
-def build_missing_images(up: BringUp) -> None:
-    """labkit's image of each release the lab runs, built when missing (cached by its
-    inputs: about 12 minutes the first time)."""
-    from labkit.nodeimage.build import build_node_image
-
-    missing = [v for v in up.spec.releases() if not _image_exists(up.client, v.node_image)]
-    if up.spec.image or not missing:
-        up.progress.say("   none missing")
-        return
-    for version in missing:
-        up.progress.say(f"   {version.node_image} is missing: building it")
-        build_node_image(version, progress=up.progress)
-
-
-def _image_exists(client: docker.DockerClient, reference: str) -> bool:
-    try:
-        client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 def _named_containers_exist(up: BringUp) -> bool:
@@ -174,28 +152,6 @@ def create_nodes(up: BringUp) -> None:
 
 def wait_for_systemd(up: BringUp) -> None:
     parallel(up.nodes, lambda node: node.wait_for_systemd())
-
-
-def prepare_skewed_workers(up: BringUp) -> None:
-    """A worker of an older release keeps its own kubelet but joins with the control
-    plane's kubeadm (kubeadm supports only its own release's control plane, as kinder's
-    skew-kubelet workflows do), and gets the control plane's component images (kube-proxy's
-    DaemonSet names the control plane's release)."""
-    specs = {n.name: n for n in up.spec.node_names()}
-    skewed = [
-        n for n in up.workers if up.spec.version_of(specs[n.name]) != up.spec.kubernetes_version
-    ]
-    if not skewed:
-        up.progress.say("   none: every node runs " + str(up.spec.kubernetes_version))
-        return
-    material = release_material(up.client, up.spec.kubernetes_version, up.progress)
-    parallel(skewed, lambda node: material.install(node, ("kubeadm",)))
-    material.load_images(up.client, skewed, up.progress)
-    for node in skewed:
-        up.progress.say(
-            f"   {node.name}: kubelet {up.spec.version_of(specs[node.name])}, "
-            f"kubeadm and images {up.spec.kubernetes_version}"
-        )
 
 
 def install_user_binaries(up: BringUp) -> None:

@@ -1,0 +1,59 @@
+"""Which release each node of a lab runs: labkit's image of it, built when missing, and
+for a worker older than its control plane, the control plane's kubeadm and images."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import docker
+import docker.errors
+
+from labkit.lab.release import release_material
+from labkit.parallel import parallel
+
+if TYPE_CHECKING:  # the bring-up imports this module for its steps
+    from labkit.lab.bringup import BringUp
+
+
+def build_missing_images(up: BringUp) -> None:
+    """labkit's image of each release the lab runs, built when missing (cached by its
+    inputs: about 12 minutes the first time)."""
+    from labkit.nodeimage.build import build_node_image
+
+    missing = [v for v in up.spec.releases() if not image_exists(up.client, v.node_image)]
+    if up.spec.image or not missing:
+        up.progress.say("   none missing")
+        return
+    for version in missing:
+        up.progress.say(f"   {version.node_image} is missing: building it")
+        build_node_image(version, progress=up.progress)
+
+
+def image_exists(client: docker.DockerClient, reference: str) -> bool:
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def prepare_skewed_workers(up: BringUp) -> None:
+    """A worker of an older release keeps its own kubelet but joins with the control
+    plane's kubeadm (kubeadm supports only its own release's control plane, as kinder's
+    skew-kubelet workflows do), and gets the control plane's component images (kube-proxy's
+    DaemonSet names the control plane's release)."""
+    specs = {n.name: n for n in up.spec.node_names()}
+    skewed = [
+        n for n in up.workers if up.spec.version_of(specs[n.name]) != up.spec.kubernetes_version
+    ]
+    if not skewed:
+        up.progress.say("   none: every node runs " + str(up.spec.kubernetes_version))
+        return
+    material = release_material(up.client, up.spec.kubernetes_version, up.progress)
+    parallel(skewed, lambda node: material.install(node, ("kubeadm",)))
+    material.load_images(up.client, skewed, up.progress)
+    for node in skewed:
+        up.progress.say(
+            f"   {node.name}: kubelet {up.spec.version_of(specs[node.name])}, "
+            f"kubeadm and images {up.spec.kubernetes_version}"
+        )
