@@ -34,6 +34,7 @@ from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phase
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, node_evidence
+from labkit.lab.images import image_exists
 from labkit.lab.lab import (
     Lab,
     delete_lab,
@@ -51,7 +52,7 @@ from labkit.lab.network import (
 )
 from labkit.lab.node import ExecFailed, Node, create_node
 from labkit.lab.node_limits import reserve_beyond_limits
-from labkit.lab.node_releases import build_missing_images, image_exists, prepare_skewed_workers
+from labkit.lab.node_releases import build_missing_images, prepare_skewed_workers
 from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_ports
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, required, run_steps

@@ -69,6 +69,15 @@ def load_image(
     return [n.name for n in wanted]
 
 
+def image_exists(client: docker.DockerClient, reference: str) -> bool:
+    """The host's Docker has an image of this reference."""
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
 def _has_image(node: Node, reference: str, image_id: str) -> bool:
     """The node has this reference, pointing at this image (a node that holds the image
     under another name only still needs the reference)."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import docker
-import docker.errors
-
+from labkit.lab.images import image_exists
 from labkit.lab.release import release_material
 from labkit.parallel import parallel
 
@@ -27,14 +25,6 @@ def build_missing_images(up: BringUp) -> None:
     for version in missing:
         up.progress.say(f"   {version.node_image} is missing: building it")
         build_node_image(version, progress=up.progress)
-
-
-def image_exists(client: docker.DockerClient, reference: str) -> bool:
-    try:
-        client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 def prepare_skewed_workers(up: BringUp) -> None:

@@ -17,7 +17,7 @@ import docker.errors
 
 from labkit.constants import NODE_IMAGE_LIST
 from labkit.errors import LabkitError
-from labkit.lab.images import load_image
+from labkit.lab.images import image_exists, load_image
 from labkit.lab.node import Node
 from labkit.naming import managed_labels
 from labkit.pipeline import Progress
@@ -55,7 +55,9 @@ def ensure_node_image(
 
     try:
         client.images.get(version.node_image)
-        missing = [r for r in _image_list(client, version.node_image) if not _has(client, r)]
+        missing = [
+            r for r in _image_list(client, version.node_image) if not image_exists(client, r)
+        ]
     except docker.errors.ImageNotFound:
         missing = ["the node image"]
     if missing:
@@ -77,14 +79,6 @@ def release_material(
 def _image_list(client: docker.DockerClient, image: str) -> list[str]:
     text = _read_from_image(client, image, NODE_IMAGE_LIST).decode()
     return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def _has(client: docker.DockerClient, reference: str) -> bool:
-    try:
-        client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 def _read_from_image(client: docker.DockerClient, image: str, path: str) -> bytes:
