@@ -100,11 +100,15 @@ class FlakyNode:
 def test_kubectl_is_retried_while_the_api_server_restarts(monkeypatch) -> None:
     monkeypatch.setattr(upgrade, "KUBECTL_RETRY_DELAY", 0)
     node = FlakyNode(
-        ["net/http: TLS handshake timeout", 'pods is forbidden: User "kubernetes-admin"']
+        [
+            "net/http: TLS handshake timeout",
+            "The connection to the server lab-control-plane:6443 was refused",
+            'pods is forbidden: User "kubernetes-admin"',
+        ]
     )
     up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None), api=None)
     upgrade.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
-    assert node.calls == 3
+    assert node.calls == 4
 
 
 def test_kubectl_fails_at_once_on_another_error(monkeypatch) -> None:

@@ -42,13 +42,15 @@ from labkit.versions import KubernetesVersion
 
 # How long `lab upgrade` waits for a lab it is asked to upgrade to show itself healthy.
 HEALTH_TIMEOUT = 20.0
-# kubectl's answers while an API server restarts: refused, reset, TLS timeouts, and 403
+# kubectl's answers while an API server restarts (a new kubelet restarts the static pods):
+# refused ("The connection to the server ... was refused"), reset, TLS timeouts, and 403
 # until its RBAC authorizer has synced.
 _API_SERVER_RESTARTING = re.compile(
-    r"connection refused|connection reset|TLS handshake timeout|Forbidden|forbidden|"
+    r"refused|connection reset|TLS handshake timeout|[Ff]orbidden|Unable to connect|"
     r"the server is currently unable|etcdserver|i/o timeout|EOF"
 )
-KUBECTL_ATTEMPTS = 6
+# Two minutes: an API server takes up to a minute to come back on these hosts.
+KUBECTL_ATTEMPTS = 24
 KUBECTL_RETRY_DELAY = 5.0
 UPGRADE_RECORD = "upgrade.json"  # in the lab's state dir; lab status reads it
 
