@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import yaml
@@ -98,7 +99,7 @@ class FlakyNode:
 
 
 def test_kubectl_is_retried_while_the_api_server_restarts(monkeypatch) -> None:
-    monkeypatch.setattr(upgrade, "KUBECTL_RETRY_DELAY", 0)
+    monkeypatch.setattr(upgrade, "API_RESTART_RETRY_DELAY", 0)
     node = FlakyNode(
         [
             "net/http: TLS handshake timeout",
@@ -112,10 +113,44 @@ def test_kubectl_is_retried_while_the_api_server_restarts(monkeypatch) -> None:
 
 
 def test_kubectl_fails_at_once_on_another_error(monkeypatch) -> None:
-    monkeypatch.setattr(upgrade, "KUBECTL_RETRY_DELAY", 0)
+    monkeypatch.setattr(upgrade, "API_RESTART_RETRY_DELAY", 0)
     monkeypatch.setattr(upgrade, "cluster_evidence", lambda api: {})
     node = FlakyNode(["error: cannot delete Pods with local storage"])
     up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None), api=None)
     with pytest.raises(StepFailed, match="kubectl drain lab-worker"):
         upgrade.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
     assert node.calls == 1
+
+
+def test_kubeadm_upgrade_node_runs_again_while_the_api_server_restarts(monkeypatch) -> None:
+    monkeypatch.setattr(upgrade, "API_RESTART_RETRY_DELAY", 0)
+    refused = (
+        "I1202 05:08:38 kubeproxy.go:55] attempting to download the KubeProxyConfiguration\n"
+        'error: unable to fetch the kubeadm-config ConfigMap: Get "https://lab:6443/api": '
+        "dial tcp 10.201.0.2:6443: connect: connection refused"
+    )
+    node = FlakyNode([refused])
+    node.exec = _with_output(node.exec)  # type: ignore[method-assign]
+    up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None))
+    upgrade.run_kubeadm(up, node, ["upgrade", "node"], again_while_api_restarts=True)  # type: ignore[arg-type]
+    assert node.calls == 2
+
+
+def test_kubeadm_apply_is_not_run_again(monkeypatch) -> None:
+    monkeypatch.setattr(upgrade, "node_evidence", lambda node: {})
+    node = FlakyNode(["error: connection refused"])
+    node.exec = _with_output(node.exec)  # type: ignore[method-assign]
+    up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None))
+    with pytest.raises(StepFailed, match="kubeadm upgrade apply"):
+        upgrade.run_kubeadm(up, node, ["upgrade", "apply"])  # type: ignore[arg-type]
+    assert node.calls == 1
+
+
+def _with_output(exec_: Any) -> Any:
+    """FlakyNode.exec, returning a result once it stops failing (kubeadm's output is read)."""
+
+    def run(command: list[str], timeout: float, on_line: Any = None) -> Any:
+        exec_(command, timeout)
+        return SimpleNamespace(stdout="", stderr="")
+
+    return run

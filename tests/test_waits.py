@@ -59,3 +59,36 @@ def test_the_first_unmet_condition_is_named_and_the_rest_not_waited_for() -> Non
     checks = [("a", lambda t: True), ("b", lambda t: False), ("c", lambda t: True)]
     assert waits.first_unmet(checks, 10, on_met=met.append) == "b"
     assert met == ["a"]
+
+
+def test_a_wait_outlasts_an_api_server_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused, then 403 while RBAC syncs, then the answer: the wait goes on."""
+    from types import SimpleNamespace
+
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    monkeypatch.setattr(waits, "_RETRY_INTERVAL", 0)
+    answers: list[object] = [
+        urllib3.exceptions.MaxRetryError(None, "/api/v1/nodes", "connection refused"),
+        ApiException(status=403, reason="Forbidden"),
+    ]
+
+    def list_nodes(**_: object) -> object:
+        if answers:
+            raise answers.pop(0)  # type: ignore[misc]
+        node = SimpleNamespace(metadata=SimpleNamespace(uid="1"))
+        return SimpleNamespace(items=[node], metadata=SimpleNamespace(resource_version="1"))
+
+    assert waits.wait_until(list_nodes, lambda nodes: len(nodes) == 1, 10)
+    assert answers == []
+
+
+def test_a_wait_stops_at_an_error_that_is_not_a_restart() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    def list_nodes(**_: object) -> object:
+        raise ApiException(status=404, reason="Not Found")
+
+    with pytest.raises(ApiException):
+        waits.wait_until(list_nodes, lambda nodes: True, 10)

@@ -50,8 +50,8 @@ _API_SERVER_RESTARTING = re.compile(
     r"the server is currently unable|etcdserver|i/o timeout|EOF"
 )
 # Two minutes: an API server takes up to a minute to come back on these hosts.
-KUBECTL_ATTEMPTS = 24
-KUBECTL_RETRY_DELAY = 5.0
+API_RESTART_ATTEMPTS = 24
+API_RESTART_RETRY_DELAY = 5.0
 UPGRADE_RECORD = "upgrade.json"  # in the lab's state dir; lab status reads it
 
 
@@ -173,7 +173,12 @@ def upgrade_kubelets(up: Upgrade) -> None:
             node.write_file(
                 KUBEADM_UPGRADE_CONFIG, upgrade_configuration(up.target).encode(), 0o600
             )
-            run_kubeadm(up, node, ["upgrade", "node", "--config", KUBEADM_UPGRADE_CONFIG])
+            run_kubeadm(
+                up,
+                node,
+                ["upgrade", "node", "--config", KUBEADM_UPGRADE_CONFIG],
+                again_while_api_restarts=True,
+            )
         upgrade_kubelet(up, node)
         up.upgraded.append(node.name)
         up.record()
@@ -266,35 +271,50 @@ def upgrade_configuration(target: KubernetesVersion) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def run_kubeadm(up: Upgrade, node: Node, args: list[str]) -> str:
+def run_kubeadm(
+    up: Upgrade, node: Node, args: list[str], *, again_while_api_restarts: bool = False
+) -> str:
+    """kubeadm on the node; `again_while_api_restarts` for what may run again (`upgrade
+    node`) when its error says the API server did not answer (it restarts when a control
+    plane's new kubelet recreates its static pods)."""
     operation = f"kubeadm {' '.join(args[:2])}"
-    try:
-        result = node.exec(
-            ["kubeadm", *args, "--v=1"], timeout=KUBEADM_UPGRADE_TIMEOUT, on_line=up.progress.detail
-        )
-    except ExecFailed as failure:
-        output = failure.result.stdout + failure.result.stderr
-        raise StepFailed(
-            operation=operation,
-            node=node.name,
-            reason=f"kubeadm exited {failure.result.exit_code}",
-            evidence={"kubeadm output (tail)": output[-6000:], **node_evidence(node)},
-        ) from failure
-    return result.stdout + result.stderr
+    attempts = API_RESTART_ATTEMPTS if again_while_api_restarts else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            result = node.exec(
+                ["kubeadm", *args, "--v=1"],
+                timeout=KUBEADM_UPGRADE_TIMEOUT,
+                on_line=up.progress.detail,
+            )
+            return result.stdout + result.stderr
+        except ExecFailed as failure:
+            output = failure.result.stdout + failure.result.stderr
+            errors = "\n".join(line for line in output.splitlines() if line.startswith("error"))
+            if attempt < attempts and _API_SERVER_RESTARTING.search(errors):
+                up.progress.detail(f"{operation}: the API server restarts; again: {errors}")
+                time.sleep(API_RESTART_RETRY_DELAY)
+                continue
+            raise StepFailed(
+                operation=operation,
+                node=node.name,
+                reason=f"kubeadm exited {failure.result.exit_code}",
+                evidence={"kubeadm output (tail)": output[-6000:], **node_evidence(node)},
+            ) from failure
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def kubectl(up: Upgrade, node: Node, *args: str) -> None:
     """kubectl on the node, again (drain and uncordon are idempotent) while the API server
     is restarting or its authorizer not yet synced."""
-    for attempt in range(1, KUBECTL_ATTEMPTS + 1):
+    for attempt in range(1, API_RESTART_ATTEMPTS + 1):
         try:
             node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, *args], timeout=DRAIN_TIMEOUT + 30)
             return
         except ExecFailed as failure:
             output = failure.result.stdout + failure.result.stderr
-            if attempt < KUBECTL_ATTEMPTS and _API_SERVER_RESTARTING.search(output):
+            if attempt < API_RESTART_ATTEMPTS and _API_SERVER_RESTARTING.search(output):
                 up.progress.detail(f"kubectl {args[0]}: the API server restarts; again: {output}")
-                time.sleep(KUBECTL_RETRY_DELAY)
+                time.sleep(API_RESTART_RETRY_DELAY)
                 continue
             raise _kubectl_failed(up, node, args, failure) from failure
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
@@ -17,6 +18,10 @@ from labkit.kubeadm.config import (
     COREDNS_SELECTOR,
     KUBE_PROXY_SELECTOR,
 )
+
+# What an API server answers while it restarts, apart from refused or reset connections.
+_TRANSIENT_STATUSES = (403, 429, 500, 502, 503, 504)
+_RETRY_INTERVAL = 1.0
 
 # A named condition of a lab, waited on for up to the given seconds.
 ReadyCheck = tuple[str, Callable[[float], bool]]
@@ -32,28 +37,47 @@ def wait_until(
     every event, until it holds or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        listing = list_call(**list_args)
-        objects = {o.metadata.uid: o for o in listing.items}
-        if satisfied(list(objects.values())):
-            return True
-        remaining = max(1, int(deadline - time.monotonic()))
-        stream = watch.Watch()
         try:
-            version = listing.metadata.resource_version
-            for event in stream.stream(
-                list_call, resource_version=version, timeout_seconds=remaining, **list_args
-            ):
-                obj = event["object"]
-                if event["type"] == "DELETED":
-                    objects.pop(obj.metadata.uid, None)
-                else:
-                    objects[obj.metadata.uid] = obj
-                if satisfied(list(objects.values())):
-                    stream.stop()
-                    return True
-        except ApiException as error:
-            if error.status != 410:  # 410 Gone: our resourceVersion expired; list again
+            if _listed_then_watched(list_call, satisfied, deadline, list_args):
+                return True
+        except (urllib3.exceptions.HTTPError, ApiException) as error:
+            # An API server that restarts (a kubelet recreating the static pods, an upgrade)
+            # refuses, resets or answers 403/5xx for a while: the wait goes on until its end.
+            if isinstance(error, ApiException) and error.status not in _TRANSIENT_STATUSES:
                 raise
+            time.sleep(_RETRY_INTERVAL)
+    return False
+
+
+def _listed_then_watched(
+    list_call: Callable[..., Any],
+    satisfied: Callable[[list[Any]], bool],
+    deadline: float,
+    list_args: dict[str, Any],
+) -> bool:
+    """One list and one watch after it; True once `satisfied` holds."""
+    listing = list_call(**list_args)
+    objects = {o.metadata.uid: o for o in listing.items}
+    if satisfied(list(objects.values())):
+        return True
+    remaining = max(1, int(deadline - time.monotonic()))
+    stream = watch.Watch()
+    try:
+        version = listing.metadata.resource_version
+        for event in stream.stream(
+            list_call, resource_version=version, timeout_seconds=remaining, **list_args
+        ):
+            obj = event["object"]
+            if event["type"] == "DELETED":
+                objects.pop(obj.metadata.uid, None)
+            else:
+                objects[obj.metadata.uid] = obj
+            if satisfied(list(objects.values())):
+                stream.stop()
+                return True
+    except ApiException as error:
+        if error.status != 410:  # 410 Gone: our resourceVersion expired; list again
+            raise
     return False
 
 
