@@ -137,7 +137,7 @@ def test_kubeadm_upgrade_node_runs_again_while_the_api_server_restarts(monkeypat
 
 
 def test_kubeadm_apply_is_not_run_again(monkeypatch) -> None:
-    monkeypatch.setattr(upgrade, "node_evidence", lambda node: {})
+    monkeypatch.setattr("labkit.lab.evidence.node_evidence", lambda node: {})
     node = FlakyNode(["error: connection refused"])
     node.exec = _with_output(node.exec)  # type: ignore[method-assign]
     up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None))

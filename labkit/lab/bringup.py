@@ -33,7 +33,7 @@ from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
-from labkit.lab.evidence import cluster_evidence, node_evidence
+from labkit.lab.evidence import cluster_evidence, kubeadm_failed, node_evidence
 from labkit.lab.images import image_exists
 from labkit.lab.lab import (
     Lab,
@@ -196,14 +196,7 @@ def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, operation: str)
             ["kubeadm", *args], timeout=KUBEADM_BRINGUP_TIMEOUT, on_line=up.progress.detail
         )
     except ExecFailed as failure:
-        output = failure.result.stdout + failure.result.stderr
-        evidence = {"kubeadm output (tail)": output[-6000:], **node_evidence(node)}
-        raise StepFailed(
-            operation=operation,
-            node=node.name,
-            reason=f"kubeadm exited {failure.result.exit_code}",
-            evidence=evidence,
-        ) from failure
+        raise kubeadm_failed(node, operation, failure) from failure
     return result.stdout + result.stderr
 
 

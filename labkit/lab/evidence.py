@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from kubernetes import client as k8s
 
-from labkit.lab.node import Node
+from labkit.errors import StepFailed
+from labkit.lab.node import ExecFailed, Node
 
 
 def node_evidence(node: Node, lines: int = 40) -> dict[str, str]:
@@ -16,6 +17,17 @@ def node_evidence(node: Node, lines: int = 40) -> dict[str, str]:
         except Exception as error:
             evidence[f"{node.name}: journalctl -u {unit}"] = f"unavailable: {error}"
     return evidence
+
+
+def kubeadm_failed(node: Node, operation: str, failure: ExecFailed) -> StepFailed:
+    """A kubeadm run that exited non-zero: its output's tail and the node's journals."""
+    output = failure.result.stdout + failure.result.stderr
+    return StepFailed(
+        operation=operation,
+        node=node.name,
+        reason=f"kubeadm exited {failure.result.exit_code}",
+        evidence={"kubeadm output (tail)": output[-6000:], **node_evidence(node)},
+    )
 
 
 def cluster_evidence(api: k8s.ApiClient, limit: int = 25) -> dict[str, str]:

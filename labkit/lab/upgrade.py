@@ -32,7 +32,7 @@ from labkit.constants import (
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm.config import KUBEADM_API_VERSION, preflight_errors_to_skip
 from labkit.lab import waits
-from labkit.lab.evidence import cluster_evidence, node_evidence
+from labkit.lab.evidence import cluster_evidence, kubeadm_failed, node_evidence
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecFailed, Node
 from labkit.lab.release import ReleaseMaterial, release_material
@@ -294,12 +294,7 @@ def run_kubeadm(
                 up.progress.detail(f"{operation}: the API server restarts; again: {errors}")
                 time.sleep(API_RESTART_RETRY_DELAY)
                 continue
-            raise StepFailed(
-                operation=operation,
-                node=node.name,
-                reason=f"kubeadm exited {failure.result.exit_code}",
-                evidence={"kubeadm output (tail)": output[-6000:], **node_evidence(node)},
-            ) from failure
+            raise kubeadm_failed(node, operation, failure) from failure
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
