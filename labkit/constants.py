@@ -14,6 +14,8 @@ CONTROL_PLANE = "control-plane"
 # Node roles, as the spec names them and as the node containers are labelled.
 ROLE_CONTROL_PLANE = CONTROL_PLANE
 ROLE_WORKER = "worker"
+# Not a node: the container in front of several control planes' API servers.
+ROLE_LOAD_BALANCER = "load-balancer"
 Role = Literal["control-plane", "worker"]
 ROLES: tuple[Role, ...] = (ROLE_CONTROL_PLANE, ROLE_WORKER)
 

@@ -48,6 +48,8 @@ NODE_IMAGE_REPOSITORY = "labkit/node"
 # A small Debian image with network tools, preloaded in every node: scenarios and users run
 # their probe pods from it, since no registry can serve one.
 TOOLBOX_IMAGE = f"docker.io/labkit/toolbox:{DEBIAN_SUITE}"
+# In front of several control planes: Debian's haproxy (kind's envoy cannot be built here).
+LOAD_BALANCER_IMAGE = f"labkit/load-balancer:{DEBIAN_SUITE}"
 
 _RELEASE = re.compile(r"^v(?P<major>1)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
 

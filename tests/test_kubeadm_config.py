@@ -11,7 +11,11 @@ import yaml
 from labkit.constants import KUBEADM_CONFIG
 from labkit.errors import LabkitError
 from labkit.kubeadm import BootstrapToken, init_config, init_phases, join_config, merge
-from labkit.kubeadm.config import CRI_SOCKET
+from labkit.kubeadm.config import (
+    CERTIFICATE_KEY_PATTERN,
+    CRI_SOCKET,
+    generate_certificate_key,
+)
 from labkit.spec import LabSpec
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
 
@@ -243,7 +247,7 @@ def test_callers_mistakes_are_refused() -> None:
     control_plane, worker = spec.node_names()[:2]
     with pytest.raises(ValueError, match="only a control plane runs kubeadm init"):
         init_config(spec, worker, "172.18.0.3", TOKEN)
-    with pytest.raises(ValueError, match="joining control planes"):
+    with pytest.raises(ValueError, match="joins with the certificate key"):
         join_config(spec, control_plane, "172.18.0.2", "x:6443", TOKEN, CA_HASH)
     with pytest.raises(ValueError, match="not a CA pin"):
         join_config(spec, worker, "172.18.0.3", "x:6443", TOKEN, "sha256:abc")
@@ -294,3 +298,67 @@ def test_init_phases_run_as_argument_lists() -> None:
     ]
     with pytest.raises(ValueError, match="no known kubeadm init phase order"):
         init_phases(KubernetesVersion(1, 40, 0))
+
+
+# --- several control planes ---------------------------------------------------------------
+
+KEY = "ab" * 32
+
+
+def test_several_control_planes_share_the_load_balancers_endpoint() -> None:
+    spec = lab(controlPlanes=3)
+    documents = render_init(spec, certificate_key=KEY)
+    assert documents["ClusterConfiguration"]["controlPlaneEndpoint"] == "demo-load-balancer:6443"
+    assert documents["InitConfiguration"]["certificateKey"] == KEY
+    assert "certificateKey" not in render_init(lab())["InitConfiguration"]
+    assert render_init(lab())["ClusterConfiguration"]["controlPlaneEndpoint"] == (
+        "demo-control-plane:6443"
+    )
+
+
+def test_a_control_plane_joins_with_its_own_endpoint_and_the_certificate_key() -> None:
+    spec = lab(controlPlanes=3)
+    second = spec.node_names()[1]
+    text = join_config(
+        spec, second, "172.18.0.3", "demo-load-balancer:6443", TOKEN, CA_HASH, certificate_key=KEY
+    )
+    (join,) = yaml.safe_load_all(text)
+    assert join["controlPlane"] == {
+        "localAPIEndpoint": {"advertiseAddress": "172.18.0.3", "bindPort": 6443},
+        "certificateKey": KEY,
+    }
+    assert join["nodeRegistration"]["name"] == "demo-control-plane2"
+    worker = render_join(spec, index=3)
+    assert "controlPlane" not in worker
+
+
+@pytest.mark.parametrize("key", ["AB" * 32, "ab" * 31, "zz" * 32])
+def test_a_malformed_certificate_key_is_refused(key: str) -> None:
+    spec = lab(controlPlanes=3)
+    with pytest.raises(ValueError, match="is not 64 hex digits"):
+        render_init(spec, certificate_key=key)
+
+
+def test_generated_certificate_keys_are_kubeadms_shape_and_differ() -> None:
+    keys = {generate_certificate_key() for _ in range(3)}
+    assert len(keys) == 3 and all(CERTIFICATE_KEY_PATTERN.match(k) for k in keys)
+
+
+def test_init_phases_upload_the_certs_only_for_several_control_planes() -> None:
+    version = KubernetesVersion.parse("v1.37.2")
+    assert "upload-certs" not in [p.name for p in init_phases(version)]
+    phases = {p.name: list(p) for p in init_phases(version, upload_certs=True)}
+    assert phases["upload-certs"] == [
+        "init",
+        "phase",
+        "upload-certs",
+        "--upload-certs",
+        "--config",
+        KUBEADM_CONFIG,
+    ]
+    names = list(phases)
+    assert (
+        names.index("upload-config")
+        < names.index("upload-certs")
+        < names.index("mark-control-plane")
+    )

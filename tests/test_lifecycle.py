@@ -11,10 +11,12 @@ import docker.errors
 import pytest
 from kubernetes import client as k8s
 
+from labkit.constants import ROLE_LOAD_BALANCER
 from labkit.errors import StepFailed
 from labkit.lab import lifecycle
 from labkit.lab.lab import Lab, lab_state_dir, save_addresses
 from labkit.lab.lifecycle import START_STEPS, Restart, stop_lab
+from labkit.lab.load_balancer import RESTART_POLICY as LOAD_BALANCER_RESTART
 from labkit.lab.network import LabAddresses
 from labkit.lab.node import RESTART_POLICY, ExecResult, Node
 from labkit.naming import LABEL_LAB
@@ -76,6 +78,8 @@ def lab(tmp_path, monkeypatch) -> Lab:
         return ExecResult(tuple(command), 0, "", "")
 
     monkeypatch.setattr(Node, "exec", run)
+    # One control plane: no load balancer (tests that want one set `lab.balancer`).
+    monkeypatch.setattr(Lab, "load_balancer", property(lambda lab: getattr(lab, "balancer", None)))
     nodes = [
         Node(name, role, FakeContainer(name, events, "running", address))  # type: ignore[arg-type]
         for name, role, address in (
@@ -119,6 +123,28 @@ def test_a_lab_stopped_stays_stopped_when_docker_starts_and_start_restores_that(
     stop_lab(lab, progress=quiet())
     assert {n.container.restart_policy["Name"] for n in lab.nodes} == {"no"}
     start_nodes(lab)
+    assert all(n.container.restart_policy == RESTART_POLICY for n in lab.nodes)
+
+
+def with_load_balancer(lab: Lab) -> Node:
+    events = lab.nodes[0].container.events
+    container = FakeContainer("lab-load-balancer", events, "running", "10.201.7.5")
+    container.restart_policy = dict(LOAD_BALANCER_RESTART)
+    balancer = Node("lab-load-balancer", ROLE_LOAD_BALANCER, container)  # type: ignore[arg-type]
+    lab.balancer = balancer  # type: ignore[attr-defined]
+    return balancer
+
+
+def test_the_load_balancer_stops_last_and_starts_first_keeping_its_policy(lab: Lab) -> None:
+    balancer = with_load_balancer(lab)
+    stop_lab(lab, progress=quiet())
+    assert events(lab)[-1] == "stop lab-load-balancer"
+    assert balancer.container.restart_policy == {"Name": "no"}
+    events(lab).clear()
+    steps = [s for s in START_STEPS if s.name.startswith("start ")]
+    run_steps(steps, Restart(lab=lab, progress=quiet()), quiet())
+    assert events(lab)[0] == "start lab-load-balancer"
+    assert balancer.container.restart_policy == LOAD_BALANCER_RESTART
     assert all(n.container.restart_policy == RESTART_POLICY for n in lab.nodes)
 
 

@@ -134,14 +134,25 @@ def test_wrong_types_name_the_field_and_the_type(data: Any, expected: str) -> No
 # --- counts ---------------------------------------------------------------------------------
 
 
-def test_zero_control_planes() -> None:
-    message = error_of({"controlPlanes": 0})
-    assert "controlPlanes: 0" in message and "exactly 1 control plane" in message
+@pytest.mark.parametrize("count", [0, -1, 7])
+def test_control_planes_out_of_the_odd_counts(count: int) -> None:
+    message = error_of({"controlPlanes": count})
+    assert f"controlPlanes: {count} is not supported; expected 1, 3, 5" in message
 
 
-def test_two_control_planes_say_ha_is_not_supported_yet() -> None:
-    message = error_of({"controlPlanes": 2})
-    assert "controlPlanes: 2 is not supported yet: HA" in message and "use 1" in message
+@pytest.mark.parametrize("count", [2, 4])
+def test_an_even_count_of_control_planes_is_refused_naming_etcds_quorum(count: int) -> None:
+    message = error_of({"controlPlanes": count})
+    assert f"controlPlanes: {count} is even" in message and "quorum" in message
+    assert f"no more than {count - 1} members" in message
+
+
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_odd_counts_of_control_planes_name_their_nodes_as_kind_does(count: int) -> None:
+    spec = LabSpec.from_dict({"name": "ha", "controlPlanes": count, "workers": 1})
+    names = [n.name for n in spec.node_names()]
+    expected = ["ha-control-plane"] + [f"ha-control-plane{i}" for i in range(2, count + 1)]
+    assert names == [*expected, "ha-worker"]
 
 
 @pytest.mark.parametrize("workers", [-1, 11])

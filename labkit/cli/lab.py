@@ -9,7 +9,7 @@ import sys
 
 from labkit.cli.lab_logs import register_export_logs
 from labkit.errors import LabkitError
-from labkit.spec import CNI_CHOICES, DEFAULT_NAME, INIT_MODES, MAX_WORKERS
+from labkit.spec import CNI_CHOICES, CONTROL_PLANE_COUNTS, DEFAULT_NAME, INIT_MODES, MAX_WORKERS
 from labkit.versions import DEFAULT_KUBERNETES_VERSION
 
 
@@ -30,6 +30,12 @@ def _register_up(actions: argparse._SubParsersAction) -> None:
     up = actions.add_parser("up", help="bring a lab up")
     up.add_argument("-f", "--file", help="lab spec (YAML); defaults are used without one")
     up.add_argument("--name", help=f"lab name (default: the spec's, else {DEFAULT_NAME!r})")
+    up.add_argument(
+        "--control-planes",
+        type=int,
+        help=f"control planes: {', '.join(map(str, CONTROL_PLANE_COUNTS))} (default 1); "
+        "several sit behind a load balancer",
+    )
     up.add_argument(
         "--workers", type=int, help=f"number of worker nodes (0 to {MAX_WORKERS}; default 0)"
     )
@@ -114,6 +120,7 @@ def run_up(args: argparse.Namespace) -> int:
     spec = LabSpec.from_file(args.file) if args.file else LabSpec.from_dict({}, source="defaults")
     spec = spec.replace(
         name=args.name,
+        control_planes=args.control_planes,
         workers=args.workers,
         cni=args.cni,
         kubernetes_version=args.kubernetes_version,

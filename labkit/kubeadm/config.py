@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,7 @@ CONTROL_PLANE_SELECTOR = "tier=control-plane"
 COREDNS_SELECTOR = "k8s-app=kube-dns"
 COREDNS_REPLICAS = 2
 KUBE_PROXY_SELECTOR = "k8s-app=kube-proxy"
+CERTIFICATE_KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _API_VERSIONS = {
     "KubeletConfiguration": KUBELET_API_VERSION,
     "KubeProxyConfiguration": KUBE_PROXY_API_VERSION,
@@ -69,10 +72,13 @@ def init_config(
     token: BootstrapToken | str,
     *,
     api_server_cert_sans: Iterable[str] = (),
+    certificate_key: str | None = None,
     host_cgroup_v1: bool | None = None,
 ) -> str:
     """InitConfiguration, ClusterConfiguration, KubeletConfiguration and
-    KubeProxyConfiguration for `kubeadm init` on the control-plane `node`."""
+    KubeProxyConfiguration for `kubeadm init` on the control-plane `node`. With several
+    control planes, `certificate_key` encrypts the shared keys that `--upload-certs` puts
+    in the kubeadm-certs Secret, for the other control planes' joins."""
     if not node.is_control_plane:
         raise ValueError(f"{node.name} is a {node.role}: only a control plane runs kubeadm init")
     _check_address(advertise_address)
@@ -84,6 +90,7 @@ def init_config(
                 "bindPort": API_SERVER_PORT,
             },
             "nodeRegistration": _node_registration(spec, node, advertise_address, host_cgroup_v1),
+            **_certificate_key(certificate_key),
             **_node_patches(spec, node),
         },
         "ClusterConfiguration": _cluster_configuration(spec, api_server_cert_sans),
@@ -105,29 +112,51 @@ def join_config(
     token: BootstrapToken | str,
     ca_cert_hash: str,
     *,
+    certificate_key: str | None = None,
     host_cgroup_v1: bool | None = None,
 ) -> str:
-    """JoinConfiguration for `kubeadm join` on worker `node`, discovering the cluster
-    through the bootstrap token and pinning the CA by `ca_cert_hash` (sha256:<hex>)."""
-    if node.is_control_plane:
-        raise ValueError(f"{node.name}: joining control planes (HA) is not supported yet")
+    """JoinConfiguration for `kubeadm join` on `node`, discovering the cluster through the
+    bootstrap token and pinning the CA by `ca_cert_hash` (sha256:<hex>). A control plane
+    joins with its own API endpoint and the `certificate_key` that decrypts the shared
+    keys `kubeadm init --upload-certs` stored."""
     _check_address(advertise_address)
     if not CA_CERT_HASH_PATTERN.match(ca_cert_hash):
         raise ValueError(f"{ca_cert_hash!r} is not a CA pin of the form sha256:<64 hex digits>")
-    documents = {
-        "JoinConfiguration": {
-            "discovery": {
-                "bootstrapToken": {
-                    "apiServerEndpoint": api_endpoint,
-                    "token": str(_token(token)),
-                    "caCertHashes": [ca_cert_hash],
-                }
-            },
-            "nodeRegistration": _node_registration(spec, node, advertise_address, host_cgroup_v1),
-            **_node_patches(spec, node),
+    join: dict[str, Any] = {
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": api_endpoint,
+                "token": str(_token(token)),
+                "caCertHashes": [ca_cert_hash],
+            }
         },
+        "nodeRegistration": _node_registration(spec, node, advertise_address, host_cgroup_v1),
+        **_node_patches(spec, node),
     }
-    return _render(spec, node, documents)
+    if node.is_control_plane:
+        if not certificate_key:
+            raise ValueError(f"{node.name}: a control plane joins with the certificate key")
+        join["controlPlane"] = {
+            "localAPIEndpoint": {
+                "advertiseAddress": advertise_address,
+                "bindPort": API_SERVER_PORT,
+            },
+            **_certificate_key(certificate_key),
+        }
+    return _render(spec, node, {"JoinConfiguration": join})
+
+
+def _certificate_key(key: str | None) -> dict[str, str]:
+    if key is None:
+        return {}
+    if not CERTIFICATE_KEY_PATTERN.match(key):
+        raise ValueError(f"certificate key {key!r} is not 64 hex digits (AES-256, as kubeadm's)")
+    return {"certificateKey": key}
+
+
+def generate_certificate_key() -> str:
+    """A key as `kubeadm certs certificate-key` makes one: 32 random bytes, in hex."""
+    return secrets.token_hex(32)
 
 
 def _node_patches(spec: LabSpec, node: NodeSpec) -> dict[str, Any]:
@@ -199,8 +228,7 @@ def _cluster_configuration(spec: LabSpec, extra_sans: Iterable[str]) -> dict[str
     return {
         "kubernetesVersion": str(spec.kubernetes_version),
         "clusterName": CLUSTER_NAME,
-        # The node name, not an IP: the endpoint then survives a node getting a new address.
-        "controlPlaneEndpoint": f"{spec.control_plane.name}:{API_SERVER_PORT}",
+        "controlPlaneEndpoint": spec.control_plane_endpoint,
         "networking": {
             "podSubnet": network.pod_subnet,
             "serviceSubnet": network.service_subnet,
@@ -274,7 +302,8 @@ _INIT_PHASES: tuple[tuple[tuple[str, ...], bool], ...] = (
     # address of the default route, which are what the rendered config says too.
     (("wait-control-plane",), False),
     (("upload-config", "all"), True),
-    # upload-certs: left out; it only acts with --upload-certs, for joining control planes.
+    # With several control planes only, and then with --upload-certs (UPLOAD_CERTS_ARGS).
+    (("upload-certs",), True),
     (("mark-control-plane",), True),
     (("bootstrap-token",), True),
     (("kubelet-finalize", "all"), True),
@@ -284,14 +313,18 @@ _INIT_PHASES: tuple[tuple[tuple[str, ...], bool], ...] = (
 
 
 def init_phases(
-    version: KubernetesVersion, *, config_path: str = KUBEADM_CONFIG
+    version: KubernetesVersion, *, config_path: str = KUBEADM_CONFIG, upload_certs: bool = False
 ) -> list[InitPhase]:
     """The `kubeadm init phase` runs that together do what `kubeadm init` does (as kinder's
-    --use-phases does), so that a caller can check the node after each one."""
+    --use-phases does), so that a caller can check the node after each one. `upload_certs`
+    (several control planes) stores the shared keys for the others' joins."""
     if version.minor not in SUPPORTED_MINORS:
         raise ValueError(f"no known kubeadm init phase order for {version}")
     phases = []
     for path, takes_config in _INIT_PHASES:
+        if path[0] == "upload-certs" and not upload_certs:
+            continue
         config = ("--config", config_path) if takes_config else ()
-        phases.append(InitPhase(path[0], ("init", "phase", *path, *config)))
+        extra = ("--upload-certs",) if path[0] == "upload-certs" else ()
+        phases.append(InitPhase(path[0], ("init", "phase", *path, *extra, *config)))
     return phases

@@ -1,7 +1,9 @@
 """`labkit lab up`: bring a lab up as a pipeline of named steps, as kind's create does.
 
-check inputs -> network -> nodes -> systemd -> user binaries -> kubeadm init -> kubeconfig
--> join material -> join workers (once cluster-info is signed) and the CNI at once -> Ready.
+check inputs -> network -> nodes (and a load balancer in front of several control planes)
+-> systemd -> user binaries -> kubeadm init -> kubeconfig -> join material -> the other
+control planes, one by one -> the workers (once cluster-info is signed) and the CNI at once
+-> Ready.
 Every input is checked before anything is created; a failed step names itself and the node
 and carries that node's evidence, and the lab is removed unless the caller asked to keep it.
 """
@@ -23,7 +25,6 @@ from kubernetes import client as k8s
 from labkit import host
 from labkit.constants import (
     ADMIN_CONF,
-    API_SERVER_PORT,
     CA_CERT,
     KUBEADM_BRINGUP_TIMEOUT,
     KUBEADM_CONFIG,
@@ -31,6 +32,7 @@ from labkit.constants import (
 )
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
+from labkit.kubeadm.config import generate_certificate_key
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, kubeadm_failed, node_evidence
@@ -43,6 +45,7 @@ from labkit.lab.lab import (
     list_labs,
     save_addresses,
 )
+from labkit.lab.load_balancer import create_load_balancer
 from labkit.lab.network import (
     LabAddresses,
     bound_host_ports,
@@ -74,7 +77,10 @@ class BringUp:
     network: str = ""
     nodes: list[Node] = field(default_factory=list)
     addresses: LabAddresses | None = None
+    load_balancer: Node | None = None
     token: BootstrapToken = field(default_factory=BootstrapToken.generate)
+    # Encrypts the shared keys in the kubeadm-certs Secret (several control planes only).
+    certificate_key: str = field(default_factory=generate_certificate_key)
     ca_cert_hash: str = ""
     api: k8s.ApiClient | None = None
     init_output: str = ""
@@ -84,8 +90,17 @@ class BringUp:
         return self.nodes[0]
 
     @property
+    def joining_control_planes(self) -> list[Node]:
+        return self.nodes[1 : self.spec.control_planes]
+
+    @property
     def workers(self) -> list[Node]:
-        return self.nodes[1:]
+        return self.nodes[self.spec.control_planes :]
+
+    @property
+    def api_front(self) -> Node:
+        """The container publishing the API on the host: the load balancer, if any."""
+        return self.load_balancer or self.control_plane
 
 
 def check_inputs(up: BringUp) -> None:
@@ -123,11 +138,14 @@ def make_network(up: BringUp) -> None:
 
 
 def create_nodes(up: BringUp) -> None:
-    """Each node at the address it keeps on the lab network (control plane first), the
-    control plane's API server on the host port it keeps (create_node binds it), with its
-    limits, port mappings and mounts."""
+    """Each node at the address it keeps on the lab network (control planes first, the
+    load balancer last), the API server on the host port it keeps (bound by create_node,
+    or by the load balancer in front of several control planes), with its limits, port
+    mappings and mounts."""
     subnet = lab_subnet(up.client, up.network)
-    addresses = node_addresses(subnet, [n.name for n in up.spec.node_names()])
+    names = [n.name for n in up.spec.node_names()]
+    lb_name = up.spec.load_balancer_name
+    addresses = node_addresses(subnet, [*names, *([lb_name] if lb_name else [])])
     override = up.spec.override_for
 
     def create(node_spec: NodeSpec) -> Node:
@@ -144,10 +162,24 @@ def create_nodes(up: BringUp) -> None:
             port_mappings=override(node_spec).extra_port_mappings,
             mounts=override(node_spec).extra_mounts,
             avoid_ports=claimed_host_ports(up.spec),
+            publish_api=not up.spec.is_ha,
         )
 
     up.nodes = parallel(up.spec.node_names(), create)
-    api_port = required(up.control_plane.fixed_api_port())
+    if lb_name:
+        up.load_balancer = create_load_balancer(
+            up.client,
+            lab=up.spec.name,
+            name=lb_name,
+            network=up.network,
+            address=addresses[lb_name],
+            backends={
+                n.name: addresses[n.name] for n in up.spec.node_names()[: up.spec.control_planes]
+            },
+            avoid_ports=claimed_host_ports(up.spec),
+        )
+        up.progress.say(f"   load balancer {lb_name} at {addresses[lb_name]}")
+    api_port = required(up.api_front.fixed_api_port())
     up.addresses = LabAddresses(str(subnet), addresses, api_port)
 
 
@@ -168,24 +200,32 @@ def install_user_binaries(up: BringUp) -> None:
 
 
 def kubeadm_init(up: BringUp) -> None:
+    """Init on the first control plane; with several, `--upload-certs` stores the keys
+    they share (CAs, service-account key) for their joins, encrypted with the lab's key."""
     node = up.control_plane
+    ha = up.spec.is_ha
     config = init_config(
         up.spec,
         up.spec.control_plane,
         node.lab_address(),
         up.token,
         api_server_cert_sans=("127.0.0.1", "localhost"),
+        certificate_key=up.certificate_key if ha else None,
     )
     node.write_file(KUBEADM_CONFIG, config.encode(), 0o600)
     if up.spec.init == "phases":
-        for phase in init_phases(up.spec.kubernetes_version):
+        for phase in init_phases(up.spec.kubernetes_version, upload_certs=ha):
             up.progress.say(f"   kubeadm {' '.join(phase.args[:4])}")
             run_kubeadm(up, node, list(phase), operation=f"kubeadm init phase {phase.name}")
             if up.on_phase:
                 up.on_phase(phase.name, node)
     else:
+        upload = ["--upload-certs"] if ha else []
         result = run_kubeadm(
-            up, node, ["init", "--config", KUBEADM_CONFIG, "--v=1"], operation="kubeadm init"
+            up,
+            node,
+            ["init", "--config", KUBEADM_CONFIG, *upload, "--v=1"],
+            operation="kubeadm init",
         )
         up.init_output = result
 
@@ -255,23 +295,38 @@ def _wait_for_signed_cluster_info(up: BringUp) -> None:
         )
 
 
+def join_control_planes(up: BringUp) -> None:
+    """The other control planes, one at a time: each adds an etcd member, and concurrent
+    member additions are unsafe (kind joins them serially too)."""
+    if not up.joining_control_planes:
+        up.progress.say("   none: one control plane")
+        return
+    _wait_for_signed_cluster_info(up)
+    for node in up.joining_control_planes:
+        _join(up, node)
+        up.progress.say(f"   {node.name} joined")
+
+
 def join_workers(up: BringUp) -> None:
     if not up.workers:
         return
     _wait_for_signed_cluster_info(up)
-    endpoint = f"{up.spec.control_plane.name}:{API_SERVER_PORT}"
-    node_specs = {n.name: n for n in up.spec.node_names()}
+    parallel(up.workers, lambda node: _join(up, node))
 
-    def join(node: Node) -> None:
-        config = join_config(
-            up.spec, node_specs[node.name], node.lab_address(), endpoint, up.token, up.ca_cert_hash
-        )
-        node.write_file(KUBEADM_CONFIG, config.encode(), 0o600)
-        run_kubeadm(
-            up, node, ["join", "--config", KUBEADM_CONFIG, "--v=1"], operation="kubeadm join"
-        )
 
-    parallel(up.workers, join)
+def _join(up: BringUp, node: Node) -> None:
+    node_spec = next(n for n in up.spec.node_names() if n.name == node.name)
+    config = join_config(
+        up.spec,
+        node_spec,
+        node.lab_address(),
+        up.spec.control_plane_endpoint,
+        up.token,
+        up.ca_cert_hash,
+        certificate_key=up.certificate_key if node_spec.is_control_plane else None,
+    )
+    node.write_file(KUBEADM_CONFIG, config.encode(), 0o600)
+    run_kubeadm(up, node, ["join", "--config", KUBEADM_CONFIG, "--v=1"], operation="kubeadm join")
 
 
 def install_cni(up: BringUp) -> None:
@@ -326,6 +381,7 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
     Step("kubeadm init", kubeadm_init),
     Step("export kubeconfig", export_kubeconfig),
     Step("join material", compute_join_material),
+    Step("join control planes", join_control_planes),
     Step("join workers + install CNI", join_workers_and_install_cni),
     Step("wait until Ready", wait_until_ready),
 ]

@@ -17,6 +17,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from labkit.errors import LabkitError
+from labkit.lab.load_balancer import find_load_balancer
 from labkit.lab.network import LabAddresses
 from labkit.lab.node import Node, find_nodes, remove_quietly
 from labkit.naming import LABEL_LAB, LABEL_MANAGED, state_dir
@@ -76,6 +77,16 @@ class Lab:
     @property
     def workers(self) -> list[Node]:
         return [n for n in self.nodes if not n.is_control_plane]
+
+    @property
+    def load_balancer(self) -> Node | None:
+        """The container in front of several control planes; None with one."""
+        return find_load_balancer(self.client, self.name)
+
+    @property
+    def api_front(self) -> Node:
+        """The container publishing the API on the host: the load balancer, if any."""
+        return self.load_balancer or self.control_plane
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

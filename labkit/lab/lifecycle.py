@@ -32,11 +32,13 @@ from labkit.constants import (
     API_SERVER_STOP_TIMEOUT,
     NODE_STOP_TIMEOUT,
     READY_TIMEOUT,
+    ROLE_LOAD_BALANCER,
 )
 from labkit.errors import StepFailed
 from labkit.lab import waits
 from labkit.lab.evidence import cluster_evidence, node_evidence
 from labkit.lab.lab import Lab
+from labkit.lab.load_balancer import RESTART_POLICY as LOAD_BALANCER_RESTART
 from labkit.lab.node import RESTART_POLICY, Node
 from labkit.lab.troubleshooting.saved_spec import lab_spec
 from labkit.parallel import parallel
@@ -126,9 +128,21 @@ def stop_control_plane(run: Restart) -> None:
     _stop_nodes(run, run.lab.control_planes)
 
 
+def stop_load_balancer(run: Restart) -> None:
+    _stop_nodes(run, _load_balancer(run))
+
+
+def _load_balancer(run: Restart) -> list[Node]:
+    found = run.lab.load_balancer
+    if found is None:
+        run.progress.say("   none: one control plane")
+    return [found] if found else []
+
+
 STOP_STEPS: list[Step[Restart]] = [
     Step("stop workers", stop_workers),
     Step("stop control plane", stop_control_plane),
+    Step("stop load balancer", stop_load_balancer),
 ]
 
 
@@ -140,7 +154,7 @@ def read_lab(run: Restart) -> None:
     stopped = [n.name for n in run.lab.nodes if n.container.status != "running"]
     run.progress.say(f"   stopped: {', '.join(stopped)}" if stopped else "   every node runs")
     unfixed = [n.name for n in run.lab.nodes if n.fixed_address() is None]
-    if unfixed or run.lab.control_plane.fixed_api_port() is None:
+    if unfixed or run.lab.api_front.fixed_api_port() is None:
         run.progress.say(
             f"   lab {run.lab.name!r} was made before labkit fixed node addresses and its "
             "API port: its nodes may come back at other addresses, which its certificates "
@@ -159,7 +173,8 @@ def _start_nodes(run: Restart, nodes: list[Node]) -> None:
 
 
 def _start(lab: Lab, node: Node) -> None:
-    node.container.update(restart_policy=dict(RESTART_POLICY))
+    policy = LOAD_BALANCER_RESTART if node.role == ROLE_LOAD_BALANCER else RESTART_POLICY
+    node.container.update(restart_policy=dict(policy))
     try:
         if node.container.status == "paused":
             node.container.unpause()
@@ -180,6 +195,10 @@ def _start(lab: Lab, node: Node) -> None:
     node.container.reload()
 
 
+def start_load_balancer(run: Restart) -> None:
+    _start_nodes(run, _load_balancer(run))
+
+
 def start_control_plane(run: Restart) -> None:
     _start_nodes(run, run.lab.control_planes)
 
@@ -192,17 +211,15 @@ def check_addresses(run: Restart) -> None:
     """Every node at the address it was given, the API at its port: what the certificates,
     etcd and the kubeconfig carry."""
     record = run.lab.addresses()
-    control_plane = run.lab.control_plane
+    front = run.lab.api_front
     moved = []
-    for node in run.lab.nodes:
+    for node in [*run.lab.nodes, *filter(None, [run.lab.load_balancer])]:
         given = record.nodes.get(node.name) if record else node.fixed_address()
         if given and node.lab_address() != given:
             moved.append(f"{node.name} is at {node.lab_address()}, made at {given}")
-    port = record.api_port if record else control_plane.fixed_api_port()
-    if port and control_plane.published_api_port() != port:
-        moved.append(
-            f"the API is on 127.0.0.1:{control_plane.published_api_port()}, made on {port}"
-        )
+    port = record.api_port if record else front.fixed_api_port()
+    if port and front.published_api_port() != port:
+        moved.append(f"the API is on 127.0.0.1:{front.published_api_port()}, made on {port}")
     if moved:
         raise StepFailed(
             operation="compare the addresses with the lab's",
@@ -211,7 +228,7 @@ def check_addresses(run: Restart) -> None:
             "`labkit lab up`)",
         )
     placed = ", ".join(f"{n.name} {n.lab_address()}" for n in run.lab.nodes)
-    run.progress.say(f"   {placed}; API 127.0.0.1:{control_plane.published_api_port()}")
+    run.progress.say(f"   {placed}; API 127.0.0.1:{front.published_api_port()}")
 
 
 def wait_until_ready(run: Restart) -> None:
@@ -249,6 +266,7 @@ def wait_until_ready(run: Restart) -> None:
 
 START_STEPS: list[Step[Restart]] = [
     Step("read the lab", read_lab),
+    Step("start load balancer", start_load_balancer),
     Step("start control plane", start_control_plane),
     Step("start workers", start_workers),
     Step("check addresses", check_addresses),

@@ -243,13 +243,15 @@ def create_node(
     port_mappings: Sequence[PortMapping] = (),
     mounts: Sequence[HostMount] = (),
     avoid_ports: Collection[int] = (),
+    publish_api: bool = True,
 ) -> Node:
     """Create and start a node container with labkit's labels and its own /var volume, at
     `address` on the lab network (else where Docker puts it), limited to `resources`, with
     the user's `port_mappings` and `mounts`. A control plane publishes the API server on
     127.0.0.1 at a port chosen here (never one of `avoid_ports`, which the lab's mappings
     claim) and bound explicitly: Docker keeps it across restarts, where a port it picks
-    itself moves at every start."""
+    itself moves at every start. Behind a load balancer (`publish_api` false), the load
+    balancer publishes it instead."""
     labels = managed_labels(**{LABEL_LAB: lab, LABEL_ROLE: role, LABEL_NODE: name})
     # containerd's overlayfs snapshotter cannot sit on the container's overlay root.
     volume = client.volumes.create(name=f"{name}-var", labels=labels)
@@ -260,10 +262,24 @@ def create_node(
     if address:
         endpoint = client.api.create_endpoint_config(ipv4_address=address)
         settings["networking_config"] = {network: endpoint}
-    if role != ROLE_CONTROL_PLANE:
+    if role != ROLE_CONTROL_PLANE or not publish_api:
         if user_ports:
             settings["ports"] = user_ports
         return Node(name=name, role=role, container=client.containers.run(image, **settings))
+    container = run_publishing_api_port(client, image, settings, user_ports, avoid_ports)
+    return Node(name=name, role=role, container=container)
+
+
+def run_publishing_api_port(
+    client: docker.DockerClient,
+    image: str,
+    settings: dict[str, Any],
+    user_ports: dict[str, list[tuple[str, int]]] | None = None,
+    avoid_ports: Collection[int] = (),
+) -> Container:
+    """Run a container that publishes the API port on 127.0.0.1 at a host port chosen here
+    (never one of `avoid_ports`) and bound explicitly, beside the user's `user_ports`."""
+    user_ports = user_ports or {}
     refused: list[int] = []
     for _ in range(_API_PORT_TRIES):
         port = free_host_port({*bound_host_ports(client), *refused, *avoid_ports})
@@ -272,19 +288,17 @@ def create_node(
         if _PUBLISHED_API_PORT in user_ports:
             published[_PUBLISHED_API_PORT] = [*user_ports[_PUBLISHED_API_PORT], api_binding]
         try:
-            container = client.containers.run(image, ports=published, **settings)
+            return client.containers.run(image, ports=published, **settings)
         except docker.errors.APIError as error:
             # Another bring-up took the API port between the choice and the start; a
             # taken port of the user's is no reason to try another API port.
             if not _PORT_TAKEN.search(str(error)) or _names_a_port(error, user_ports):
                 raise
-            remove_quietly(lambda: client.containers.get(name).remove(force=True))
+            remove_quietly(lambda: client.containers.get(settings["name"]).remove(force=True))
             refused.append(port)
-            continue
-        return Node(name=name, role=role, container=container)
     raise StepFailed(
         operation="publish the API server's port",
-        node=name,
+        node=settings["name"],
         reason=f"Docker refused {_API_PORT_TRIES} host ports on 127.0.0.1 as taken "
         f"({', '.join(map(str, refused))}): something claims ports as fast as labkit "
         "picks them; bring the lab up again",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from labkit.lab.images import image_exists
 from labkit.lab.release import release_material
 from labkit.parallel import parallel
+from labkit.versions import LOAD_BALANCER_IMAGE
 
 if TYPE_CHECKING:  # the bring-up imports this module for its steps
     from labkit.lab.bringup import BringUp
@@ -15,16 +16,22 @@ if TYPE_CHECKING:  # the bring-up imports this module for its steps
 
 def build_missing_images(up: BringUp) -> None:
     """labkit's image of each release the lab runs, built when missing (cached by its
-    inputs: about 12 minutes the first time)."""
+    inputs: about 12 minutes the first time), and with several control planes the load
+    balancer's (a minute)."""
+    from labkit.lab.load_balancer import build_load_balancer_image
     from labkit.nodeimage.build import build_node_image
 
     missing = [v for v in up.spec.releases() if not image_exists(up.client, v.node_image)]
-    if up.spec.image or not missing:
-        up.progress.say("   none missing")
-        return
+    if up.spec.image:
+        missing = []
     for version in missing:
         up.progress.say(f"   {version.node_image} is missing: building it")
         build_node_image(version, progress=up.progress)
+    if up.spec.is_ha and not image_exists(up.client, LOAD_BALANCER_IMAGE):
+        up.progress.say(f"   {LOAD_BALANCER_IMAGE} is missing: building it")
+        build_load_balancer_image(up.client, up.progress)
+    elif not missing:
+        up.progress.say("   none missing")
 
 
 def prepare_skewed_workers(up: BringUp) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import tarfile
 import tempfile
@@ -45,8 +46,7 @@ class ImageRecipe:
         env = self.env if self.env is not None else {"PATH": DEFAULT_PATH}
         lines += [f'ENV {key}="{value}"' for key, value in env.items()]
         if self.entrypoint:
-            quoted = ", ".join(f'"{part}"' for part in self.entrypoint)
-            lines.append(f"ENTRYPOINT [{quoted}]")
+            lines.append(f"ENTRYPOINT {json.dumps(list(self.entrypoint))}")
         return "\n".join(lines) + "\n"
 
     def inputs_key(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from labkit.spec.parse import spec_from_dict, spec_from_file
 from labkit.spec.types import (
     CNI_CHOICES,
+    CONTROL_PLANE_COUNTS,
     DEFAULT_DNS_DOMAIN,
     DEFAULT_NAME,
     DEFAULT_POD_SUBNET,
@@ -39,6 +40,7 @@ from labkit.yamldata import thaw
 
 __all__ = [
     "CNI_CHOICES",
+    "CONTROL_PLANE_COUNTS",
     "DEFAULT_DNS_DOMAIN",
     "DEFAULT_NAME",
     "DEFAULT_POD_SUBNET",

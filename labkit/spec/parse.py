@@ -158,15 +158,17 @@ def _lab_name(name: str) -> str:
 
 
 def _control_planes(count: int) -> int:
-    if count > 1:
+    if count in spec.CONTROL_PLANE_COUNTS:
+        return count
+    expected = ", ".join(map(str, spec.CONTROL_PLANE_COUNTS))
+    if count > 1 and count % 2 == 0:
         raise _FieldError(
             "controlPlanes",
-            f"{count} is not supported yet: HA (several control "
-            "planes behind a load balancer) is not implemented; use 1",
+            f"{count} is even: etcd, one member per control plane, needs a quorum of "
+            f"{count // 2 + 1} and so tolerates {count // 2 - 1} lost, no more than "
+            f"{count - 1} members; expected {expected}",
         )
-    if count < 1:
-        raise _FieldError("controlPlanes", f"{count}: a lab needs exactly 1 control plane")
-    return count
+    raise _FieldError("controlPlanes", f"{count} is not supported; expected {expected}")
 
 
 def _networking(data: Any, node_count: int) -> Networking:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
+from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER, ROLE_WORKER
 from labkit.versions import DEFAULT_VERSION, KubernetesVersion
 from labkit.yamldata import thaw
 
@@ -25,6 +25,9 @@ DEFAULT_NAME = "labkit"
 # The longest node name is `<name>-control-plane`: it must stay a 63-character DNS label.
 MAX_NAME_LENGTH = 40
 MAX_WORKERS = 10
+# An odd count: etcd keeps quorum with (n - 1) / 2 members lost, so an even count tolerates
+# no more failures than the odd count below it.
+CONTROL_PLANE_COUNTS = (1, 3, 5)
 # The first choice is the default.
 CNI_CHOICES = ("flannel", "none")
 INIT_MODES = ("whole", "phases")
@@ -169,6 +172,7 @@ class LabSpec:
         self,
         *,
         name: str | None = None,
+        control_planes: int | None = None,
         workers: int | None = None,
         cni: str | None = None,
         kubernetes_version: str | KubernetesVersion | None = None,
@@ -179,6 +183,7 @@ class LabSpec:
         version = None if kubernetes_version is None else str(kubernetes_version)
         changes = {
             "name": name,
+            "controlPlanes": control_planes,
             "workers": workers,
             "cni": cni,
             "image": image,
@@ -232,6 +237,23 @@ class LabSpec:
     @property
     def control_plane(self) -> NodeSpec:
         return self.node_names()[0]
+
+    @property
+    def is_ha(self) -> bool:
+        return self.control_planes > 1
+
+    @property
+    def load_balancer_name(self) -> str | None:
+        """The container in front of the API servers, when there are several."""
+        return f"{self.name}-{ROLE_LOAD_BALANCER}" if self.is_ha else None
+
+    @property
+    def control_plane_endpoint(self) -> str:
+        """host:port every kubeconfig and join uses: a name, not an address, so it is in
+        the serving certificates and survives an address change; the load balancer's with
+        several control planes, else the control plane's."""
+        host = self.load_balancer_name or self.control_plane.name
+        return f"{host}:{API_SERVER_PORT}"
 
     def override_for(self, node: NodeSpec) -> NodeOverride:
         return self.nodes.get(node.name, NodeOverride())
