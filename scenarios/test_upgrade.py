@@ -1,5 +1,6 @@
 """`labkit lab upgrade` takes a 1 + 1 lab from the previous minor to the default release the
-way kubeadm documents it, while a Deployment guarded by a PodDisruptionBudget keeps serving.
+way kubeadm documents it, while a Deployment guarded by a PodDisruptionBudget keeps serving,
+and its worker, limited to 1 CPU and 2 GiB, keeps an allocatable within those limits.
 
 One lab per module: the workload is sampled during the upgrade, and every test reads the
 upgraded lab (or, for the downgrade, what it refused).
@@ -16,6 +17,7 @@ from datetime import datetime
 import pytest
 from cryptography import x509
 from kubernetes import client as k8s
+from kubernetes.utils import parse_quantity
 
 from labkit.checks.lab import check_lab
 from labkit.constants import PKI_DIR
@@ -30,7 +32,15 @@ from labkit.versions import (
     KubernetesVersion,
 )
 
-pytestmark = pytest.mark.lab(workers=1, kubernetes_version=PREVIOUS_MINOR_VERSION)
+# The worker is limited: its kubelet's reservation (a kubeadm patch of that node alone) must
+# survive kubeadm upgrade node, which writes the kubelet's config anew from the cluster's.
+WORKER_LIMITS = {"cpus": 1, "memory": "2Gi"}
+GIB = 2**30
+pytestmark = pytest.mark.lab(
+    workers=1,
+    kubernetes_version=PREVIOUS_MINOR_VERSION,
+    nodes={"worker": {"resources": WORKER_LIMITS}},
+)
 
 APP = "web"
 REPLICAS = 2
@@ -161,6 +171,16 @@ def test_the_workload_stayed_available_and_kept_its_replicas(upgraded: Upgraded)
         APP, "default"
     )
     assert status.status.ready_replicas == REPLICAS
+
+
+def test_the_limited_workers_allocatable_stays_within_its_limits(upgraded: Upgraded) -> None:
+    (worker,) = [n for n in upgraded.lab.nodes if not n.is_control_plane]
+    node = k8s.CoreV1Api(upgraded.lab.api_client()).read_node(worker.name)
+    allocatable = node.status.allocatable
+    print(f"allocatable of the limited worker after the upgrade: {allocatable}")
+    assert node.status.node_info.kubelet_version == str(DEFAULT_VERSION)
+    assert 0 < parse_quantity(allocatable["memory"]) <= 2 * GIB
+    assert 0 < parse_quantity(allocatable["cpu"]) <= 1
 
 
 def test_upgrade_apply_renewed_the_certificates(upgraded: Upgraded) -> None:

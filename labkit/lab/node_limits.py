@@ -5,6 +5,9 @@ as capacity and the scheduler would fill the node past its Docker limits. Before
 runs, each limited node gets a KubeletConfiguration patch reserving the difference
 (`labkit.kubeadm.config.kubelet_reservation_patch`), which kubeadm init and join apply to
 that node's kubelet alone; the kubelet keeps it in /var/lib/kubelet/config.yaml.
+`kubeadm upgrade apply` and `upgrade node` write that file anew from the cluster's
+KubeletConfiguration, so `lab upgrade` passes them the same directory
+(`kubeadm_patches_directory`), and the reservation survives the upgrade.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from labkit.constants import KUBEADM_CONFIG
 from labkit.errors import StepFailed
 from labkit.kubeadm.config import KUBELET_PATCH_FILE, kubelet_reservation_patch
 from labkit.lab.node import Node
@@ -22,6 +26,8 @@ from labkit.parallel import parallel
 if TYPE_CHECKING:
     from labkit.lab.bringup import BringUp
 
+# The kubeadm documents that carry a node's `patches.directory` (v1beta4).
+_NODE_DOCUMENTS = ("InitConfiguration", "JoinConfiguration")
 # What the kubelet's cAdvisor counts as capacity: online CPUs and /proc/meminfo's MemTotal.
 _CAPACITY_COMMAND = ["sh", "-c", "getconf _NPROCESSORS_ONLN; grep MemTotal /proc/meminfo"]
 _CAPACITY = re.compile(r"^(\d+)\s+MemTotal:\s+(\d+) kB", re.MULTILINE)
@@ -59,3 +65,19 @@ def node_capacity(node: Node) -> tuple[int, int]:
             evidence={"output": output},
         )
     return int(match[1]), int(match[2]) * 1024
+
+
+def kubeadm_patches_directory(node: Node) -> str | None:
+    """The `patches.directory` the node's kubeadm init or join was given (labkit's, or the
+    user's through the spec's `kubeadm` patches), or None: kubeadm refuses a directory that
+    does not exist, so only a node brought up with one may be given it again."""
+    return patches_directory_of(node.read_file(KUBEADM_CONFIG).decode())
+
+
+def patches_directory_of(config: str) -> str | None:
+    """The `patches.directory` of the InitConfiguration or JoinConfiguration in `config`."""
+    for document in yaml.safe_load_all(config):
+        if isinstance(document, dict) and document.get("kind") in _NODE_DOCUMENTS:
+            directory = (document.get("patches") or {}).get("directory")
+            return str(directory) if directory else None
+    return None

@@ -35,6 +35,7 @@ from labkit.lab import waits
 from labkit.lab.evidence import cluster_evidence, kubeadm_failed, node_evidence
 from labkit.lab.lab import Lab
 from labkit.lab.node import ExecFailed, Node
+from labkit.lab.node_limits import kubeadm_patches_directory
 from labkit.lab.release import ReleaseMaterial, release_material
 from labkit.lab.troubleshooting.saved_spec import lab_spec
 from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
@@ -144,7 +145,7 @@ def upgrade_first_control_plane(up: Upgrade) -> None:
     node = up.lab.control_plane
     material = required(up.material)
     material.install(node, ("kubeadm",))
-    node.write_file(KUBEADM_UPGRADE_CONFIG, upgrade_configuration(up.target).encode(), 0o600)
+    write_upgrade_configuration(node, up.target)
     plan = run_kubeadm(up, node, ["upgrade", "plan", "--config", KUBEADM_UPGRADE_CONFIG])
     up.progress.detail(plan)
     run_kubeadm(up, node, ["upgrade", "apply", "--config", KUBEADM_UPGRADE_CONFIG, "--yes"])
@@ -170,9 +171,7 @@ def upgrade_kubelets(up: Upgrade) -> None:
     for node in [first, *(n for n in up.lab.nodes if n is not first)]:
         if node is not first:
             required(up.material).install(node, ("kubeadm",))
-            node.write_file(
-                KUBEADM_UPGRADE_CONFIG, upgrade_configuration(up.target).encode(), 0o600
-            )
+            write_upgrade_configuration(node, up.target)
             run_kubeadm(
                 up,
                 node,
@@ -252,10 +251,21 @@ def node_at(
     )
 
 
-def upgrade_configuration(target: KubernetesVersion) -> str:
-    """kubeadm's v1beta4 UpgradeConfiguration for plan, apply and node."""
+def write_upgrade_configuration(node: Node, target: KubernetesVersion) -> None:
+    config = upgrade_configuration(target, patches_directory=kubeadm_patches_directory(node))
+    node.write_file(KUBEADM_UPGRADE_CONFIG, config.encode(), 0o600)
+
+
+def upgrade_configuration(
+    target: KubernetesVersion, *, patches_directory: str | None = None
+) -> str:
+    """kubeadm's v1beta4 UpgradeConfiguration for plan, apply and node. apply and node write
+    the kubelet's config.yaml anew from the cluster's, applying the patches of
+    `patches_directory` (cmd/kubeadm/app/cmd/phases/upgrade/kubeletconfig.go): the node's
+    own, which keep a limited node's kubelet reservation (`labkit.lab.node_limits`)."""
     ignored = list(preflight_errors_to_skip(target, host_cgroup_v1=host.cgroup_mode() != "v2"))
-    common = {"ignorePreflightErrors": ignored} if ignored else {}
+    common: dict[str, object] = {"ignorePreflightErrors": ignored} if ignored else {}
+    patches = {"patches": {"directory": patches_directory}} if patches_directory else {}
     document = {
         "apiVersion": KUBEADM_API_VERSION,
         "kind": "UpgradeConfiguration",
@@ -265,8 +275,9 @@ def upgrade_configuration(target: KubernetesVersion) -> str:
             "certificateRenewal": True,
             "etcdUpgrade": True,
             **common,
+            **patches,
         },
-        "node": {"certificateRenewal": True, "etcdUpgrade": True, **common},
+        "node": {"certificateRenewal": True, "etcdUpgrade": True, **common, **patches},
     }
     return yaml.safe_dump(document, sort_keys=False)
 
