@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from labkit.lab.node import Node
 
 # Modules under labkit.cli that define `register(subparsers)`; each adds one command.
-COMMAND_MODULES = ("doctor", "image", "lab", "check", "diagnose")
+COMMAND_MODULES = ("doctor", "image", "lab", "check", "diagnose", "conformance")
 DEBUG_ENV = "LABKIT_DEBUG"
 _DEBUG_HELP = f"show the traceback of a failure (also: {DEBUG_ENV}=1)"
 # How Docker refuses an exec or an archive read in a container that is not running.

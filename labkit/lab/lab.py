@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from labkit.lab.node import ExecResult
     from labkit.lab.upgrade import UpgradeResult
     from labkit.pipeline import Progress
+    from labkit.suites.report import SuiteResult
     from labkit.versions import KubernetesVersion
 
 # In a lab's state directory: its fixed addresses (LabAddresses), as `lab up` chose them.
@@ -196,6 +197,33 @@ class Lab:
         if not result.ok and (check or json):
             raise ExecFailed(self.control_plane.name, result)
         return json_module.loads(result.stdout) if json else result
+
+    def conformance(
+        self,
+        suite: str = "kubeadm",
+        *,
+        focus: str | Sequence[str] = (),
+        skip: str | Sequence[str] = (),
+        parallel: int = 1,
+        report_dir: Path | None = None,
+        progress: Progress | None = None,
+    ) -> SuiteResult:
+        """Run kubeadm's e2e suite or the Conformance suite of the lab's own release
+        (built here, offline); `.failed` is what failed, `.ok` says nothing did.
+
+        >>> lab.conformance("kubeadm").summary()  # doctest: +SKIP
+        """
+        from labkit.suites.run import run_suite
+        from labkit.suites.suites import SuiteRequest
+
+        request = SuiteRequest(
+            suite=suite,
+            focus=(focus,) if isinstance(focus, str) else tuple(focus),
+            skip=(skip,) if isinstance(skip, str) else tuple(skip),
+            parallel=parallel,
+            report_dir=report_dir,
+        )
+        return run_suite(self, request, progress)
 
     def _node(self, node: str | Node) -> Node:
         return node if isinstance(node, Node) else self.node(node)

@@ -1,0 +1,79 @@
+"""A suite against a lab: the binaries of the lab's own release, its kubeconfig and
+shape, and the namespaces the suite leaves when it is interrupted.
+
+>>> run_suite(lab, SuiteRequest(suite="kubeadm")).ok  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kubernetes import client as k8s
+
+from labkit.naming import state_dir
+from labkit.pipeline import Progress
+from labkit.suites import ginkgo
+from labkit.suites.binaries import GINKGO, SuiteBinaries, build_log_path
+from labkit.suites.report import SuiteResult
+from labkit.suites.suites import LabShape, SuiteRequest
+from labkit.versions import KubernetesVersion
+
+if TYPE_CHECKING:
+    from labkit.lab.lab import Lab
+
+
+def run_suite(lab: Lab, request: SuiteRequest, progress: Progress | None = None) -> SuiteResult:
+    """Build what the suite needs for the lab's release, then run it against the lab."""
+    progress = progress or Progress(build_log_path())
+    api = lab.api_client()
+    version = lab_release(api)
+    shape = LabShape(
+        control_planes=len(lab.control_planes), nodes=len(lab.nodes), kubeconfig=lab.kubeconfig
+    )
+    report_dir = request.report_dir or default_report_dir(lab.name, request.suite)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    progress.say(
+        f"{request.suite} suite of Kubernetes {version} on lab {lab.name!r} "
+        f"(log: {progress.log_path})"
+    )
+    binaries = SuiteBinaries(version, progress)
+    invocation = ginkgo.SuiteInvocation(
+        request=request,
+        lab=shape,
+        ginkgo=binaries.path(GINKGO),
+        binary=binaries.path(request.definition.program),
+        report_dir=report_dir,
+        suite_args=(f"--kubeconfig={lab.kubeconfig}",),
+    )
+    before = e2e_namespaces(api)
+    result = ginkgo.run(
+        invocation, progress, on_interrupt=lambda: delete_new_namespaces(api, before, progress)
+    )
+    progress.detail(f"{request.suite} suite: {result.summary()}")
+    return result
+
+
+def lab_release(api: k8s.ApiClient) -> KubernetesVersion:
+    """The release the API server runs (after an upgrade, not the node image's)."""
+    git_version = k8s.VersionApi(api).get_code().git_version
+    return KubernetesVersion.parse(git_version.split("+")[0], field="the API server's version")
+
+
+def default_report_dir(lab: str, suite: str) -> Path:
+    return state_dir() / "reports" / f"{lab}-{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def e2e_namespaces(api: k8s.ApiClient) -> set[str]:
+    items = k8s.CoreV1Api(api).list_namespace(label_selector=ginkgo.E2E_RUN_LABEL).items
+    return {ns.metadata.name for ns in items}
+
+
+def delete_new_namespaces(api: k8s.ApiClient, before: set[str], progress: Progress) -> None:
+    """The namespaces the interrupted run made and its cleanups did not delete."""
+    core = k8s.CoreV1Api(api)
+    for name in sorted(e2e_namespaces(api) - before):
+        core.delete_namespace(name)
+        progress.say(f"   deleted namespace {name}")

@@ -1,0 +1,80 @@
+"""`labkit conformance` is `Lab.conformance` plus printing: its options reach the method,
+and the exit status says whether anything failed. `Lab.conformance` reaches run_suite with
+the request checked. No Docker, no API server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import labkit.host
+import labkit.suites.run
+from labkit.cli import main
+from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
+from labkit.errors import LabkitError
+from labkit.lab.lab import Lab
+from labkit.lab.node import Node
+from labkit.suites.report import read_report
+
+RECORDED = Path(__file__).parent / "suite_reports" / "e2e_kubeadm_v1.37.2.json"
+NAME = "s11-unit"
+
+
+def recorded_result(tmp_path: Path, *, failed: bool) -> Any:
+    data = json.loads(RECORDED.read_text())
+    if failed:
+        data[0]["SpecReports"][0].update(State="failed", Failure={"Message": "boom"})
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data))
+    return read_report(path, suite="kubeadm")
+
+
+class ConformanceLab(Lab):
+    def __init__(self, result: Any) -> None:
+        node = Node(f"{NAME}-control-plane", ROLE_CONTROL_PLANE, SimpleNamespace(status="running"))
+        super().__init__(NAME, "client", [node])  # type: ignore[arg-type]
+        self.result = result
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def conformance(self, suite: str = "kubeadm", **kwargs: Any) -> Any:
+        self.calls.append((suite, kwargs))
+        return self.result
+
+
+@pytest.mark.parametrize(("failed", "code"), [(False, 0), (True, 1)])
+def test_the_cli_passes_its_options_and_exits_by_the_result(
+    monkeypatch, tmp_path: Path, capsys, failed: bool, code: int
+) -> None:
+    lab = ConformanceLab(recorded_result(tmp_path, failed=failed))
+    monkeypatch.setattr(labkit.host, "docker_client", lambda: "client")
+    monkeypatch.setattr(Lab, "find", classmethod(lambda cls, client, name: lab))
+    argv = ["conformance", NAME, "--suite", "conformance", "--focus", "a", "--focus", "b"]
+    argv += ["--skip", "c", "--parallel", "2", "--report", str(tmp_path / "r")]
+    assert main(argv) == code
+    assert lab.calls == [
+        (
+            "conformance",
+            {"focus": ["a", "b"], "skip": ["c"], "parallel": 2, "report_dir": tmp_path / "r"},
+        )
+    ]
+    out = capsys.readouterr().out
+    assert ("FAILED (failed)" in out) is failed
+    assert "slowest:" in out
+
+
+def test_lab_conformance_checks_the_request_before_running(monkeypatch) -> None:
+    ran: list[Any] = []
+    monkeypatch.setattr(labkit.suites.run, "run_suite", lambda *a: ran.append(a))
+    node = Node(f"{NAME}-cp", ROLE_CONTROL_PLANE, SimpleNamespace(status="running"))
+    worker = Node(f"{NAME}-w", ROLE_WORKER, SimpleNamespace(status="running"))
+    lab = Lab(NAME, "client", [node, worker])  # type: ignore[arg-type]
+    with pytest.raises(LabkitError, match="suite: 'e2e' is not a suite"):
+        lab.conformance("e2e")
+    assert ran == []
+    lab.conformance("kubeadm", focus=r"\[sig-x\]", skip=["y"], parallel=2)
+    ((_, request, _),) = ran
+    assert (request.focus, request.skip, request.parallel) == ((r"\[sig-x\]",), ("y",), 2)
