@@ -24,7 +24,7 @@ from kubernetes import client as k8s
 
 from labkit.diagnose import Diagnosis, LabSnapshot, RuntimeContainer, diagnose_snapshot
 from labkit.diagnose.scheduling import tolerates
-from labkit.diagnose.snapshot import kubelet_unit_state, suspect_nodes
+from labkit.diagnose.snapshot import kubelet_unit_state, suspect_nodes, tail
 
 
 def causes(snap: LabSnapshot) -> dict[str, str]:
@@ -484,6 +484,59 @@ def test_api_unreachable_reads_the_control_plane(fields: dict, summary: str, fix
     assert "Connection refused" in found.evidence[0]
     assert any("kubelet (tail)" in e for e in found.evidence)
     assert suspect_nodes(snap) == [CP]
+
+
+# --- several control planes ---
+
+CP2, CP3, LB = f"{CP}2", f"{CP}3", f"{LAB}-load-balancer"
+REFUSED = "MaxRetryError: [Errno 111] Connection refused"
+
+
+def ha_lab(stopped: tuple[str, ...] = (), balancer: str = "running", **fields) -> LabSnapshot:
+    containers = {name: "running" for name in (CP, CP2, CP3, WORKER)}
+    containers.update({name: "exited" for name in stopped})
+    return snapshot(
+        [],
+        [],
+        containers=containers,
+        control_planes=(CP, CP2, CP3),
+        load_balancer=LB,
+        load_balancer_status=balancer,
+        **fields,
+    )
+
+
+def test_two_of_three_control_planes_stopped_is_etcds_quorum_lost() -> None:
+    snap = ha_lab(stopped=(CP2, CP3), api_error=REFUSED)
+    found = {d.cause_id: d for d in diagnose_snapshot(snap)}
+    assert set(found) == {"etcd.quorum-lost", "node.container-stopped"}
+    lost = found["etcd.quorum-lost"]
+    assert "1 of its 3 members run and it needs 2" in lost.summary
+    assert f"start {CP2}, {CP3}" in lost.summary
+    assert f"labkit lab start {LAB}" in lost.fix and f"docker start {CP2} {CP3}" in lost.fix
+    assert causes(snap)[f"node/{CP2}"] == "node.container-stopped"
+
+
+def test_one_of_three_stopped_keeps_the_quorum_and_names_only_the_node() -> None:
+    snap = ha_lab(stopped=(CP,), api_error=REFUSED, journals={CP: {"kubelet": ""}})
+    found = {d.cause_id for d in diagnose_snapshot(snap)}
+    assert "etcd.quorum-lost" not in found and "node.container-stopped" in found
+
+
+def test_a_stopped_load_balancer_is_named_rather_than_the_api_servers() -> None:
+    snap = ha_lab(balancer="exited", api_error=REFUSED)
+    found = only(snap, "api.load-balancer-stopped")
+    assert found.subject == f"container/{LB}" and f"load balancer {LB} is exited" in found.summary
+    assert f"labkit lab start {LAB}" in found.fix and f"docker start {LB}" in found.fix
+
+
+def test_a_console_tail_has_no_terminal_control_sequences() -> None:
+    console = (
+        "\x1b[0;32m  OK  \x1b[0m] Stopped kubelet.\r\n"
+        "\x1bM\r\n\x1b[K[\x1b[0;31m*     \x1b[0m] Job stop running (1s)\r"
+        "[\x1b[0;1;31m*\x1b[0m] Job stop running (2s)\n"
+    )
+    assert tail(console) == "  OK  ] Stopped kubelet.\n[*] Job stop running (2s)"
 
 
 # --- as real labs showed them (scenarios/test_troubleshooting_*.py) ---

@@ -73,6 +73,11 @@ class FakeLab:
     state_dir: Path
     name: str = LAB
     api_error: Exception | None = None
+    load_balancer: FakeNode | None = None
+
+    @property
+    def control_planes(self) -> list[FakeNode]:
+        return [n for n in self.nodes if n.role == "control-plane"]
 
     def api_client(self) -> Any:
         if self.api_error:

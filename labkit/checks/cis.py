@@ -82,6 +82,19 @@ def _pki_files(*suffixes: str) -> Paths:
     return paths
 
 
+def _pki_keys(node: NodeArtifacts, context: CheckContext) -> list[str]:
+    """Private keys, and sa.pub where kubeadm init wrote it with keyutil.WriteKey (0600);
+    a control plane that joined got it from the kubeadm-certs Secret through copycerts'
+    writeCertOrKey, which writes a public key as a certificate (0644)."""
+    suffixes = (".key", "/sa.pub") if context.first_control_plane else (".key",)
+    return _pki_files(*suffixes)(node, context)
+
+
+def _pki_certificates(node: NodeArtifacts, context: CheckContext) -> list[str]:
+    suffixes = (".crt",) if context.first_control_plane else (".crt", "/sa.pub")
+    return _pki_files(*suffixes)(node, context)
+
+
 def _pki_tree(node: NodeArtifacts, context: CheckContext) -> list[str]:
     return [PKI_DIR, *(entry.path for entry in node.under(PKI_DIR))]
 
@@ -108,11 +121,10 @@ FILE_ITEMS = (
                     f"{KUBERNETES_DIR}/controller-manager.conf"), 0o600),
     FileItem("cis.pki-ownership", "1.1.19: the PKI directory and its files are root:root",
              _pki_tree, 0o7777),
-    FileItem("cis.pki-certificate-mode", "1.1.20: PKI certificates are 644 or stricter",
-             _pki_files(".crt"), 0o644, owner=None),
-    # kubeadm writes sa.pub with keyutil.WriteKey (0600) too.
-    FileItem("cis.pki-key-mode", "1.1.21: PKI keys (and sa.pub) are 600 or stricter",
-             _pki_files(".key", "/sa.pub"), 0o600, owner=None),
+    FileItem("cis.pki-certificate-mode", "1.1.20: PKI certificates (and a joined control "
+             "plane's sa.pub) are 644 or stricter", _pki_certificates, 0o644, owner=None),
+    FileItem("cis.pki-key-mode", "1.1.21: PKI keys (and sa.pub where kubeadm init wrote it) "
+             "are 600 or stricter", _pki_keys, 0o600, owner=None),
     FileItem("cis.kubelet-kubeconfig", "4.1.5-4.1.6: kubelet.conf 600 or stricter, root:root",
              _fixed(f"{KUBERNETES_DIR}/kubelet.conf"), 0o600, control_plane_only=False,
              source=NODE),

@@ -22,6 +22,7 @@ from labkit.checks.snapshot import (
     BOOTSTRAP_TOKEN_TYPE,
     KUBE_PUBLIC,
     KUBE_SYSTEM,
+    KUBEADM_CERTS_SECRET,
     ClusterSnapshot,
     Object,
     name_of,
@@ -263,7 +264,12 @@ _TTL_SLACK = timedelta(minutes=5)
 def bootstrap_token(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
     """A bootstrap token Secret exists, for authentication and signing, in group
     system:bootstrappers:kubeadm:default-node-token, expiring within the token TTL (24h)"""
-    secrets = [s for s in snapshot.secrets if s.get("type") == BOOTSTRAP_TOKEN_TYPE]
+    proxies = set(_certs_proxy_tokens(snapshot))
+    secrets = [
+        s
+        for s in snapshot.secrets
+        if s.get("type") == BOOTSTRAP_TOKEN_TYPE and name_of(s) not in proxies
+    ]
     if not secrets:
         yield Violation(
             object_path(KUBE_SYSTEM, "Secret", "bootstrap-token-*"), "a bootstrap token", "none"
@@ -275,6 +281,68 @@ def bootstrap_token(snapshot: ClusterSnapshot, context: ClusterContext) -> Itera
             yield Violation(
                 object_path(KUBE_SYSTEM, "Secret", name), "kubeadm's bootstrap token", problem
             )
+
+
+# copycerts.createShortLivedBootstrapToken: no usages, no groups, only this description.
+CERTS_PROXY_DESCRIPTION = "Proxy for managing TTL for the kubeadm-certs secret"
+CERTS_TOKEN_TTL = timedelta(hours=2)
+# copycerts.certsToTransfer with local etcd, each name's "/" made "-".
+KUBEADM_CERTS_KEYS = frozenset(
+    {
+        "ca.crt",
+        "ca.key",
+        "front-proxy-ca.crt",
+        "front-proxy-ca.key",
+        "sa.key",
+        "sa.pub",
+        "etcd-ca.crt",
+        "etcd-ca.key",
+    }
+)
+
+
+def _certs_proxy_tokens(snapshot: ClusterSnapshot) -> Iterator[str]:
+    """The bootstrap-token Secrets that only time the kubeadm-certs Secret: the one that
+    owns it, and any with the description kubeadm gives them."""
+    certs = snapshot.find("secrets", KUBE_SYSTEM, KUBEADM_CERTS_SECRET)
+    for owner in ((certs or {}).get("metadata") or {}).get("ownerReferences") or ():
+        yield str(owner.get("name", ""))
+    for secret in snapshot.secrets:
+        if secret_data(secret).get("description") == CERTS_PROXY_DESCRIPTION:
+            yield name_of(secret)
+
+
+@RULES.rule(id="cluster.kubeadm-certs", source=kubeadm_source("phases/copycerts/copycerts.go"))
+def kubeadm_certs(snapshot: ClusterSnapshot, context: ClusterContext) -> Iterator[Violation]:
+    """The kubeadm-certs Secret (`kubeadm init --upload-certs`, for joining control planes)
+    holds the shared keys (CA, front-proxy CA, service-account pair, etcd CA) while the
+    short-lived (2h) token owning it lives; once the token expires both are gone"""
+    path = object_path(KUBE_SYSTEM, "Secret", KUBEADM_CERTS_SECRET)
+    certs = snapshot.find("secrets", KUBE_SYSTEM, KUBEADM_CERTS_SECRET)
+    tokens = {name_of(s): s for s in snapshot.secrets if s.get("type") == BOOTSTRAP_TOKEN_TYPE}
+    living = []
+    for name in dict.fromkeys(_certs_proxy_tokens(snapshot)):
+        token = tokens.get(name)
+        if token is None:
+            yield Violation(path, "owned by a bootstrap token that exists", f"{name}: none")
+            continue
+        expiration = secret_data(token).get("expiration", "")
+        try:
+            expires = _parse_time(expiration)
+        except ValueError:
+            yield Violation(path, "its token expires", f"{name}: expiration={expiration!r}")
+            continue
+        created = (token.get("metadata") or {}).get("creationTimestamp")
+        if created and expires - _parse_time(created) > CERTS_TOKEN_TTL + _TTL_SLACK:
+            yield Violation(path, f"its token lives {CERTS_TOKEN_TTL}", f"{name}: to {expiration}")
+        if expires > snapshot.taken_at:
+            living.append(name)
+    if living and certs is None:
+        yield Violation(path, f"the Secret while {', '.join(living)} lives", "none")
+    if certs is not None:
+        missing = sorted(KUBEADM_CERTS_KEYS - set(certs.get("data") or {}))
+        if missing:
+            yield Violation(path, "the shared keys", f"missing {', '.join(missing)}")
 
 
 _NODE_CSR = "system:certificates.k8s.io:certificatesigningrequests"

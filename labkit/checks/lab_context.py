@@ -167,6 +167,10 @@ def node_context(
         role=artifacts.role,
         advertise_address=address,
         cri_socket=registration.get("criSocket"),
+        # A control plane that joined (several control planes) has a JoinConfiguration.
+        first_control_plane=not (
+            artifacts.role == ROLE_CONTROL_PLANE and "JoinConfiguration" in own
+        ),
         kubelet_client_rotation=kubelet_client_rotation,
         **fields,
     )

@@ -15,6 +15,9 @@ Object = dict[str, Any]
 KUBE_SYSTEM = "kube-system"
 KUBE_PUBLIC = "kube-public"
 BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
+# Where `kubeadm init --upload-certs` keeps the shared keys, encrypted, for joining control
+# planes (cmd/kubeadm/app/phases/copycerts).
+KUBEADM_CERTS_SECRET = "kubeadm-certs"
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class ClusterSnapshot:
     nodes: tuple[Object, ...] = ()
     pods: tuple[Object, ...] = ()  # kube-system
     config_maps: tuple[Object, ...] = ()  # kube-public and kube-system
-    secrets: tuple[Object, ...] = ()  # kube-system bootstrap token Secrets only
+    secrets: tuple[Object, ...] = ()  # kube-system: bootstrap tokens and kubeadm-certs
     services: tuple[Object, ...] = ()  # kube-system
     deployments: tuple[Object, ...] = ()  # kube-system
     daemon_sets: tuple[Object, ...] = ()  # kube-system
@@ -77,9 +80,14 @@ def fetch_cluster_snapshot(api_client: Any) -> ClusterSnapshot:
         nodes=items(core.list_node()),
         pods=items(core.list_namespaced_pod(KUBE_SYSTEM)),
         config_maps=both(core.list_namespaced_config_map),
-        # Only bootstrap tokens: the rules have no business reading other Secrets.
+        # Only bootstrap tokens and kubeadm-certs: the rules have no business reading others.
         secrets=items(
             core.list_namespaced_secret(KUBE_SYSTEM, field_selector=f"type={BOOTSTRAP_TOKEN_TYPE}")
+        )
+        + items(
+            core.list_namespaced_secret(
+                KUBE_SYSTEM, field_selector=f"metadata.name={KUBEADM_CERTS_SECRET}"
+            )
         ),
         services=items(core.list_namespaced_service(KUBE_SYSTEM)),
         deployments=items(apps.list_namespaced_deployment(KUBE_SYSTEM)),

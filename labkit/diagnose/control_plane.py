@@ -96,11 +96,53 @@ def never_initialized(snapshot: LabSnapshot) -> bool:
     )
 
 
+def load_balancer_down(snapshot: LabSnapshot) -> Diagnosis | None:
+    """The host reaches several control planes only through the load balancer."""
+    name, status = snapshot.load_balancer, snapshot.load_balancer_status
+    if name is None or status == "running":
+        return None
+    return Diagnosis(
+        "api.load-balancer-stopped",
+        f"the lab's API does not answer from the host: its load balancer {name} is {status}, "
+        "and the host kubeconfig goes through it (the control planes may well run)",
+        f"container/{name}",
+        (f"API: {snapshot.api_error}", f"docker: {name} is {status}"),
+        f"start it: `labkit lab start {snapshot.lab}` (or `docker start {name}`); "
+        f"`docker logs {name}` shows haproxy's account if it stops again",
+    )
+
+
+def quorum_lost(snapshot: LabSnapshot) -> Diagnosis | None:
+    """etcd, one member per control plane, serves nothing without a majority of them."""
+    if len(snapshot.control_planes) < 2:
+        return None
+    status = {cp: snapshot.containers.get(cp, "missing") for cp in snapshot.control_planes}
+    stopped = [cp for cp, state in status.items() if state != "running"]
+    running = len(status) - len(stopped)
+    if running >= snapshot.etcd_quorum:
+        return None
+    return Diagnosis(
+        "etcd.quorum-lost",
+        f"etcd lost its quorum: {running} of its {len(status)} members run and it needs "
+        f"{snapshot.etcd_quorum}, so every API server refuses reads and writes; start "
+        f"{', '.join(stopped)}",
+        f"etcd/{snapshot.lab}",
+        (f"API: {snapshot.api_error}", *(f"docker: {cp} is {s}" for cp, s in status.items())),
+        f"start the stopped control planes: `labkit lab start {snapshot.lab}` (or `docker "
+        f"start {' '.join(stopped)}`); etcd serves again once {snapshot.etcd_quorum} members "
+        "run, with no object lost",
+    )
+
+
 @RULES.rule()
 def api_unreachable(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     if snapshot.api_error is None:
         return
     cp = snapshot.control_plane
+    cause = load_balancer_down(snapshot) or quorum_lost(snapshot)
+    if cause:
+        yield cause
+        return
     if never_initialized(snapshot):
         yield _not_initialized(snapshot)
         return

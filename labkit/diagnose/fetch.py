@@ -41,9 +41,13 @@ def fetch_snapshot(lab: Lab, *, journal_lines: int = JOURNAL_LINES) -> LabSnapsh
         for node in lab.nodes
         if containers[node.name] not in ("running", "removed")
     }
+    balancer = lab.load_balancer
     snapshot = LabSnapshot(
         lab=lab.name,
         control_plane=control_plane.name,
+        control_planes=tuple(n.name for n in lab.control_planes),
+        load_balancer=balancer.name if balancer else None,
+        load_balancer_status=container_status(balancer) if balancer else None,
         containers=containers,
         consoles=consoles,
         pod_subnet=_pod_subnet(lab),

@@ -81,7 +81,8 @@ def container_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
             f"node container {name} is {status}, not running",
             node_subject(name),
             tuple(evidence),
-            f"start it again with `docker start {name}`; if it stops again, `docker logs "
+            f"start it again with `labkit lab start {snapshot.lab}` (or `docker start "
+            f"{name}`); if it stops again, `docker logs "
             f"{name}` shows why systemd in it exited. Or recreate the lab: `labkit lab down "
             f"{snapshot.lab}` and `labkit lab up`.",
         )

@@ -92,6 +92,15 @@ class LabSnapshot:
     # Ids of the bootstrap tokens a node could join with now (unexpired, for authentication
     # and signing); None when they could not be read.
     join_tokens: tuple[str, ...] | None = None
+    # Every control plane, the first (`control_plane`) first; several share one etcd.
+    control_planes: tuple[str, ...] = ()
+    # The container in front of several control planes and Docker's status of it.
+    load_balancer: str | None = None
+    load_balancer_status: str | None = None
+
+    @property
+    def etcd_quorum(self) -> int:
+        return len(self.control_planes) // 2 + 1
 
     def journal(self, node: str, unit: str) -> str:
         return self.journals.get(node, {}).get(unit, "")
@@ -191,8 +200,17 @@ def kubelet_unit_state(journal: str) -> str | None:
     return state
 
 
+# Terminal control sequences (colours, cursor moves) in a node's console, which systemd
+# draws on its tty while it stops units.
+_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[A-Za-z=>]")
+
+
 def tail(text: str, lines: int = 12) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+    """The last `lines` lines that say something, without terminal control sequences;
+    a line redrawn in place (carriage returns) counts as its last drawing."""
+    plain = _TERMINAL_CONTROL.sub("", text)
+    drawn = (line.rstrip("\r").rsplit("\r", 1)[-1].rstrip() for line in plain.split("\n"))
+    return "\n".join([line for line in drawn if line.strip()][-lines:])
 
 
 def suspect_nodes(snapshot: LabSnapshot) -> list[str]:

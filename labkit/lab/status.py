@@ -26,7 +26,13 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from labkit.constants import API_REQUEST_TIMEOUT, API_SERVER_PORT, CRICTL_TIMEOUT, manifest_path
+from labkit.constants import (
+    API_REQUEST_TIMEOUT,
+    API_SERVER_PORT,
+    CRICTL_TIMEOUT,
+    ROLE_LOAD_BALANCER,
+    manifest_path,
+)
 from labkit.diagnose.fetch import read_runtime
 from labkit.errors import LabkitError
 from labkit.lab.lab import Lab
@@ -127,10 +133,13 @@ def lab_status(client: docker.DockerClient, name: str) -> dict[str, Any]:
     lab = Lab.find(client, name)
     server, kube_state, api_error = _kubernetes_state(lab)
     nodes = []
-    for node in lab.nodes:
+    balancer = lab.load_balancer
+    for node in [*lab.nodes, *([balancer] if balancer else [])]:
         networks = node.container.attrs["NetworkSettings"]["Networks"]
         ip = next(iter(networks.values()), {}).get("IPAddress") if networks else None
         unknown = "unknown" if api_error is None else "API unreachable"
+        if node is balancer:
+            unknown = "-"  # not a node of the cluster
         nodes.append(
             {
                 "name": node.name,
@@ -170,11 +179,16 @@ def _kubernetes_state(lab: Lab) -> tuple[str | None, dict[str, str], str | None]
 
 
 def lab_problems(lab: Lab, server: str | None, api_error: str | None) -> list[Problem]:
-    """Stopped node containers, then why the API does not answer (if it does not)."""
-    problems = [p for p in (stopped_node(lab, node) for node in lab.nodes) if p]
-    control_plane = lab.control_plane
-    if control_plane.container.status != "running":
+    """Stopped containers (nodes, the load balancer), then why the API does not answer (if
+    it does not)."""
+    front = lab.api_front
+    containers = lab.nodes if front in lab.nodes else [*lab.nodes, front]
+    problems = [p for p in (stopped_node(lab, node) for node in containers) if p]
+    if front.container.status != "running":
         return problems  # its stopped container is the API's problem too
+    lost = quorum_problem(lab) if api_error is not None else None
+    if lost:
+        return [*problems, lost]
     mismatch = kubeconfig_port_mismatch(lab)
     if mismatch:
         problems.append(mismatch)
@@ -185,8 +199,23 @@ def lab_problems(lab: Lab, server: str | None, api_error: str | None) -> list[Pr
     return problems
 
 
+def quorum_problem(lab: Lab) -> Problem | None:
+    """Fewer control planes run than etcd's quorum (a majority of its members)."""
+    control_planes = lab.control_planes
+    stopped = [n.name for n in control_planes if n.container.status != "running"]
+    quorum = len(control_planes) // 2 + 1
+    if len(control_planes) < 2 or len(control_planes) - len(stopped) >= quorum:
+        return None
+    return Problem(
+        "etcd",
+        f"etcd lost its quorum: {len(control_planes) - len(stopped)} of its "
+        f"{len(control_planes)} members run and it needs {quorum}",
+        f"`labkit lab start {lab.name}` starts {', '.join(stopped)}",
+    )
+
+
 def stopped_node(lab: Lab, node: Node) -> Problem | None:
-    """A node whose container is not running, with what Docker says of its end."""
+    """A container of the lab that is not running, with what Docker says of its end."""
     status = node.container.status
     if status == "running":
         return None
@@ -199,7 +228,9 @@ def stopped_node(lab: Lab, node: Node) -> Problem | None:
         f"`labkit lab start {lab.name}` starts the stopped nodes in order and waits until "
         f"Ready; `docker logs --tail 30 {node.container.name}` shows how it ended"
     )
-    return Problem(f"node/{node.name}", f"node container {node.name} is {status} ({said})", fix)
+    what = "load balancer" if node.role == ROLE_LOAD_BALANCER else "node container"
+    kind = "container" if node.role == ROLE_LOAD_BALANCER else "node"
+    return Problem(f"{kind}/{node.name}", f"{what} {node.name} is {status} ({said})", fix)
 
 
 def kubeconfig_server(lab: Lab) -> tuple[str, str] | None:
@@ -223,7 +254,7 @@ def kubeconfig_port_mismatch(lab: Lab) -> Problem | None:
     """The lab's kubeconfig names another port than the one Docker publishes 6443 on: a
     restarted container gets a new random host port, the kubeconfig keeps the old one."""
     named = kubeconfig_server(lab)
-    published = published_api_port(lab.control_plane)
+    published = published_api_port(lab.api_front)
     if named is None or published is None:
         return None
     cluster, server = named

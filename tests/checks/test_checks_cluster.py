@@ -64,6 +64,57 @@ def _expired_token(objects: ClusterObjects, pki: Pki) -> None:
     _token(expiration=moment.strftime("%Y-%m-%dT%H:%M:%SZ"))(objects, pki)
 
 
+KUBEADM_CERTS = "kube-system/Secret/kubeadm-certs"
+CERTS_TOKEN_ID = "q7k2xm"
+
+
+def _certs_token(objects: ClusterObjects, **overrides: str) -> None:
+    """The short-lived token `kubeadm init --upload-certs` makes to time kubeadm-certs."""
+    moment = objects.taken_at + timedelta(hours=1)
+    token = token_secret(
+        objects.taken_at,
+        **{
+            "token-id": CERTS_TOKEN_ID,
+            "description": "Proxy for managing TTL for the kubeadm-certs secret",
+            "expiration": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **overrides,
+        },
+    )
+    for usage in ("auth-extra-groups", "usage-bootstrap-authentication", "usage-bootstrap-signing"):
+        token["data"].pop(usage)
+    objects.secrets.append(token)
+
+
+def _kubeadm_certs(objects: ClusterObjects, *, owner: str, drop: str | None = None) -> None:
+    keys = ["ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub",
+            "etcd-ca.crt", "etcd-ca.key"]  # fmt: skip
+    objects.secrets.append({
+        "metadata": {"name": "kubeadm-certs", "namespace": "kube-system",
+                     "ownerReferences": [{"kind": "Secret", "name": owner}]},
+        "type": "Opaque",
+        "data": {key: "ZW5jcnlwdGVk" for key in keys if key != drop},
+    })  # fmt: skip
+
+
+def _certs_without_secret(objects: ClusterObjects, pki: Pki) -> None:
+    _certs_token(objects)
+
+
+def _certs_missing_a_key(objects: ClusterObjects, pki: Pki) -> None:
+    _certs_token(objects)
+    _kubeadm_certs(objects, owner=f"bootstrap-token-{CERTS_TOKEN_ID}", drop="sa.key")
+
+
+def _certs_owner_gone(objects: ClusterObjects, pki: Pki) -> None:
+    _kubeadm_certs(objects, owner="bootstrap-token-gone00")
+
+
+def _certs_token_too_long(objects: ClusterObjects, pki: Pki) -> None:
+    later = objects.taken_at + timedelta(hours=23)
+    _certs_token(objects, expiration=later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _kubeadm_certs(objects, owner=f"bootstrap-token-{CERTS_TOKEN_ID}")
+
+
 def _not_ready(node: Any) -> None:
     node["status"]["conditions"] = [{
         "type": "Ready", "status": "False", "reason": "KubeletNotReady",
@@ -116,6 +167,14 @@ CASES = [
                 f"kube-system/Secret/bootstrap-token-{TOKEN_ID}", "expired at"),
     ClusterCase("cluster.bootstrap-token", "no token", lambda o, p: o.secrets.clear(),
                 "kube-system/Secret/bootstrap-token-*", "a bootstrap token"),
+    ClusterCase("cluster.kubeadm-certs", "token lives, Secret gone", _certs_without_secret,
+                KUBEADM_CERTS, f"bootstrap-token-{CERTS_TOKEN_ID} lives"),
+    ClusterCase("cluster.kubeadm-certs", "a shared key missing", _certs_missing_a_key,
+                KUBEADM_CERTS, "missing sa.key"),
+    ClusterCase("cluster.kubeadm-certs", "its token gone", _certs_owner_gone, KUBEADM_CERTS,
+                "bootstrap-token-gone00: none"),
+    ClusterCase("cluster.kubeadm-certs", "token beyond 2h", _certs_token_too_long,
+                KUBEADM_CERTS, "lives 2:00:00"),
     ClusterCase("cluster.cluster-role-bindings", "no kubeadm:cluster-admins",
                 remove("cluster_role_bindings", "kubeadm:cluster-admins"),
                 "ClusterRoleBinding/kubeadm:cluster-admins", "ClusterRole cluster-admin"),

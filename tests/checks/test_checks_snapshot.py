@@ -64,7 +64,9 @@ def fake_apis(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
     return calls
 
 
-def test_fetch_reads_plain_dicts_and_only_token_secrets(fake_apis: list[Any]) -> None:
+def test_fetch_reads_plain_dicts_and_only_token_and_kubeadm_certs_secrets(
+    fake_apis: list[Any],
+) -> None:
     snapshot = fetch_cluster_snapshot(client.ApiClient())
     assert snapshot.nodes == ({"metadata": {"name": "lab-worker"}},)
     assert snapshot.find("config_maps", "kube-public", "cm") == {
@@ -75,6 +77,8 @@ def test_fetch_reads_plain_dicts_and_only_token_secrets(fake_apis: list[Any]) ->
     assert secret_calls == [
         ("list_namespaced_secret", ("kube-system",),
          {"field_selector": "type=bootstrap.kubernetes.io/token"}),
+        ("list_namespaced_secret", ("kube-system",),
+         {"field_selector": "metadata.name=kubeadm-certs"}),
     ]  # fmt: skip
     listed = {name for name, _, _ in fake_apis}
     assert {"list_namespaced_pod", "list_namespaced_service", "list_namespaced_deployment",
