@@ -87,6 +87,7 @@ class FakeNode:
 class FakeLab:
     nodes: list[FakeNode]
     name: str = "lab"
+    load_balancer: FakeNode | None = None
 
 
 def files(directory: Path) -> set[str]:
@@ -112,6 +113,15 @@ def test_a_healthy_lab_gives_every_file(tmp_path: Path) -> None:
     assert "--kubeconfig" in (out / "pods.txt").read_text()
     assert "FAILED" not in (out / "summary.txt").read_text()
     assert not list(out.rglob("errors.txt"))
+
+
+def test_the_load_balancer_gives_its_docker_logs_and_inspect_only(tmp_path: Path) -> None:
+    balancer = FakeNode("lab-load-balancer", "load-balancer")
+    lab = FakeLab([FakeNode("lab-control-plane", "control-plane")], load_balancer=balancer)
+    out = export_logs(lab, tmp_path, timeouts=FAST)
+    assert files(out / "lab-load-balancer") == {"docker-logs.txt", "inspect.json"}
+    assert balancer.commands == []
+    assert "load-balancer lab-load-balancer" in (out / "summary.txt").read_text()
 
 
 def test_one_node_failing_does_not_stop_the_others(tmp_path: Path) -> None:

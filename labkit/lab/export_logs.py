@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from labkit.constants import ADMIN_CONF
+from labkit.constants import ADMIN_CONF, ROLE_LOAD_BALANCER
 from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 
@@ -189,6 +189,8 @@ def _export_node(
             f"docker logs {node.name}",
         ),
     )
+    if node.role == ROLE_LOAD_BALANCER:
+        return  # haproxy logs to stdout: its docker logs are all it has
     if collection.state != "running":
         collection.skipped = [*(f.name for f in NODE_FILES), VAR_LOG]
         return
@@ -251,7 +253,9 @@ def export_logs(
         else Path.cwd() / DEFAULT_PARENT / f"{lab.name}-{started:%Y%m%d-%H%M%S}"
     )
     target.mkdir(parents=True, exist_ok=True)
-    for stale in [target / "errors.txt", *(target / n.name / "errors.txt" for n in lab.nodes)]:
+    balancer = lab.load_balancer
+    containers = [*lab.nodes, *([balancer] if balancer else [])]
+    for stale in [target / "errors.txt", *(target / n.name / "errors.txt" for n in containers)]:
         stale.unlink(missing_ok=True)  # of an earlier export into the same directory
     control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
     jobs = [
@@ -261,8 +265,11 @@ def export_logs(
         )
     ]
     jobs += [
-        (Collection(f"node {n.name}"), lambda p, n=n: _export_node(n, target / n.name, timeouts, p))
-        for n in lab.nodes
+        (
+            Collection(f"{'node' if n in lab.nodes else n.role} {n.name}"),
+            lambda p, n=n: _export_node(n, target / n.name, timeouts, p),
+        )
+        for n in containers
     ]
     threads = [
         threading.Thread(
@@ -278,7 +285,7 @@ def export_logs(
     deadline = time.monotonic() + timeouts.node
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    for node, (collection, _) in zip(lab.nodes, jobs[1:], strict=True):
+    for node, (collection, _) in zip(containers, jobs[1:], strict=True):
         _write_errors(target / node.name, collection, timeouts)
     _write_errors(target, jobs[0][0], timeouts)
     (target / "summary.txt").write_text(
