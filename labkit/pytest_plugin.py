@@ -339,6 +339,18 @@ def lab_api(lab: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
+def lab_conformance(lab: Any, request: pytest.FixtureRequest) -> Any:
+    """`lab_conformance("kubeadm")` runs kubeadm's e2e suite (or `"conformance"`, with
+    focus/skip/parallel) on the module's lab once; the module's tests share the result (a
+    `labkit.suites.report.SuiteResult`). Reports go under --lab-logs-dir/suites."""
+    from labkit.suites.shared import SharedSuiteRuns
+
+    config = request.config
+    logs_root = Path(config.getoption("lab_logs_dir") or config.rootpath / "labkit-logs")
+    return SharedSuiteRuns(lab, report_root=logs_root / "suites")
+
+
+@pytest.fixture(scope="module")
 def lab_host(lab: Any) -> Callable[[str], Any]:
     """`lab_host("worker")` gives a testinfra host for that node, for users' own checks."""
     import testinfra

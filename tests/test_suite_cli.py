@@ -78,3 +78,17 @@ def test_lab_conformance_checks_the_request_before_running(monkeypatch) -> None:
     lab.conformance("kubeadm", focus=r"\[sig-x\]", skip=["y"], parallel=2)
     ((_, request, _),) = ran
     assert (request.focus, request.skip, request.parallel) == ((r"\[sig-x\]",), ("y",), 2)
+
+
+def test_shared_runs_run_a_suite_once_per_options(tmp_path: Path) -> None:
+    from labkit.suites.shared import SharedSuiteRuns
+
+    lab = ConformanceLab(recorded_result(tmp_path, failed=False))
+    runs = SharedSuiteRuns(lab, report_root=tmp_path)
+    first = runs("kubeadm", focus="x")
+    assert runs("kubeadm", focus=["x"]) is first
+    runs("kubeadm", focus="y")
+    assert [(s, k["focus"], k["report_dir"].name) for s, k in lab.calls] == [
+        ("kubeadm", ("x",), f"{NAME}-kubeadm-0"),
+        ("kubeadm", ("y",), f"{NAME}-kubeadm-1"),
+    ]

@@ -10,6 +10,7 @@ never waits for e2e.test, and a second build only looks the result up.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -41,7 +42,8 @@ class GoProgram:
     test: bool = False
 
     def command(self, output: Path, ldflags: str) -> list[str]:
-        verb = ["test", "-c", "-tags", E2E_TAGS] if self.test else ["build"]
+        # `go test -c` would also vet the suite's packages: minutes, and no part of the binary.
+        verb = ["test", "-c", "-vet=off", "-tags", E2E_TAGS] if self.test else ["build"]
         return [
             "go",
             *verb,
@@ -161,6 +163,29 @@ class SuiteBinaries:
                 )
             self._source = source
         return self._source
+
+    def kubectl(self) -> Path:
+        """The release's kubectl, as the node image build made it (cached there): the
+        sig-cli specs run it from the host."""
+        staging = components.staging_modules(_release_go_mod(self.version))
+        component = components.kubernetes(self.version, staging)
+        return gomod.build(component, self.progress.detail) / "kubectl"
+
+    def module_dir(self) -> Path:
+        """The release's k8s.io/kubernetes in the module cache (test/images is there)."""
+        output = subprocess.run(
+            ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{self.version}"],
+            capture_output=True,
+            text=True,
+            cwd=self.source(),
+        )
+        if output.returncode != 0:
+            raise StepFailed(
+                operation="go mod download k8s.io/kubernetes",
+                reason=f"exited {output.returncode}",
+                evidence={"output": (output.stdout + output.stderr)[-2000:]},
+            )
+        return Path(json.loads(output.stdout)["Dir"])
 
 
 _GO_MODS: dict[KubernetesVersion, str] = {}

@@ -87,6 +87,16 @@ class SuiteResult:
         ran = [s for s in self.specs if s.node_type == SPEC_NODE and s.state != "skipped"]
         return sorted(ran, key=lambda s: s.seconds, reverse=True)[:count]
 
+    def failures_text(self) -> str:
+        """Each failure with its message: what an assertion on `ok` should show."""
+        lines = [f"{self.suite} suite: {self.summary()}"]
+        for spec in self.failed:
+            lines.append(f"FAILED ({spec.state}) {spec.name}\n  {spec.message}")
+        lines += [f"FAILED suite: {reason}" for reason in self.special_failures]
+        if self.report_dir is not None:
+            lines.append(f"reports: {self.report_dir}")
+        return "\n".join(lines)
+
     def summary(self) -> str:
         return (
             f"{len(self.passed)} passed, {len(self.failed)} failed, "

@@ -1,0 +1,50 @@
+"""Suite runs shared by the tests of one lab: the first test that asks for a suite with
+given options runs it, the others read the same result (the `lab_conformance` fixture)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labkit.suites.report import SuiteResult
+
+if TYPE_CHECKING:
+    from labkit.lab.lab import Lab
+
+
+class SharedSuiteRuns:
+    """`runs("kubeadm")` runs the suite on the lab once; a second call with the same
+    options returns the first call's result.
+
+    >>> runs = SharedSuiteRuns(lab, report_root=Path("labkit-logs"))  # doctest: +SKIP
+    >>> runs("kubeadm").ok  # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, lab: Lab, report_root: Path | None = None) -> None:
+        self.lab = lab
+        self.report_root = report_root
+        self._results: dict[tuple[object, ...], SuiteResult] = {}
+
+    def __call__(
+        self,
+        suite: str = "kubeadm",
+        *,
+        focus: str | Sequence[str] = (),
+        skip: str | Sequence[str] = (),
+        parallel: int = 1,
+    ) -> SuiteResult:
+        key = (suite, _strings(focus), _strings(skip), parallel)
+        if key not in self._results:
+            report_dir = None
+            if self.report_root is not None:
+                report_dir = self.report_root / f"{self.lab.name}-{suite}-{len(self._results)}"
+            self._results[key] = self.lab.conformance(
+                suite, focus=key[1], skip=key[2], parallel=parallel, report_dir=report_dir
+            )
+        return self._results[key]
+
+
+def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
