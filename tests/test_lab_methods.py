@@ -30,7 +30,11 @@ NAME = "h15-unit"
 
 def fake_lab() -> Lab:
     def node(suffix: str, role: str) -> Node:
-        return Node(f"{NAME}-{suffix}", role, SimpleNamespace(status="running", name=suffix))
+        return Node(
+            f"{NAME}-{suffix}",
+            role,
+            SimpleNamespace(status="running", name=suffix, reload=lambda: None),
+        )
 
     return Lab(
         NAME, "client", [node("control-plane", ROLE_CONTROL_PLANE), node("worker", ROLE_WORKER)]

@@ -79,6 +79,15 @@ class Lab:
     def workers(self) -> list[Node]:
         return [n for n in self.nodes if not n.is_control_plane]
 
+    def running_control_plane(self) -> Node:
+        """The first control plane whose container runs (with several, any serves the
+        API); the first control plane when none does, for its error to say so."""
+        for node in self.control_planes:
+            node.container.reload()
+            if node.container.status == "running":
+                return node
+        return self.control_plane
+
     @property
     def load_balancer(self) -> Node | None:
         """The container in front of several control planes; None with one."""
@@ -195,7 +204,7 @@ class Lab:
             self, *args, *(["-o", "json"] if json else []), timeout=timeout
         )
         if not result.ok and (check or json):
-            raise ExecFailed(self.control_plane.name, result)
+            raise ExecFailed(self.running_control_plane().name, result)
         return json_module.loads(result.stdout) if json else result
 
     def conformance(

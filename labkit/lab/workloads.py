@@ -67,7 +67,7 @@ def exec_in_pod(
     lab: Lab, pod: str, command: list[str], namespace: str = "default", timeout: float = 60
 ) -> ExecResult:
     """`kubectl exec` from the control plane: the same path an operator's kubectl takes."""
-    return lab.control_plane.exec(
+    return lab.running_control_plane().exec(
         ["kubectl", "--kubeconfig", ADMIN_CONF, "exec", "-n", namespace, pod, "--", *command],
         check=False,
         timeout=timeout,
@@ -75,6 +75,6 @@ def exec_in_pod(
 
 
 def kubectl(lab: Lab, *args: str, timeout: float = 60) -> ExecResult:
-    return lab.control_plane.exec(
+    return lab.running_control_plane().exec(
         ["kubectl", "--kubeconfig", ADMIN_CONF, *args], check=False, timeout=timeout
     )
