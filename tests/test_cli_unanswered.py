@@ -255,6 +255,8 @@ def test_check_without_the_api_reports_the_node_findings_and_not_checked_rules(
         "lab_config": lambda *args: None,
         "node_context": lambda config, artifacts, address: artifacts,
         "check_node": lambda artifacts, context, strict: [flag] if artifacts == CP else [],
+        "cluster_context": lambda *args: None,
+        "check_nodes": lambda artifacts, context, strict: [],
     }
     for name, fake in fakes.items():
         monkeypatch.setattr(f"labkit.checks.lab.{name}", fake)

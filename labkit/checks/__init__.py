@@ -11,13 +11,14 @@ lab, `labkit.checks.lab.check_lab(lab)` builds the contexts and does all of this
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from labkit.checks import (
     addons,
     cis,
     cluster_objects,
+    control_planes,
     kubeconfigs,
     kubelet_files,
     manifests,
@@ -44,14 +45,17 @@ __all__ = [
     "ca_cert_hash",
     "check_cluster",
     "check_node",
+    "check_nodes",
     "cluster_rules",
     "fetch_cluster_snapshot",
     "node_rules",
+    "nodes_rules",
     "parse_images_list",
     "read_node_artifacts",
 ]
 
 _NODE_RULE_SETS = (pki.RULES, kubeconfigs.RULES, manifests.RULES, kubelet_files.RULES, cis.RULES)
+_NODES_RULE_SETS = (control_planes.RULES,)
 _CLUSTER_RULE_SETS = (cluster_objects.RULES, addons.RULES, node_state.RULES)
 
 
@@ -59,12 +63,16 @@ def node_rules() -> tuple[Rule, ...]:
     return tuple(rule for rule_set in _NODE_RULE_SETS for rule in rule_set)
 
 
+def nodes_rules() -> tuple[Rule, ...]:
+    return tuple(rule for rule_set in _NODES_RULE_SETS for rule in rule_set)
+
+
 def cluster_rules() -> tuple[Rule, ...]:
     return tuple(rule for rule_set in _CLUSTER_RULE_SETS for rule in rule_set)
 
 
 def all_rules() -> tuple[Rule, ...]:
-    return node_rules() + cluster_rules()
+    return node_rules() + nodes_rules() + cluster_rules()
 
 
 def check_node(
@@ -83,6 +91,19 @@ def check_node(
         )
     selected = node_rules() if rules is None else rules
     findings = [f for rule in selected for f in rule.run(artifacts, context, node=context.node)]
+    return _strict(findings) if strict else findings
+
+
+def check_nodes(
+    artifacts: Mapping[str, NodeArtifacts],
+    context: ClusterContext,
+    *,
+    strict: bool = False,
+    rules: Iterable[Rule] | None = None,
+) -> list[Finding]:
+    """Every rule across nodes (or only `rules`) over the artifacts of every node, by name."""
+    selected = nodes_rules() if rules is None else rules
+    findings = [f for rule in selected for f in rule.run(artifacts, context, node="lab")]
     return _strict(findings) if strict else findings
 
 

@@ -21,7 +21,8 @@ from labkit.versions import DEFAULT_KUBERNETES_VERSION
 
 # "error": a rule that could not run (the API server did not answer): neither pass nor fail.
 Status = Literal["fail", "known", "error"]
-Scope = Literal["node", "cluster"]
+# node: one node's files; nodes: the files of several nodes together; cluster: its objects.
+Scope = Literal["node", "nodes", "cluster"]
 
 # The node column of a finding about an object that belongs to no node.
 CLUSTER = "cluster"

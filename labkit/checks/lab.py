@@ -26,6 +26,7 @@ from labkit.checks import (
     all_rules,
     check_cluster,
     check_node,
+    check_nodes,
     cluster_rules,
     fetch_cluster_snapshot,
 )
@@ -141,10 +142,11 @@ def check_lab(lab: Lab, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
         )
         findings += node_findings
         timings.append(NodeTiming(node.name, read[node.name][1], seconds))
+    context = cluster_context(config, artifacts.values(), address)
+    findings += check_nodes(artifacts, context, strict=strict)
     if isinstance(cluster_snapshot, str):
         cluster_findings, seconds = not_checked(cluster_snapshot), 0.0
     else:
-        context = cluster_context(config, artifacts.values(), address)
         cluster_findings, seconds = _timed(
             partial(check_cluster, cluster_snapshot, context, strict=strict)
         )

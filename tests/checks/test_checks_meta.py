@@ -9,16 +9,23 @@ import json
 from test_checks_cis import CASES as CIS_CASES
 from test_checks_cis import KNOWN
 from test_checks_cluster import CASES as CLUSTER_CASES
+from test_checks_control_planes import CASES as CONTROL_PLANE_CASES
 from test_checks_kubeconfigs import CASES as KUBECONFIG_CASES
 from test_checks_kubelet import CASES as KUBELET_CASES
 from test_checks_manifests import CASES as MANIFEST_CASES
 from test_checks_pki import CASES as PKI_CASES
 
-from labkit.checks import Finding, all_rules, cluster_rules, node_rules
+from labkit.checks import Finding, all_rules, cluster_rules, node_rules, nodes_rules
 from labkit.checks.report import render_json, render_rules, render_table, summary_line
 
 ALL_CASES = (
-    PKI_CASES + KUBECONFIG_CASES + MANIFEST_CASES + KUBELET_CASES + CIS_CASES + CLUSTER_CASES
+    PKI_CASES
+    + KUBECONFIG_CASES
+    + MANIFEST_CASES
+    + KUBELET_CASES
+    + CIS_CASES
+    + CLUSTER_CASES
+    + CONTROL_PLANE_CASES
 )
 
 
@@ -37,10 +44,11 @@ def test_every_case_names_a_registered_rule() -> None:
 def test_rules_are_unique_and_documented() -> None:
     rules = all_rules()
     assert len({rule.id for rule in rules}) == len(rules)
-    assert rules == node_rules() + cluster_rules()
+    assert rules == node_rules() + nodes_rules() + cluster_rules()
     for rule in rules:
         assert rule.statement and rule.source_url.startswith("https://"), rule.id
-        assert rule.scope == ("node" if rule in node_rules() else "cluster")
+        scope = "node" if rule in node_rules() else "nodes" if rule in nodes_rules() else "cluster"
+        assert rule.scope == scope
 
 
 FINDINGS = [
