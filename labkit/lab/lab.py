@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,8 @@ from kubernetes import config as k8s_config
 from labkit.errors import LabkitError
 from labkit.lab.load_balancer import find_load_balancer
 from labkit.lab.network import LabAddresses
-from labkit.lab.node import Node, find_nodes, remove_quietly
+from labkit.lab.node import Node, find_nodes
+from labkit.lab.removal import remove_labelled
 from labkit.naming import LABEL_LAB, LABEL_MANAGED, state_dir
 
 if TYPE_CHECKING:
@@ -281,30 +281,13 @@ def list_labs(client: docker.DockerClient) -> list[str]:
 
 def delete_lab(client: docker.DockerClient, name: str) -> None:
     """Remove everything labelled with this lab: containers, then volumes and network."""
-    selector = {"label": f"{LABEL_LAB}={name}"}
-    containers = client.containers.list(all=True, filters=selector)
-    with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-        list(pool.map(lambda c: remove_quietly(lambda: c.remove(force=True, v=True)), containers))
-    for volume in client.volumes.list(filters=selector):
-        remove_quietly(volume.remove)
-    for network in client.networks.list(filters=selector):
-        remove_quietly(network.remove)
+    remove_labelled(client, f"{LABEL_LAB}={name}")
     shutil.rmtree(lab_state_dir(name), ignore_errors=True)
 
 
 def prune(client: docker.DockerClient) -> dict[str, int]:
     """Remove every container, volume and network labkit labelled, of any lab or build."""
-    selector = {"label": f"{LABEL_MANAGED}=true"}
-    removed = {"containers": 0, "volumes": 0, "networks": 0}
-    for container in client.containers.list(all=True, filters=selector):
-        remove_quietly(lambda c=container: c.remove(force=True, v=True))
-        removed["containers"] += 1
-    for volume in client.volumes.list(filters=selector):
-        remove_quietly(volume.remove)
-        removed["volumes"] += 1
-    for network in client.networks.list(filters=selector):
-        remove_quietly(network.remove)
-        removed["networks"] += 1
+    removed = remove_labelled(client, f"{LABEL_MANAGED}=true")
     labs_dir = state_dir() / "labs"
     if labs_dir.exists():
         for lab_dir in labs_dir.iterdir():
