@@ -26,6 +26,7 @@ from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 from labkit.lab.status import API_FAILURES
 from labkit.lab.troubleshooting import node_monitor_grace_period, wait_for_ready_condition
+from labkit.suites.suites import COPY_CERTS, MULTI_NODE
 from labkit.versions import TOOLBOX_IMAGE
 
 pytestmark = pytest.mark.lab(control_planes=3, workers=1)
@@ -174,6 +175,17 @@ def test_three_control_planes_behind_the_load_balancer_are_ready(lab: Lab, lab_a
     assert run.rules > 0 and len(run.nodes) == 4
 
 
+def test_kubeadms_e2e_suite_passes_its_copy_certs_and_multi_node_specs(lab_conformance) -> None:
+    """kinder runs e2e_kubeadm after every HA workflow; with several control planes its
+    [copy-certs] specs (the kubeadm-certs Secret and its token) apply too."""
+    result = lab_conformance("kubeadm")
+    assert result.ok, result.failures_text()
+    for tag in (COPY_CERTS, MULTI_NODE):
+        plain = tag.replace("\\", "")
+        assert any(plain in spec.name for spec in result.passed), f"no {plain} spec passed"
+    assert not result.not_selected, [spec.name for spec in result.not_selected]
+
+
 def test_one_control_plane_lost_the_api_still_answers_and_writes(
     lab: Lab, lab_api, service_address: str
 ) -> None:
@@ -239,3 +251,14 @@ def test_the_load_balancer_lost_is_named_rather_than_the_api_servers(lab: Lab) -
 
     assert_recovered(lab)
     write(lab, "written-after-the-load-balancer-is-back")
+
+
+def test_the_api_outlives_a_control_plane(lab):
+    lab.node("control-plane2").container.kill()
+    lab.kubectl("create", "configmap", "written-with-one-control-plane-down")
+    lost = lab.diagnose().diagnoses
+    assert [(d.cause_id, d.subject) for d in lost] == [
+        ("node.container-stopped", f"node/{lab.name}-control-plane2")
+    ]
+    lab.start()
+    assert not lab.check().failures

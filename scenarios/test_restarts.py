@@ -97,3 +97,11 @@ def test_lab_stop_then_lab_start(lab: Lab, as_made: Reachable) -> None:
 def restart_policy(node: Node) -> str:
     node.container.reload()
     return node.container.attrs["HostConfig"]["RestartPolicy"]["Name"]
+
+
+def test_the_lab_survives_a_restart(lab):
+    lab.stop()
+    lab.start()
+    nodes = lab.kubectl("get", "nodes", json=True)["items"]
+    assert len(nodes) == 2
+    assert not lab.check().failures
