@@ -65,3 +65,15 @@ lint: install
 
 prune: install
 	labkit lab prune
+
+# Every [Conformance] spec of the release on a fresh 1 + 2 lab, removed afterwards (its
+# reports stay in CONFORMANCE_REPORT); ginkgo runs the [Serial] specs alone.
+CONFORMANCE_LAB ?= conformance
+CONFORMANCE_PARALLEL ?= 4
+CONFORMANCE_REPORT ?= conformance-report
+.PHONY: conformance
+conformance: image
+	labkit lab up --name $(CONFORMANCE_LAB) --workers 2 $(image_flags)
+	status=0; labkit conformance $(CONFORMANCE_LAB) --suite conformance \
+		--parallel $(CONFORMANCE_PARALLEL) --report $(CONFORMANCE_REPORT) || status=$$?; \
+	labkit lab down $(CONFORMANCE_LAB); exit $$status

@@ -58,6 +58,15 @@ def test_a_failed_spec_fails_the_result_with_its_message(tmp_path: Path) -> None
     assert "  to equal" in summary
 
 
+def test_labels_of_containers_without_labels_are_read(tmp_path: Path) -> None:
+    # e2e.test's reports carry null for a container that has no labels.
+    report = copy.deepcopy(REPORT)
+    report[0]["SpecReports"][0]["ContainerHierarchyLabels"] = [None, ["Conformance"]]
+    report[0]["SpecReports"][0]["LeafNodeLabels"] = None
+    result = read_report(write(tmp_path, report), suite="kubeadm")
+    assert result.specs[0].labels == ("Conformance",)
+
+
 @pytest.mark.parametrize("state", ["panicked", "timedout", "interrupted", "aborted"])
 def test_every_state_that_is_not_a_pass_is_a_failure(tmp_path: Path, state: str) -> None:
     broken = copy.deepcopy(REPORT)

@@ -11,6 +11,7 @@ framework made during the run are deleted.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
 import selectors
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TextIO
 
 from labkit.errors import LabkitError, StepFailed
 from labkit.pipeline import Progress
@@ -121,11 +123,12 @@ def run(
             # Its own process group: Ctrl-C reaches labkit, which stops ginkgo in order.
             start_new_session=True,
         )
+        follow = _Follower(process, log, counter, progress, started)
         try:
-            _follow(process, log, counter, progress, started)
+            follow()
         except KeyboardInterrupt:
             progress.say("   interrupted: stopping ginkgo (it runs the specs' cleanups)")
-            _stop(process)
+            _stop(process, follow)
             on_interrupt()
             raise
     code = process.wait()
@@ -141,33 +144,50 @@ def run(
     return result
 
 
-def _follow(
-    process: subprocess.Popen[bytes],
-    log: object,
-    counter: SpecCounter,
-    progress: Progress,
-    started: float,
-) -> None:
-    assert process.stdout is not None
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    said, said_at = (0, 0), started
-    while True:
-        ready = selector.select(timeout=1.0)
-        if ready:
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            text = decoder.decode(chunk)
-            log.write(text)  # type: ignore[attr-defined]
-            counter.feed(text)
+class _Follower:
+    """Reads ginkgo's output into the log and the counter, saying progress now and then."""
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        log: TextIO,
+        counter: SpecCounter,
+        progress: Progress,
+        started: float,
+    ) -> None:
+        assert process.stdout is not None
+        self.process, self.log, self.counter = process, log, counter
+        self.progress, self.started = progress, started
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(process.stdout, selectors.EVENT_READ)
+        self.said, self.said_at = (0, 0), started
+
+    def __call__(self, deadline: float | None = None) -> bool:
+        """Follow until ginkgo closes its output (True) or the deadline passes (False)."""
+        assert self.process.stdout is not None
+        while deadline is None or time.monotonic() < deadline:
+            if self.selector.select(timeout=1.0):
+                chunk = os.read(self.process.stdout.fileno(), 65536)
+                if not chunk:
+                    self._say()
+                    return True
+                text = self.decoder.decode(chunk)
+                self.log.write(text)
+                self.log.flush()  # the log is there to be followed: `tail -f`
+                self.counter.feed(text)
+            now = time.monotonic()
+            state = (self.counter.finished, self.counter.failed)
+            if (state != self.said and now - self.said_at >= PROGRESS_EVERY) or (
+                now - self.said_at >= HEARTBEAT_EVERY
+            ):
+                self._say()
+        return False
+
+    def _say(self) -> None:
         now = time.monotonic()
-        state = (counter.finished, counter.failed)
-        if (state != said and now - said_at >= PROGRESS_EVERY) or now - said_at >= HEARTBEAT_EVERY:
-            progress.say(f"   {progress_line(counter, now - started)}")
-            said, said_at = state, now
-    progress.say(f"   {progress_line(counter, time.monotonic() - started)}")
+        self.progress.say(f"   {progress_line(self.counter, now - self.started)}")
+        self.said, self.said_at = (self.counter.finished, self.counter.failed), now
 
 
 def progress_line(counter: SpecCounter, elapsed: float) -> str:
@@ -178,15 +198,20 @@ def progress_line(counter: SpecCounter, elapsed: float) -> str:
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], follow: _Follower) -> None:
+    """SIGINT, then keep reading: ginkgo blocks on a full pipe while it reports; killed
+    when the grace is over or on a second Ctrl-C."""
     try:
         os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=INTERRUPT_GRACE)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        follow(deadline=time.monotonic() + INTERRUPT_GRACE)
     except ProcessLookupError:
+        return
+    except KeyboardInterrupt:
         pass
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _run_quietly(command: Sequence[str], invocation: SuiteInvocation, progress: Progress) -> str:

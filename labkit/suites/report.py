@@ -154,7 +154,8 @@ def _spec(spec: Any, path: Path, where: str) -> SpecResult:
     name = " ".join(t for t in texts if t) or f"[{node_type}]"
     failure = spec.get("Failure") or {}
     location = failure.get("Location") or {}
-    labels = [label for group in spec.get("ContainerHierarchyLabels") or [] for label in group]
+    groups = spec.get("ContainerHierarchyLabels") or []
+    labels = [label for group in groups for label in group or []]
     return SpecResult(
         name=name,
         state=state,

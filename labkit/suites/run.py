@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from kubernetes import client as k8s
 
-from labkit.naming import state_dir
-from labkit.pipeline import Progress
-from labkit.suites import ginkgo
+from labkit.naming import cache_dir, state_dir
+from labkit.pipeline import Progress, heartbeat
+from labkit.suites import ginkgo, images
 from labkit.suites.binaries import GINKGO, SuiteBinaries, build_log_path
 from labkit.suites.report import SuiteResult
 from labkit.suites.suites import LabShape, SuiteRequest
@@ -40,13 +40,18 @@ def run_suite(lab: Lab, request: SuiteRequest, progress: Progress | None = None)
         f"(log: {progress.log_path})"
     )
     binaries = SuiteBinaries(version, progress)
+    binary = binaries.path(request.definition.program)
+    suite_args = [f"--kubeconfig={lab.kubeconfig}"]
+    if request.suite == "conformance":
+        load_test_images(lab, binaries, binary, progress)
+        suite_args += [f"--kubectl-path={binaries.kubectl()}", "--provider=skeleton"]
     invocation = ginkgo.SuiteInvocation(
         request=request,
         lab=shape,
         ginkgo=binaries.path(GINKGO),
-        binary=binaries.path(request.definition.program),
+        binary=binary,
         report_dir=report_dir,
-        suite_args=(f"--kubeconfig={lab.kubeconfig}",),
+        suite_args=tuple(suite_args),
     )
     before = e2e_namespaces(api)
     result = ginkgo.run(
@@ -54,6 +59,32 @@ def run_suite(lab: Lab, request: SuiteRequest, progress: Progress | None = None)
     )
     progress.detail(f"{request.suite} suite: {result.summary()}")
     return result
+
+
+def load_test_images(
+    lab: Lab, binaries: SuiteBinaries, e2e_test: Path, progress: Progress
+) -> list[str]:
+    """Build the images e2e.test lists that labkit makes, and load them into every node
+    (what a node has already is not loaded again)."""
+    listed = images.list_images(e2e_test)
+    build = images.E2EImageBuild(
+        client=lab.client,
+        binaries=binaries,
+        progress=progress,
+        module_images=binaries.module_dir() / "test" / "images",
+        work=cache_dir() / "test-images" / str(binaries.version),
+    )
+    with heartbeat(progress, "building the test images"):
+        ready = build.build_all(listed)
+    missing = [image.reference for image in listed if image.reference not in ready]
+    progress.say(
+        f"   {len(ready)} of {len(listed)} test images ready; not made here (specs that run "
+        f"them fail): {', '.join(missing) or 'none'}"
+    )
+    with heartbeat(progress, "loading the test images into the nodes"):
+        for reference in ready:
+            lab.load_image(reference, say=progress.detail)
+    return ready
 
 
 def lab_release(api: k8s.ApiClient) -> KubernetesVersion:
