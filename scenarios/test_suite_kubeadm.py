@@ -10,10 +10,15 @@ from typing import Any
 import pytest
 
 from labkit.suites.report import SuiteResult
+from labkit.suites.shared import check_spec
+from labkit.suites.specs import spec_names
 from labkit.suites.suites import COPY_CERTS, MULTI_NODE
+from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
 
 pytestmark = pytest.mark.lab(workers=1)
 
+# The prefix every e2e_kubeadm spec shares; test ids leave it out.
+SPEC_PREFIX = "[sig-cluster-lifecycle] [area-kubeadm] "
 # Specs e2e_kubeadm skips by itself on a single-stack lab (networking_test.go).
 SINGLE_STACK_SKIP = "Skipping because cluster is not dual-stack"
 
@@ -32,6 +37,25 @@ def test_every_applicable_spec_passes_on_a_plain_lab(lab_conformance: Any) -> No
     result = lab_conformance("kubeadm")
     assert_every_applicable_spec_passed(result, left_out=(COPY_CERTS,))
     assert any("[multi-node]" in s.name for s in result.passed)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One item per spec of the release's e2e_kubeadm (its dry run), so `-k` picks specs
+    and each passes or fails with its own message; the suite runs once for all of them."""
+    if "kubeadm_spec" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    release = (
+        config.getoption("lab_kubernetes_version")
+        or config.getini("lab_kubernetes_version")
+        or DEFAULT_KUBERNETES_VERSION
+    )
+    names = spec_names("kubeadm", KubernetesVersion.parse(release))
+    metafunc.parametrize("kubeadm_spec", names, ids=[n.removeprefix(SPEC_PREFIX) for n in names])
+
+
+def test_kubeadm_spec(lab_conformance: Any, kubeadm_spec: str) -> None:
+    check_spec(lab_conformance.spec(kubeadm_spec))
 
 
 def test_the_results_are_shared_by_the_module(lab_conformance: Any) -> None:

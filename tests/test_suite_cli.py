@@ -92,3 +92,22 @@ def test_shared_runs_run_a_suite_once_per_options(tmp_path: Path) -> None:
         ("kubeadm", ("x",), f"{NAME}-kubeadm-0"),
         ("kubeadm", ("y",), f"{NAME}-kubeadm-1"),
     ]
+
+
+def test_one_spec_of_a_shared_run_in_pytest_terms(tmp_path: Path) -> None:
+    from labkit.suites.shared import SharedSuiteRuns, check_spec
+
+    result = recorded_result(tmp_path, failed=True)
+    runs = SharedSuiteRuns(ConformanceLab(result))
+    failed, passed = result.failed[0], result.passed[0]
+    assert runs.spec(failed.name) == failed
+    with pytest.raises(pytest.fail.Exception, match="failed: boom"):
+        check_spec(runs.spec(failed.name))
+    check_spec(runs.spec(passed.name))
+    with pytest.raises(pytest.skip.Exception, match="not dual-stack"):
+        check_spec(result.skipped[0])
+    with pytest.raises(pytest.skip.Exception, match="left out"):
+        check_spec(result.not_selected[0])
+    with pytest.raises(LookupError, match="no spec 'nothing'"):
+        runs.spec("nothing")
+    assert len(runs.lab.calls) == 1  # type: ignore[attr-defined]

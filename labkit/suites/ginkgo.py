@@ -49,7 +49,7 @@ class SuiteInvocation:
     """Everything one ginkgo invocation needs, resolved."""
 
     request: SuiteRequest
-    lab: LabShape
+    lab: LabShape | None
     ginkgo: Path
     binary: Path
     report_dir: Path

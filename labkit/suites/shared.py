@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labkit.suites.report import SuiteResult
+from labkit.suites.report import SpecResult, SuiteResult
 
 if TYPE_CHECKING:
     from labkit.lab.lab import Lab
@@ -44,6 +44,30 @@ class SharedSuiteRuns:
                 suite, focus=key[1], skip=key[2], parallel=parallel, report_dir=report_dir
             )
         return self._results[key]
+
+    def spec(self, name: str, suite: str = "kubeadm", **options: object) -> SpecResult:
+        """One spec's result from the suite's shared run (run first if it has not)."""
+        result = self(suite, **options)  # type: ignore[arg-type]
+        for spec in result.specs:
+            if spec.name == name:
+                return spec
+        raise LookupError(f"the {suite} suite's report has no spec {name!r} ({result.summary()})")
+
+
+def check_spec(spec: SpecResult) -> None:
+    """A spec's result in pytest's terms: left out for the lab's shape or skipped by
+    itself is a skip (with why), a failure fails with ginkgo's message and location."""
+    import pytest
+
+    if not spec.selected:
+        pytest.skip("left out: it does not apply to this lab's shape, or the run's filters")
+    if spec.state == "skipped":
+        pytest.skip(spec.message)
+    if spec.failed:
+        where = f"\nat {spec.location}" if spec.location else ""
+        pytest.fail(f"{spec.state}: {spec.message}{where}", pytrace=False)
+    if spec.state != "passed":
+        pytest.fail(f"ginkgo reported {spec.state}", pytrace=False)
 
 
 def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
