@@ -22,6 +22,18 @@ ROLES: tuple[Role, ...] = (ROLE_CONTROL_PLANE, ROLE_WORKER)
 # What kubeadm writes on a node (cmd/kubeadm/app/constants).
 KUBERNETES_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBERNETES_DIR}/pki"
+# What control planes share, under PKI_DIR: generated once by `kubeadm init`, given to the
+# others (copycerts.certsToTransfer with local etcd, through the kubeadm-certs Secret).
+SHARED_PKI_FILES = (
+    "ca.crt",
+    "ca.key",
+    "front-proxy-ca.crt",
+    "front-proxy-ca.key",
+    "sa.key",
+    "sa.pub",
+    "etcd/ca.crt",
+    "etcd/ca.key",
+)
 MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
 CA_CERT = f"{PKI_DIR}/ca.crt"
 # kubeadm's scratch space: `kubeadm upgrade` keeps its backups there (etcd's data included).

@@ -28,6 +28,7 @@ from labkit.checks.snapshot import (
     name_of,
     object_path,
 )
+from labkit.constants import SHARED_PKI_FILES
 
 RULES = RuleSet(artifact="cluster", scope="cluster")
 
@@ -286,19 +287,8 @@ def bootstrap_token(snapshot: ClusterSnapshot, context: ClusterContext) -> Itera
 # copycerts.createShortLivedBootstrapToken: no usages, no groups, only this description.
 CERTS_PROXY_DESCRIPTION = "Proxy for managing TTL for the kubeadm-certs secret"
 CERTS_TOKEN_TTL = timedelta(hours=2)
-# copycerts.certsToTransfer with local etcd, each name's "/" made "-".
-KUBEADM_CERTS_KEYS = frozenset(
-    {
-        "ca.crt",
-        "ca.key",
-        "front-proxy-ca.crt",
-        "front-proxy-ca.key",
-        "sa.key",
-        "sa.pub",
-        "etcd-ca.crt",
-        "etcd-ca.key",
-    }
-)
+# The Secret's keys: each shared file's name with "/" made "-" (copycerts).
+KUBEADM_CERTS_KEYS = frozenset(name.replace("/", "-") for name in SHARED_PKI_FILES)
 
 
 def _certs_proxy_tokens(snapshot: ClusterSnapshot) -> Iterator[str]:

@@ -10,24 +10,11 @@ from collections.abc import Iterator, Mapping
 from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.context import ClusterContext
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
-from labkit.constants import PKI_DIR
+from labkit.constants import PKI_DIR, SHARED_PKI_FILES
 
 RULES = RuleSet(artifact="control-planes", scope="nodes")
 
-# copycerts.certsToTransfer with local etcd: what every control plane holds alike.
-SHARED_KEYS = tuple(
-    f"{PKI_DIR}/{name}"
-    for name in (
-        "ca.crt",
-        "ca.key",
-        "front-proxy-ca.crt",
-        "front-proxy-ca.key",
-        "sa.key",
-        "sa.pub",
-        "etcd/ca.crt",
-        "etcd/ca.key",
-    )
-)
+SHARED_KEYS = tuple(f"{PKI_DIR}/{name}" for name in SHARED_PKI_FILES)
 
 ControlPlanes = Mapping[str, NodeArtifacts]
 
