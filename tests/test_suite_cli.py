@@ -111,3 +111,22 @@ def test_one_spec_of_a_shared_run_in_pytest_terms(tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="no spec 'nothing'"):
         runs.spec("nothing")
     assert len(runs.lab.calls) == 1  # type: ignore[attr-defined]
+
+
+def test_an_interrupted_run_prints_what_ran_and_exits_130(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    from labkit.suites.ginkgo import SuiteInterrupted
+
+    partial = recorded_result(tmp_path, failed=True)
+
+    class InterruptedLab(ConformanceLab):
+        def conformance(self, suite: str = "kubeadm", **kwargs: Any) -> Any:
+            raise SuiteInterrupted(partial)
+
+    lab = InterruptedLab(None)
+    monkeypatch.setattr(labkit.host, "docker_client", lambda: "client")
+    monkeypatch.setattr(Lab, "find", classmethod(lambda cls, client, name: lab))
+    assert main(["conformance", NAME]) == 130
+    out = capsys.readouterr().out
+    assert out.startswith("interrupted; what ran before:\nkubeadm suite: 34 passed, 1 failed")

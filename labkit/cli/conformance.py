@@ -62,16 +62,23 @@ def run(args: argparse.Namespace) -> int:
     from labkit.cli import require_running
     from labkit.host import docker_client
     from labkit.lab.lab import Lab
+    from labkit.suites.ginkgo import SuiteInterrupted
 
     lab = Lab.find(docker_client(), args.name)
     require_running(lab, lab.nodes)
-    result = lab.conformance(
-        args.suite,
-        focus=args.focus,
-        skip=args.skip,
-        parallel=args.parallel,
-        report_dir=args.report,
-    )
+    try:
+        result = lab.conformance(
+            args.suite,
+            focus=args.focus,
+            skip=args.skip,
+            parallel=args.parallel,
+            report_dir=args.report,
+        )
+    except SuiteInterrupted as interrupted:
+        if interrupted.partial is not None:
+            print("interrupted; what ran before:")
+            print(render_summary(interrupted.partial))
+        raise
     print(render_summary(result))
     return 0 if result.ok else 1
 

@@ -44,6 +44,15 @@ HEARTBEAT_EVERY = 60.0
 E2E_RUN_LABEL = "e2e-run"
 
 
+class SuiteInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, after ginkgo stopped: what it reported on the specs that ran
+    (None when it wrote no report)."""
+
+    def __init__(self, partial: SuiteResult | None) -> None:
+        super().__init__("interrupted")
+        self.partial = partial
+
+
 @dataclass
 class SuiteInvocation:
     """Everything one ginkgo invocation needs, resolved."""
@@ -130,7 +139,11 @@ def run(
             progress.say("   interrupted: stopping ginkgo (it runs the specs' cleanups)")
             _stop(process, follow)
             on_interrupt()
-            raise
+            report = invocation.report_dir / JSON_REPORT
+            partial = (
+                read_report(report, suite=invocation.request.suite) if report.exists() else None
+            )
+            raise SuiteInterrupted(partial) from None
     code = process.wait()
     report = invocation.report_dir / JSON_REPORT
     if not report.exists():
