@@ -70,7 +70,7 @@ prune: install
 # reports stay in CONFORMANCE_REPORT); ginkgo runs the [Serial] specs alone.
 CONFORMANCE_LAB ?= conformance
 CONFORMANCE_PARALLEL ?= 4
-CONFORMANCE_REPORT ?= conformance-report
+CONFORMANCE_REPORT ?= labkit-logs/conformance
 .PHONY: conformance
 conformance: image
 	labkit lab up --name $(CONFORMANCE_LAB) --workers 2 $(image_flags)

@@ -1,7 +1,7 @@
 """A Conformance subset within a CI budget, on a 1 + 2 lab with no registry: at least one
 spec of every SIG the Conformance suite has, and at least one spec running each test
 image a Conformance spec runs from a node's store (agnhost, busybox, nginx, nautilus,
-nonewprivs, glibc-dns-testing), all from one ginkgo run. kitten's one Conformance spec
+nonewprivs, glibc-dns-testing, sample-apiserver), all from one ginkgo run. kitten's one Conformance spec
 mounts it as an image volume with pull policy Always, which needs a registry by design;
 nonroot runs in no Conformance spec. `make conformance` runs every spec."""
 
@@ -21,6 +21,8 @@ SUBSET = {
     "[sig-architecture] Conformance Tests should have at least two untainted nodes": (),
     "[sig-api-machinery] Garbage collector should delete RS created by deployment when not "
     "orphaning": ("nginx",),
+    "[sig-api-machinery] Aggregator Should be able to support the 1.17 Sample API Server using "
+    "the current Aggregator": ("sample-apiserver", "etcd"),
     "[sig-apps] Deployment RollingUpdateDeployment should delete old pods and create new ones": (
         "agnhost",
     ),

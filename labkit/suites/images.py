@@ -8,7 +8,8 @@ command, its `agnhost-2` link, `/uploads`, porter's certificate and the user and
 image defines; busybox is busybox alone (its applets as commands, `sh` as the command);
 nginx serves /usr/share/nginx/html on port 80 in the foreground; kitten and nautilus are
 agnhost's `test-webserver` over their pictures; glibc-dns-testing is Debian with
-dnsutils; nonroot runs as UID 1234; nonewprivs' `nnp` is set-user-ID. Tags come from
+dnsutils; sample-apiserver is k8s.io/sample-apiserver at the release's staging tag;
+nonroot runs as UID 1234; nonewprivs' `nnp` is set-user-ID. Tags come from
 `e2e.test --list-images`, so a release that moves a tag gets it; what the list names that
 labkit does not build is said, not hidden.
 """
@@ -34,6 +35,9 @@ from labkit.suites.binaries import AGNHOST, GoProgram, SuiteBinaries
 # PromoterE2eRegistry in test/utils/image/manifest.go: where the e2e images live.
 E2E_REGISTRY = "registry.k8s.io/e2e-test-images"
 NONEWPRIVS = GoProgram("nnp", "k8s.io/kubernetes/test/images/nonewprivs")
+# Upstream builds github.com/kubernetes/sample-apiserver's main package; the release's own
+# e2e.test depends on the module at the release's staging tag, so that one is built.
+SAMPLE_APISERVER = GoProgram("sample-apiserver", "k8s.io/sample-apiserver")
 TEST_IMAGE_PACKAGES = (
     "busybox-static",
     "nginx-light",
@@ -212,6 +216,13 @@ class E2EImageBuild:
             self._nginx(base, tags_for(listed, "nginx")),
             _tagged(
                 E2EImage, tags_for(listed, "nonroot"), base=base, files={}, user=str(NONROOT_UID)
+            ),
+            _tagged(
+                E2EImage,
+                tags_for(listed, "sample-apiserver"),
+                base=base,
+                files={"/sample-apiserver": self.binaries.path(SAMPLE_APISERVER)},
+                entrypoint=("/sample-apiserver",),
             ),
             # A glibc resolver beside agnhost's: Debian with dnsutils is what it is.
             _tagged(E2EImage, tags_for(listed, "glibc-dns-testing"), base=base, files={}),
