@@ -1,9 +1,10 @@
 """A Conformance subset within a CI budget, on a 1 + 2 lab with no registry: at least one
 spec of every SIG the Conformance suite has, and at least one spec running each test
 image a Conformance spec runs from a node's store (agnhost, busybox, nginx, nautilus,
-nonewprivs, glibc-dns-testing, sample-apiserver), all from one ginkgo run. kitten's one Conformance spec
-mounts it as an image volume with pull policy Always, which needs a registry by design;
-nonroot runs in no Conformance spec. `make conformance` runs every spec."""
+nonewprivs, glibc-dns-testing, sample-apiserver), all from one ginkgo run. kitten's one
+Conformance spec mounts it as an image volume with pull policy Always, which needs a
+registry by design; nonroot runs in no Conformance spec. `make conformance` runs every
+spec."""
 
 from __future__ import annotations
 
