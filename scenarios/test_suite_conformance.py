@@ -38,6 +38,7 @@ SUBSET = {
     ),
     "[sig-node] Kubelet when scheduling a busybox command in a pod should print the output to "
     "logs": ("busybox",),
+    "[sig-node] ConfigMap should be consumable via the environment": ("busybox",),
     "[sig-node] Security Context when creating containers with AllowPrivilegeEscalation should "
     "not allow privilege escalation when false": ("nonewprivs",),
     "[sig-scheduling] LimitRange should create a LimitRange with defaults and ensure pod has "

@@ -5,13 +5,13 @@ No registry is reachable, so each image is made from what its upstream image is
 release's own Go module, the rest from Debian packages on one shared root filesystem.
 Each keeps what a spec depends on: agnhost's entrypoint `/agnhost` with `pause` as its
 command, its `agnhost-2` link, `/uploads`, porter's certificate and the user and group the
-image defines; busybox is busybox alone (its applets as commands, `sh` as the command);
-nginx serves /usr/share/nginx/html on port 80 in the foreground; kitten and nautilus are
-agnhost's `test-webserver` over their pictures; glibc-dns-testing is Debian with
-dnsutils; sample-apiserver is k8s.io/sample-apiserver at the release's staging tag;
-nonroot runs as UID 1234; nonewprivs' `nnp` is set-user-ID. Tags come from
-`e2e.test --list-images`, so a release that moves a tag gets it; what the list names that
-labkit does not build is said, not hidden.
+image defines; busybox is busybox's applets as commands with a static bash as `sh` (the
+command); nginx serves /usr/share/nginx/html on port 80 in the foreground; kitten and
+nautilus are agnhost's `test-webserver` over their pictures; glibc-dns-testing is Debian
+with dnsutils; sample-apiserver is k8s.io/sample-apiserver at the release's staging tag;
+nonroot runs as UID 1234; nonewprivs' `nnp` is set-user-ID. Tags come from `e2e.test
+--list-images`, so a release that moves a tag gets it; what the list names that labkit
+does not build is said, not hidden.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ NONEWPRIVS = GoProgram("nnp", "k8s.io/kubernetes/test/images/nonewprivs")
 SAMPLE_APISERVER = GoProgram("sample-apiserver", "k8s.io/sample-apiserver")
 TEST_IMAGE_PACKAGES = (
     "busybox-static",
+    "bash-static",
     "nginx-light",
     "curl",
     "dnsutils",
@@ -251,6 +252,7 @@ class E2EImageBuild:
         files = self.work / "busybox"
         files.mkdir(parents=True, exist_ok=True)
         _extract(self._rootfs(), "./usr/bin/busybox", files / "busybox", mode=0o755)
+        _extract(self._rootfs(), "./usr/bin/bash-static", files / "bash-static", mode=0o755)
         (files / "passwd").write_text(
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
         )
@@ -260,10 +262,14 @@ class E2EImageBuild:
             tags,
             files={
                 "/bin/busybox": files / "busybox",
+                "/bin/bash-static": files / "bash-static",
                 "/etc/passwd": files / "passwd",
                 "/etc/group": files / "group",
             },
-            run=("mkdir -p /tmp /root /home && chmod 1777 /tmp",),
+            # Bookworm's busybox 1.35 ash drops variables whose names are not shell names
+            # (`data-1` from a ConfigMap's envFrom) from what its children get; upstream's
+            # 1.37 keeps them, and so does bash: `sh` is a static bash.
+            run=("mkdir -p /tmp /root /home && chmod 1777 /tmp && ln -sf bash-static /bin/sh",),
             command=("sh",),
         )
 
