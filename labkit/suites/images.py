@@ -266,9 +266,11 @@ class E2EImageBuild:
                 "/etc/passwd": files / "passwd",
                 "/etc/group": files / "group",
             },
-            # Bookworm's busybox 1.35 ash drops variables whose names are not shell names
-            # (`data-1` from a ConfigMap's envFrom) from what its children get; upstream's
-            # 1.37 keeps them, and so does bash: `sh` is a static bash.
+            # Debian's busybox ash (1.35 here, 1.37 in trixie alike) drops variables whose
+            # names are not shell names (`data-1` from a ConfigMap's envFrom) from what its
+            # children get, which two Conformance specs read; bash keeps them, so `sh` is a
+            # static bash. The price: one spec expects ash's own wording of an error
+            # ("/bin/sh: can't create /file: Read-only file system").
             run=("mkdir -p /tmp /root /home && chmod 1777 /tmp && ln -sf bash-static /bin/sh",),
             command=("sh",),
         )
