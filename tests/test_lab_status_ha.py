@@ -13,7 +13,9 @@ from labkit.lab.status import quorum_problem, stopped_node
 
 def lab_of(*states: str) -> Lab:
     nodes = [
-        Node(f"ha-control-plane{i if i > 1 else ''}", "control-plane", SimpleNamespace(status=state))
+        Node(
+            f"ha-control-plane{i if i > 1 else ''}", "control-plane", SimpleNamespace(status=state)
+        )
         for i, state in enumerate(states, start=1)
     ]
     return Lab("ha", None, nodes)  # type: ignore[arg-type]
