@@ -11,7 +11,7 @@ lab, `labkit.checks.lab.check_lab(lab)` builds the contexts and does all of this
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 
 from labkit.checks import (
@@ -27,6 +27,7 @@ from labkit.checks import (
 )
 from labkit.checks.artifacts import FileEntry, NodeArtifacts, read_node_artifacts
 from labkit.checks.context import CheckContext, ClusterContext
+from labkit.checks.control_planes import LabFiles
 from labkit.checks.findings import Finding, Rule
 from labkit.checks.parsing import ca_cert_hash
 from labkit.checks.snapshot import ClusterSnapshot, fetch_cluster_snapshot
@@ -39,6 +40,7 @@ __all__ = [
     "ClusterSnapshot",
     "FileEntry",
     "Finding",
+    "LabFiles",
     "NodeArtifacts",
     "Rule",
     "all_rules",
@@ -95,15 +97,15 @@ def check_node(
 
 
 def check_nodes(
-    artifacts: Mapping[str, NodeArtifacts],
+    lab: LabFiles,
     context: ClusterContext,
     *,
     strict: bool = False,
     rules: Iterable[Rule] | None = None,
 ) -> list[Finding]:
-    """Every rule across nodes (or only `rules`) over the artifacts of every node, by name."""
+    """Every rule across nodes (or only `rules`) over every node's files and etcd's members."""
     selected = nodes_rules() if rules is None else rules
-    findings = [f for rule in selected for f in rule.run(artifacts, context, node="lab")]
+    findings = [f for rule in selected for f in rule.run(lab, context, node="lab")]
     return _strict(findings) if strict else findings
 
 

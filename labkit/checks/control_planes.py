@@ -6,9 +6,11 @@ control plane that joins gets the same bytes (from the kubeadm-certs Secret with
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.context import ClusterContext
+from labkit.checks.etcd_members import ETCD_CLIENT_PORT, ETCD_PEER_PORT, EtcdMember
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
 from labkit.constants import PKI_DIR, SHARED_PKI_FILES
 
@@ -16,13 +18,23 @@ RULES = RuleSet(artifact="control-planes", scope="nodes")
 
 SHARED_KEYS = tuple(f"{PKI_DIR}/{name}" for name in SHARED_PKI_FILES)
 
-ControlPlanes = Mapping[str, NodeArtifacts]
+
+@dataclass(frozen=True)
+class LabFiles:
+    """What the rules across nodes read: every node's archive, by name, and etcd's member
+    list as a control plane's etcd gives it (or why it could not be read)."""
+
+    nodes: Mapping[str, NodeArtifacts]
+    etcd_members: tuple[EtcdMember, ...] | str = ()
+    # Each node's address on the lab network, from Docker.
+    addresses: Mapping[str, str] = field(default_factory=dict)
 
 
 @RULES.rule(id="control-planes.shared-keys", source=kubeadm_source("phases/copycerts/copycerts.go"))
-def shared_keys(nodes: ControlPlanes, context: ClusterContext) -> Iterator[Violation]:
+def shared_keys(lab: LabFiles, context: ClusterContext) -> Iterator[Violation]:
     """Every control plane holds the same CA, front-proxy CA, service-account key pair and
     etcd CA as the first"""
+    nodes = lab.nodes
     first, *others = context.control_planes
     reference = nodes.get(first)
     if reference is None or not others:
@@ -37,3 +49,32 @@ def shared_keys(nodes: ControlPlanes, context: ClusterContext) -> Iterator[Viola
                 yield Violation(path, f"the one {first} holds", "no such file", node=name)
             elif theirs is not None and mine.data != theirs.data:
                 yield Violation(path, f"the one {first} holds", "other bytes", node=name)
+
+
+@RULES.rule(id="control-planes.etcd-members", source=kubeadm_source("phases/etcd/local.go"))
+def etcd_members(lab: LabFiles, context: ClusterContext) -> Iterator[Violation]:
+    """etcd has one voting member per control plane, named after it, with its peer and
+    client URLs on the node's address, and no other member"""
+    path = "etcd:/v3/cluster/member/list"
+    if isinstance(lab.etcd_members, str):
+        yield Violation(path, "etcd's member list", lab.etcd_members)
+        return
+    members = {m.name: m for m in lab.etcd_members}
+    for name in context.control_planes:
+        member = members.pop(name, None)
+        address = lab.addresses.get(name)
+        if member is None:
+            yield Violation(path, f"a member {name}", "none", node=name)
+            continue
+        if member.is_learner:
+            yield Violation(path, f"{name} a voting member", "a learner", node=name)
+        expected = {
+            "peer": (f"https://{address}:{ETCD_PEER_PORT}",),
+            "client": (f"https://{address}:{ETCD_CLIENT_PORT}",),
+        }
+        for kind, urls in (("peer", member.peer_urls), ("client", member.client_urls)):
+            if address and urls != expected[kind]:
+                found = ", ".join(urls) or "none"
+                yield Violation(path, f"{kind} URLs {expected[kind][0]}", found, node=name)
+    for extra in members:
+        yield Violation(path, "no member but the control planes", f"member {extra or '(unnamed)'}")

@@ -23,6 +23,7 @@ from typing import TypeVar
 from labkit.checks import (
     ClusterSnapshot,
     Finding,
+    LabFiles,
     all_rules,
     check_cluster,
     check_node,
@@ -38,6 +39,7 @@ from labkit.checks.lab_context import (
     kubeadm_stdout,
     lab_config,
     node_context,
+    read_etcd_members,
     read_node,
 )
 from labkit.checks.report import NOT_CHECKED
@@ -125,6 +127,7 @@ def check_lab(lab: Lab, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
         addresses = {n.name: pool.submit(n.lab_address) for n in lab.nodes}
         defaults = pool.submit(kubeadm_stdout, control_plane, INIT_DEFAULTS)
         images = pool.submit(kubeadm_stdout, control_plane, IMAGES_LIST)
+        members = pool.submit(read_etcd_members, control_plane)
         snapshot = pool.submit(_timed, partial(read_cluster, lab, wait))
         read = {name: future.result() for name, future in reads.items()}
         address = {name: future.result() for name, future in addresses.items()}
@@ -143,7 +146,8 @@ def check_lab(lab: Lab, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
         findings += node_findings
         timings.append(NodeTiming(node.name, read[node.name][1], seconds))
     context = cluster_context(config, artifacts.values(), address)
-    findings += check_nodes(artifacts, context, strict=strict)
+    files = LabFiles(artifacts, members.result(), address)
+    findings += check_nodes(files, context, strict=strict)
     if isinstance(cluster_snapshot, str):
         cluster_findings, seconds = not_checked(cluster_snapshot), 0.0
     else:

@@ -27,6 +27,7 @@ from labkit.checks import (
     read_node_artifacts,
 )
 from labkit.checks.context import endpoint_url, url
+from labkit.checks.etcd_members import MEMBER_LIST, EtcdMember, parse_member_list
 from labkit.constants import (
     CA_CERT,
     KUBEADM_CONFIG,
@@ -40,6 +41,7 @@ from labkit.goduration import go_duration
 from labkit.kubeadm.config import merge
 from labkit.lab.node import Node
 
+ETCD_QUERY_TIMEOUT = 20.0
 IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", KUBEADM_CONFIG)
 INIT_DEFAULTS = ("kubeadm", "config", "print", "init-defaults")
 
@@ -225,6 +227,20 @@ def read_node(node: Node) -> NodeArtifacts:
 
 def _role(node: Node) -> Role:
     return ROLE_CONTROL_PLANE if node.is_control_plane else ROLE_WORKER
+
+
+def read_etcd_members(node: Node) -> tuple[EtcdMember, ...] | str:
+    """etcd's member list as the node's etcd gives it, or why it could not be read."""
+    try:
+        result = node.exec(list(MEMBER_LIST), check=False, timeout=ETCD_QUERY_TIMEOUT)
+    except Exception as error:  # a finding of its own, not a reason to lose the others
+        return f"no answer from {node.name}: {type(error).__name__}: {error}"
+    if not result.ok:
+        return f"curl on {node.name} exited {result.exit_code}: {result.stderr.strip()[-200:]}"
+    try:
+        return parse_member_list(result.stdout)
+    except ValueError as error:
+        return str(error)
 
 
 def kubeadm_stdout(node: Node, command: tuple[str, ...]) -> str:
