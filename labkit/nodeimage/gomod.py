@@ -109,7 +109,7 @@ def write_module(component: GoComponent, target: Path, log: Callable[[str], None
     (target / "tools.go").write_text(component.tools_go())
     (target / "go.sum").unlink(missing_ok=True)
     log(f"resolving {component.module}@{component.version} through the Go module proxy")
-    _run_go(["go", "mod", "tidy"], target, component, "go mod tidy", log)
+    run_go(["go", "mod", "tidy"], target, component, "go mod tidy", log)
 
 
 def _declares(directory: Path, component: GoComponent) -> bool:
@@ -169,19 +169,20 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
         *component.packages,
     ]
     log(f"building {component.name} {component.version}: {', '.join(component.binaries())}")
-    _run_go(command, source, component, f"go build {component.name}", log)
+    run_go(command, source, component, f"go build {component.name}", log)
     shutil.rmtree(output, ignore_errors=True)
     partial.rename(output)
     return output
 
 
-def _run_go(
+def run_go(
     command: list[str],
     cwd: Path,
     component: GoComponent,
     operation: str,
     log: Callable[[str], None],
 ) -> None:
+    """Run a go command in `cwd` with the component's environment, each line to `log`."""
     with subprocess.Popen(
         command,
         cwd=cwd,

@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +134,9 @@ class SuiteBinaries:
         started = time.monotonic()
         self.progress.say(f"   building {program.name} for {self.version} (go {command[1]})")
         with heartbeat(self.progress, f"building {program.name}"):
-            _run_go(command, source, component, self.progress.detail)
+            gomod.run_go(
+                command, source, component, f"build {Path(command[-2]).name}", self.progress.detail
+            )
         shutil.rmtree(output.parent, ignore_errors=True)
         partial.rename(output.parent)
         self.progress.say(f"   {program.name} built in {time.monotonic() - started:.0f}s: {output}")
@@ -197,30 +198,6 @@ def _release_go_mod(version: KubernetesVersion) -> str:
 
         _GO_MODS[version] = kubernetes_go_mod(version)
     return _GO_MODS[version]
-
-
-def _run_go(
-    command: list[str], cwd: Path, component: GoComponent, log: Callable[[str], None]
-) -> None:
-    with subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=gomod.go_environment(component),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    ) as process:
-        assert process.stdout is not None
-        output = []
-        for line in process.stdout:
-            output.append(line)
-            log(line.rstrip())
-    if process.returncode != 0:
-        raise StepFailed(
-            operation=f"build {Path(command[-2]).name}",
-            reason=f"`{' '.join(command[:3])} ... {command[-1]}` exited {process.returncode}",
-            evidence={"go output (tail)": "".join(output[-40:])},
-        )
 
 
 def build_log_path() -> Path:
