@@ -55,3 +55,13 @@ def test_each_pod_reaches_the_pod_on_the_other_worker(probe_pods, lab) -> None:
         result = exec_in_pod(lab, client.metadata.name, ["socat", "-T", "5", "-", target])
         assert result.ok, result.stderr
         assert result.stdout.strip() == f"hello from {server.metadata.name}"
+
+
+def test_status_and_logs_through_the_lab(lab, tmp_path) -> None:
+    status = lab.status()
+    assert status["problems"] == [] and status["api"]["answers"], status
+    assert {node["kubernetes"] for node in status["nodes"]} == {"Ready"}
+    logs = lab.export_logs(tmp_path / "logs")
+    assert (logs / "summary.txt").exists()
+    assert {path.name for path in logs.iterdir() if path.is_dir()} == {n.name for n in lab.nodes}
+    assert not list(logs.rglob("errors.txt")), (logs / "summary.txt").read_text()

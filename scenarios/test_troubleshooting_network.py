@@ -19,7 +19,6 @@ from labkit.constants import CNI_MANIFEST
 from labkit.diagnose import Diagnosis, diagnose
 from labkit.kubeadm.config import COREDNS_REPLICAS, COREDNS_SELECTOR
 from labkit.lab import waits
-from labkit.lab.images import load_image
 from labkit.lab.troubleshooting import (
     install_cni,
     node_monitor_grace_period,
@@ -222,7 +221,7 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
     assert pull.summary == f"pod {name} cannot pull image {FLANNEL_IMAGE} on node {worker.name}"
     assert f"labkit lab load-image {lab.name} {FLANNEL_IMAGE} --nodes {worker.name}" in pull.fix
 
-    assert load_image(lab.client, FLANNEL_IMAGE, [worker], say=print) == [worker.name]
+    assert lab.load_image(FLANNEL_IMAGE, nodes=[worker]) == [worker.name]
     # The kubelet's next pull attempt (after its back-off) finds the image.
     assert_recovered(lab, lab_api)
 

@@ -172,9 +172,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from labkit.lab.status import lab_status
+    from labkit.lab.lab import Lab
 
-    status = lab_status(_client(), args.name)
+    status = Lab.find(_client(), args.name).status()
     # Exit 1 when something does not answer, as `diagnose` does when it finds something.
     code = 1 if status["problems"] else 0
     if args.json:

@@ -174,6 +174,18 @@ class Lab:
         snapshot = fetch_snapshot(self)
         return LabDiagnosis(tuple(diagnose_snapshot(snapshot)), snapshot)
 
+    def status(self) -> dict[str, Any]:
+        """What `labkit lab status --json` prints: containers, the API, problems and fixes."""
+        from labkit.lab.status import lab_status
+
+        return lab_status(self)
+
+    def export_logs(self, directory: str | Path | None = None) -> Path:
+        """Every node's and the lab's logs, as `labkit lab export-logs` collects them."""
+        from labkit.lab.export_logs import export_logs
+
+        return export_logs(self, directory)
+
     def load_image(
         self,
         reference: str,

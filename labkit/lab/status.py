@@ -1,7 +1,7 @@
 """`labkit lab status`: the lab as Docker and the API see it, and when something does not
 answer, which thing, why, and what to do.
 
-    status = lab_status(docker_client(), "demo")
+    status = Lab.find(docker_client(), "demo").status()
     for problem in status["problems"]:
         print(problem["problem"], problem["fix"])
 
@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import docker
 import urllib3.exceptions
 import yaml
 from kubernetes import client as k8s
@@ -129,8 +128,10 @@ def wait_for_api(api: k8s.ApiClient, seconds: float) -> str | None:
     return None
 
 
-def lab_status(client: docker.DockerClient, name: str) -> dict[str, Any]:
-    lab = Lab.find(client, name)
+def lab_status(lab: Lab) -> dict[str, Any]:
+    """What `labkit lab status` prints (its --json): each container, the API, the problems
+    with their fixes, the bring-up's timings and the last upgrade."""
+    name = lab.name
     server, kube_state, api_error = _kubernetes_state(lab)
     nodes = []
     balancer = lab.load_balancer
