@@ -89,6 +89,10 @@ class FakeLab:
     name: str = "lab"
     load_balancer: FakeNode | None = None
 
+    @property
+    def containers(self) -> list[FakeNode]:
+        return [*self.nodes, *([self.load_balancer] if self.load_balancer else [])]
+
 
 def files(directory: Path) -> set[str]:
     return {p.name for p in directory.iterdir()}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client as k8s
 
-from labkit.spec import DEFAULT_POD_SUBNET
+from labkit.spec import DEFAULT_POD_SUBNET, etcd_quorum
 
 JOURNAL_UNITS = ("kubelet", "containerd")
 # How the kubelet says why it exits at start (bad flags, config, cgroups, certificates);
@@ -100,7 +100,7 @@ class LabSnapshot:
 
     @property
     def etcd_quorum(self) -> int:
-        return len(self.control_planes) // 2 + 1
+        return etcd_quorum(len(self.control_planes))
 
     def journal(self, node: str, unit: str) -> str:
         return self.journals.get(node, {}).get(unit, "")

@@ -253,8 +253,7 @@ def export_logs(
         else Path.cwd() / DEFAULT_PARENT / f"{lab.name}-{started:%Y%m%d-%H%M%S}"
     )
     target.mkdir(parents=True, exist_ok=True)
-    balancer = lab.load_balancer
-    containers = [*lab.nodes, *([balancer] if balancer else [])]
+    containers = lab.containers
     for stale in [target / "errors.txt", *(target / n.name / "errors.txt" for n in containers)]:
         stale.unlink(missing_ok=True)  # of an earlier export into the same directory
     control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
@@ -266,7 +265,7 @@ def export_logs(
     ]
     jobs += [
         (
-            Collection(f"{'node' if n in lab.nodes else n.role} {n.name}"),
+            Collection(f"{n.role if n.role == ROLE_LOAD_BALANCER else 'node'} {n.name}"),
             lambda p, n=n: _export_node(n, target / n.name, timeouts, p),
         )
         for n in containers

@@ -94,6 +94,12 @@ class Lab:
         return find_load_balancer(self.client, self.name)
 
     @property
+    def containers(self) -> list[Node]:
+        """The nodes, then the load balancer if there is one: every container of the lab."""
+        balancer = self.load_balancer
+        return [*self.nodes, *([balancer] if balancer else [])]
+
+    @property
     def api_front(self) -> Node:
         """The container publishing the API on the host: the load balancer, if any."""
         return self.load_balancer or self.control_plane

@@ -213,7 +213,7 @@ def check_addresses(run: Restart) -> None:
     record = run.lab.addresses()
     front = run.lab.api_front
     moved = []
-    for node in [*run.lab.nodes, *filter(None, [run.lab.load_balancer])]:
+    for node in run.lab.containers:
         given = record.nodes.get(node.name) if record else node.fixed_address()
         if given and node.lab_address() != given:
             moved.append(f"{node.name} is at {node.lab_address()}, made at {given}")

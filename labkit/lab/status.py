@@ -37,6 +37,7 @@ from labkit.errors import LabkitError
 from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 from labkit.lab.waits import is_ready
+from labkit.spec import etcd_quorum
 
 # What the kubernetes client raises when the API server does not answer (urllib3's
 # connection, TLS and timeout errors) or answers with an error status.
@@ -134,12 +135,11 @@ def lab_status(lab: Lab) -> dict[str, Any]:
     name = lab.name
     server, kube_state, api_error = _kubernetes_state(lab)
     nodes = []
-    balancer = lab.load_balancer
-    for node in [*lab.nodes, *([balancer] if balancer else [])]:
+    for node in lab.containers:
         networks = node.container.attrs["NetworkSettings"]["Networks"]
         ip = next(iter(networks.values()), {}).get("IPAddress") if networks else None
         unknown = "unknown" if api_error is None else "API unreachable"
-        if node is balancer:
+        if node.role == ROLE_LOAD_BALANCER:
             unknown = "-"  # not a node of the cluster
         nodes.append(
             {
@@ -183,8 +183,7 @@ def lab_problems(lab: Lab, server: str | None, api_error: str | None) -> list[Pr
     """Stopped containers (nodes, the load balancer), then why the API does not answer (if
     it does not)."""
     front = lab.api_front
-    containers = lab.nodes if front in lab.nodes else [*lab.nodes, front]
-    problems = [p for p in (stopped_node(lab, node) for node in containers) if p]
+    problems = [p for p in (stopped_node(lab, node) for node in lab.containers) if p]
     if front.container.status != "running":
         return problems  # its stopped container is the API's problem too
     lost = quorum_problem(lab) if api_error is not None else None
@@ -204,7 +203,7 @@ def quorum_problem(lab: Lab) -> Problem | None:
     """Fewer control planes run than etcd's quorum (a majority of its members)."""
     control_planes = lab.control_planes
     stopped = [n.name for n in control_planes if n.container.status != "running"]
-    quorum = len(control_planes) // 2 + 1
+    quorum = etcd_quorum(len(control_planes))
     if len(control_planes) < 2 or len(control_planes) - len(stopped) >= quorum:
         return None
     return Problem(

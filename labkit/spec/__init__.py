@@ -32,6 +32,7 @@ from labkit.spec.types import (
     Patches,
     PortMapping,
     Resources,
+    etcd_quorum,
     node_specs,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "Patches",
     "PortMapping",
     "Resources",
+    "etcd_quorum",
     "node_specs",
     "spec_from_dict",
     "spec_from_file",

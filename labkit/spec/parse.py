@@ -165,7 +165,8 @@ def _control_planes(count: int) -> int:
         raise _FieldError(
             "controlPlanes",
             f"{count} is even: etcd, one member per control plane, needs a quorum of "
-            f"{count // 2 + 1} and so tolerates {count // 2 - 1} lost, no more than "
+            f"{spec.etcd_quorum(count)} and so tolerates {count - spec.etcd_quorum(count)} "
+            "lost, no more than "
             f"{count - 1} members; expected {expected}",
         )
     raise _FieldError("controlPlanes", f"{count} is not supported; expected {expected}")

@@ -28,6 +28,13 @@ MAX_WORKERS = 10
 # An odd count: etcd keeps quorum with (n - 1) / 2 members lost, so an even count tolerates
 # no more failures than the odd count below it.
 CONTROL_PLANE_COUNTS = (1, 3, 5)
+
+
+def etcd_quorum(members: int) -> int:
+    """How many of etcd's members must run for it to serve: a majority."""
+    return members // 2 + 1
+
+
 # The first choice is the default.
 CNI_CHOICES = ("flannel", "none")
 INIT_MODES = ("whole", "phases")

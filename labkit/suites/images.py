@@ -27,6 +27,7 @@ from pathlib import Path
 import docker
 
 from labkit.errors import StepFailed
+from labkit.lab.images import image_exists
 from labkit.nodeimage import rootfs
 from labkit.nodeimage.images import ImageRecipe, build_image, import_rootfs
 from labkit.pipeline import Progress
@@ -172,7 +173,7 @@ class E2EImageBuild:
                 image.tag(repository, tag)
         ready = [reference for recipe in recipes for reference in recipe.tags]
         for image in listed:
-            if image.reference not in ready and _exists(self.client, image.reference):
+            if image.reference not in ready and image_exists(self.client, image.reference):
                 ready.append(image.reference)
         return ready
 
@@ -298,14 +299,6 @@ class E2EImageBuild:
 
 def _tagged(kind: type[E2EImage], tags: tuple[str, ...], **fields: object) -> E2EImage:
     return kind(reference=tags[0] if tags else "", tags=tags, **fields)  # type: ignore[arg-type]
-
-
-def _exists(client: docker.DockerClient, reference: str) -> bool:
-    try:
-        client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 def _extract(tarball: Path, member: str, target: Path, *, mode: int) -> None:
