@@ -25,18 +25,18 @@ from kubernetes import client as k8s
 from labkit import host
 from labkit.constants import (
     ADMIN_CONF,
-    CA_CERT,
     KUBEADM_BRINGUP_TIMEOUT,
     KUBEADM_CONFIG,
     READY_TIMEOUT,
 )
 from labkit.errors import LabkitError, StepFailed
-from labkit.kubeadm import BootstrapToken, ca_cert_hash, init_config, init_phases, join_config
+from labkit.kubeadm import BootstrapToken, init_config, init_phases
 from labkit.kubeadm.config import generate_certificate_key
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
 from labkit.lab.evidence import cluster_evidence, kubeadm_failed, node_evidence
 from labkit.lab.images import image_exists
+from labkit.lab.joining import compute_join_material, join_control_planes, join_workers
 from labkit.lab.lab import (
     Lab,
     delete_lab,
@@ -101,6 +101,17 @@ class BringUp:
     def api_front(self) -> Node:
         """The container publishing the API on the host: the load balancer, if any."""
         return self.load_balancer or self.control_plane
+
+    def run_kubeadm(self, node: Node, args: Sequence[str], *, operation: str) -> str:
+        """kubeadm on `node`, its output streamed as progress detail; a failure carries
+        kubeadm's output and the node's journals."""
+        try:
+            result = node.exec(
+                ["kubeadm", *args], timeout=KUBEADM_BRINGUP_TIMEOUT, on_line=self.progress.detail
+            )
+        except ExecFailed as failure:
+            raise kubeadm_failed(node, operation, failure) from failure
+        return result.stdout + result.stderr
 
 
 def check_inputs(up: BringUp) -> None:
@@ -216,28 +227,17 @@ def kubeadm_init(up: BringUp) -> None:
     if up.spec.init == "phases":
         for phase in init_phases(up.spec.kubernetes_version, upload_certs=ha):
             up.progress.say(f"   kubeadm {' '.join(phase.args[:4])}")
-            run_kubeadm(up, node, list(phase), operation=f"kubeadm init phase {phase.name}")
+            up.run_kubeadm(node, list(phase), operation=f"kubeadm init phase {phase.name}")
             if up.on_phase:
                 up.on_phase(phase.name, node)
     else:
         upload = ["--upload-certs"] if ha else []
-        result = run_kubeadm(
-            up,
+        result = up.run_kubeadm(
             node,
             ["init", "--config", KUBEADM_CONFIG, *upload, "--v=1"],
             operation="kubeadm init",
         )
         up.init_output = result
-
-
-def run_kubeadm(up: BringUp, node: Node, args: Sequence[str], *, operation: str) -> str:
-    try:
-        result = node.exec(
-            ["kubeadm", *args], timeout=KUBEADM_BRINGUP_TIMEOUT, on_line=up.progress.detail
-        )
-    except ExecFailed as failure:
-        raise kubeadm_failed(node, operation, failure) from failure
-    return result.stdout + result.stderr
 
 
 def export_kubeconfig(up: BringUp) -> None:
@@ -255,78 +255,6 @@ def export_kubeconfig(up: BringUp) -> None:
     save_addresses(up.spec.name, addresses)
     up.api = Lab(up.spec.name, up.client, up.nodes).api_client()
     up.progress.say(f"   kubeconfig: {path}")
-
-
-def compute_join_material(up: BringUp) -> None:
-    """The CA pin, computed from ca.crt; checked against the one kubeadm printed."""
-    up.ca_cert_hash = ca_cert_hash(up.control_plane.read_file(CA_CERT))
-    printed = [w for w in up.init_output.split() if w.startswith("sha256:")]
-    if printed and printed[-1] != up.ca_cert_hash:
-        raise StepFailed(
-            operation="compare the CA hash",
-            node=up.control_plane.name,
-            reason=f"kubeadm printed CA hash {printed[-1]}, but ca.crt hashes to {up.ca_cert_hash}",
-        )
-    check = "matches kubeadm's" if printed else "kubeadm printed none (phases)"
-    up.progress.say(f"   token {up.token.id}, CA {up.ca_cert_hash[:19]}... ({check})")
-
-
-def _wait_for_signed_cluster_info(up: BringUp) -> None:
-    """Right after `kubeadm init` the controller-manager's bootstrap signer has not yet
-    signed cluster-info for the lab's token, and kubeadm join's discovery retries only every
-    5 s: its first try would always fail. Discovery still checks the signature and the CA
-    pin itself; this only waits, on a watch, for the moment it can succeed."""
-    key = f"jws-kubeconfig-{up.token.id}"
-    core = k8s.CoreV1Api(required(up.api))
-    if not waits.wait_until(
-        core.list_namespaced_config_map,
-        lambda maps: any(key in (m.data or {}) for m in maps),
-        READY_TIMEOUT,
-        namespace="kube-public",
-        field_selector="metadata.name=cluster-info",
-    ):
-        raise StepFailed(
-            operation="wait for the signed cluster-info",
-            node=up.control_plane.name,
-            reason=f"cluster-info got no JWS signature for token {up.token.id} "
-            f"within {READY_TIMEOUT:.0f}s (the controller-manager's "
-            "bootstrap signer signs it)",
-            evidence=cluster_evidence(required(up.api)),
-        )
-
-
-def join_control_planes(up: BringUp) -> None:
-    """The other control planes, one at a time: each adds an etcd member, and concurrent
-    member additions are unsafe (kind joins them serially too)."""
-    if not up.joining_control_planes:
-        up.progress.say("   none: one control plane")
-        return
-    _wait_for_signed_cluster_info(up)
-    for node in up.joining_control_planes:
-        _join(up, node)
-        up.progress.say(f"   {node.name} joined")
-
-
-def join_workers(up: BringUp) -> None:
-    if not up.workers:
-        return
-    _wait_for_signed_cluster_info(up)
-    parallel(up.workers, lambda node: _join(up, node))
-
-
-def _join(up: BringUp, node: Node) -> None:
-    node_spec = next(n for n in up.spec.node_names() if n.name == node.name)
-    config = join_config(
-        up.spec,
-        node_spec,
-        node.lab_address(),
-        up.spec.control_plane_endpoint,
-        up.token,
-        up.ca_cert_hash,
-        certificate_key=up.certificate_key if node_spec.is_control_plane else None,
-    )
-    node.write_file(KUBEADM_CONFIG, config.encode(), 0o600)
-    run_kubeadm(up, node, ["join", "--config", KUBEADM_CONFIG, "--v=1"], operation="kubeadm join")
 
 
 def install_cni(up: BringUp) -> None:

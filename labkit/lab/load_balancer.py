@@ -59,7 +59,13 @@ def haproxy_config(backends: Mapping[str, str]) -> str:
             "  mode tcp",
             "  log global",
             "  option tcplog",
-            "  timeout connect 5s",
+            # A killed control plane's address stops answering rather than refusing, and
+            # haproxy sends it new connections until its checks fail: a short connect timeout
+            # and a redispatched retry put such a connection on another control plane
+            # before the client's TLS handshake times out (kubectl's is 10 s).
+            "  timeout connect 2s",
+            "  retries 2",
+            "  option redispatch 1",
             # Watches stay open for long: as long as the API server keeps them.
             "  timeout client 1h",
             "  timeout server 1h",
