@@ -8,11 +8,15 @@ import hashlib
 import os
 import re
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
 
 from labkit.errors import LabkitError
 from labkit.spec import MAX_NAME_LENGTH
+
+if TYPE_CHECKING:
+    import docker
 
 RUN = pytest.StashKey[str]()
 # LabFactory names a test's further labs `<name>-1`, `<name>-2`...; lab_name leaves room.
@@ -43,7 +47,10 @@ def run_id(config: pytest.Config) -> str:
     name, and a crashed worker's labs can be told from everyone else's."""
     if RUN not in config.stash:
         workerinput = getattr(config, "workerinput", {})
-        config.stash[RUN] = _run_id_of(workerinput.get("testrunuid") or uuid.uuid4().hex)
+        # xdist's --testrunuid, when given, names the run without -n too: a CI script can
+        # then remove this run's labs alone (`labkit lab prune --pytest-run UID`).
+        given = workerinput.get("testrunuid") or config.getoption("testrunuid", None)
+        config.stash[RUN] = _run_id_of(given or uuid.uuid4().hex)
     return config.stash[RUN]
 
 
@@ -58,6 +65,17 @@ def labs_of(names: list[str], run: str, worker: str | None = None) -> list[str]:
     owner = re.escape(worker) if worker else r"gw\d*"
     pattern = re.compile(rf"^lk-.+-[0-9a-f]{{6}}-{re.escape(run)}-{owner}(-\d+)?$")
     return [name for name in names if pattern.match(name)]
+
+
+def prune_pytest_run(client: docker.DockerClient, testrunuid: str) -> list[str]:
+    """Remove the labs that the fixtures of the pytest run given `--testrunuid=testrunuid`
+    named, whichever worker made them; returns their names."""
+    from labkit.lab.lab import delete_lab, list_labs
+
+    names = labs_of(list_labs(client), _run_id_of(testrunuid))
+    for name in names:
+        delete_lab(client, name)
+    return names
 
 
 def remove_labs(run: str, worker: str | None, why: str) -> None:

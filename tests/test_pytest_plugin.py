@@ -11,6 +11,7 @@ import pytest
 import labkit.host
 import labkit.lab.lab
 from labkit import pytest_plugin
+from labkit.cli import main
 from labkit.errors import LabkitError
 from labkit.pytest_ownership import _run_id_of, lab_name, labs_of, run_id
 
@@ -89,8 +90,11 @@ def test_lab_names_are_rfc1123_and_unique_per_worker() -> None:
         assert DNS_LABEL.match(name)
 
 
-def fake_config(**workerinput: str) -> SimpleNamespace:
-    config = SimpleNamespace(stash=pytest.Stash())
+def fake_config(testrunuid_option: str | None = None, **workerinput: str) -> SimpleNamespace:
+    options = {"testrunuid": testrunuid_option}
+    config = SimpleNamespace(
+        stash=pytest.Stash(), getoption=lambda name, default=None: options.get(name, default)
+    )
     if workerinput:
         config.workerinput = workerinput
     return config
@@ -114,6 +118,13 @@ def test_run_id_without_xdist_is_fresh_per_session_and_stable_within_one() -> No
     assert run_id(first) != run_id(second)
     # `--testrunuid` takes any string; names must stay DNS labels.
     assert re.fullmatch(r"[0-9a-f]{6}", run_id(fake_config(testrunuid="CI_Job#42")))
+
+
+def test_a_given_testrunuid_names_the_run_without_xdist_too() -> None:
+    # .ci/run passes --testrunuid to a run without -n, then prunes that run's labs alone.
+    given = fake_config(testrunuid_option="ci-run-1")
+    worker = fake_config(testrunuid="ci-run-1", workerid="gw0")
+    assert run_id(given) == run_id(worker) != run_id(fake_config())
 
 
 def test_labs_of_picks_one_workers_labs_of_one_run() -> None:
@@ -188,6 +199,13 @@ def test_a_crashed_workers_labs_are_removed_and_only_those(pytester, host, capsy
     pytest_plugin.pytest_sessionfinish(SimpleNamespace(config=config))
     assert host.deleted[2:] == [f"lk-smoke-813ffb-{RUN}-gw0", f"lk-smoke-813ffb-{RUN}-gw10"]
     assert host.labs == [name for name in HOST_LABS if RUN not in name]
+
+
+def test_prune_of_a_pytest_run_removes_its_labs_and_no_one_elses(host, capsys) -> None:
+    main(["lab", "prune", "--pytest-run", RUN_UID])
+    assert sorted(host.deleted) == sorted(n for n in HOST_LABS if f"-{RUN}-" in n)
+    assert host.labs == [name for name in HOST_LABS if f"-{RUN}-" not in name]
+    assert f"removed {len(host.deleted)} labs of that pytest run" in capsys.readouterr().out
 
 
 def test_a_clean_exit_removes_nothing_and_needs_no_engine(pytester, host) -> None:

@@ -21,9 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_inspection(actions)
     _register_lifecycle(actions)
     register_export_logs(actions)
-    actions.add_parser("prune", help="remove everything labkit labelled").set_defaults(
-        run=run_prune
+    prune = actions.add_parser("prune", help="remove everything labkit labelled")
+    prune.add_argument(
+        "--pytest-run",
+        metavar="UID",
+        help="only the labs of the pytest run started with --testrunuid=UID (its other "
+        "labs, other runs' and your own stay)",
     )
+    prune.set_defaults(run=run_prune)
 
 
 def _register_up(actions: argparse._SubParsersAction) -> None:
@@ -247,7 +252,12 @@ def run_load_image(args: argparse.Namespace) -> int:
 
 def run_prune(args: argparse.Namespace) -> int:
     from labkit.lab.lab import prune
+    from labkit.pytest_ownership import prune_pytest_run
 
+    if args.pytest_run:
+        names = prune_pytest_run(_client(), args.pytest_run)
+        print(f"removed {len(names)} labs of that pytest run" + "".join(f"\n  {n}" for n in names))
+        return 0
     removed = prune(_client())
     print("removed " + ", ".join(f"{count} {kind}" for kind, count in removed.items()))
     return 0
