@@ -35,6 +35,16 @@ class StepTiming:
     seconds: float
 
 
+class TimedResult:
+    """Mixed into the result dataclass of a pipeline run, which declares `timings`."""
+
+    timings: list[StepTiming]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(t.seconds for t in self.timings)
+
+
 class Progress:
     """Prints one line per event to the terminal and every detail to a log file."""
 

@@ -332,6 +332,15 @@ def lab(
         factory.teardown()
 
 
+@pytest.fixture(scope="session")
+def labkit_host() -> Any:
+    """The Docker host's side of labkit (a `labkit.labkit_host.LabkitHost`): `doctor()`,
+    `labs()`, `prune_pytest_run(uid)`, `build_image(version)`, as the CLI's host commands."""
+    from labkit.labkit_host import LabkitHost
+
+    return LabkitHost()
+
+
 @pytest.fixture(scope="module")
 def lab_api(lab: Any) -> Any:
     """A kubernetes ApiClient for the module's lab (its own, not the global config)."""

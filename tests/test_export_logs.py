@@ -10,12 +10,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from labkit.cli.lab_logs import register_export_logs
-from labkit.lab import export_logs as export_module
 from labkit.lab.export_logs import LAB_FILES, NODE_FILES, ExportTimeouts, export_logs
 from labkit.lab.node import ExecResult
 
@@ -200,7 +200,10 @@ def test_default_directory_and_cli(
     lab = FakeLab(
         [FakeNode("lab-control-plane", "control-plane", container=FakeContainer(status="exited"))]
     )
-    monkeypatch.setattr(export_module, "_find", lambda name: lab)
+    # The CLI finds the lab and calls its export_logs, as a library user would.
+    found = SimpleNamespace(export_logs=lambda directory: export_logs(lab, directory))
+    monkeypatch.setattr("labkit.host.docker_client", lambda: "client")
+    monkeypatch.setattr("labkit.lab.lab.Lab.find", lambda client, name: found)
     parser = argparse.ArgumentParser()
     register_export_logs(parser.add_subparsers())
     args = parser.parse_args(["export-logs", "lab"])

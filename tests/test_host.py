@@ -169,12 +169,10 @@ def test_json_output_keeps_every_field() -> None:
 def test_doctor_exits_1_when_a_check_fails(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import labkit.cli.doctor
-
-    monkeypatch.setattr(labkit.cli.doctor, "doctor_checks", lambda: CHECKS)
+    monkeypatch.setattr("labkit.host.doctor_checks", lambda: CHECKS)
     assert main(["doctor"]) == 1
     assert "run `make image`" in capsys.readouterr().out
-    monkeypatch.setattr(labkit.cli.doctor, "doctor_checks", lambda: CHECKS[:1])
+    monkeypatch.setattr("labkit.host.doctor_checks", lambda: CHECKS[:1])
     assert main(["doctor", "--json"]) == 0
 
 

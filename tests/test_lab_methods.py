@@ -4,6 +4,7 @@ CLI command goes through the method. The modules are fakes; no Docker, no API se
 from __future__ import annotations
 
 import json
+import pathlib
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -162,6 +163,13 @@ class RecordingLab(Lab):
         self.called.append(("load_image", (reference, [n.name for n in nodes])))
         return []
 
+    def export_logs(self, directory: Any = None) -> Any:
+        self.called.append(("export_logs", directory))
+        return pathlib.Path(directory)
+
+    def down(self) -> None:
+        self.called.append(("down", None))
+
     def check(self, **kwargs: Any) -> Any:
         self.called.append(("check", kwargs))
         return SimpleNamespace(
@@ -189,6 +197,7 @@ def cli_lab(monkeypatch) -> RecordingLab:
             ("load_image", ("busybox:1.36", [f"{NAME}-worker"])),
         ),
         (["check", NAME, "--strict"], ("check", {"strict": True, "wait": 0.0})),
+        (["lab", "export-logs", NAME, "/tmp/h15-logs"], ("export_logs", "/tmp/h15-logs")),
     ],
 )
 def test_cli_commands_go_through_the_lab_methods(
@@ -196,3 +205,64 @@ def test_cli_commands_go_through_the_lab_methods(
 ) -> None:
     assert main(argv) == 0
     assert cli_lab.called == [called]
+
+
+@dataclass
+class RecordingHost:
+    """A LabkitHost whose methods record that the CLI called them."""
+
+    called: list[tuple[str, Any]] = field(default_factory=list)
+    client: Any = "client"
+
+    def doctor(self) -> list[Any]:
+        self.called.append(("doctor", None))
+        return []
+
+    def labs(self) -> list[str]:
+        self.called.append(("labs", None))
+        return [NAME]
+
+    def prune(self) -> dict[str, int]:
+        self.called.append(("prune", None))
+        return {"containers": 0}
+
+    def prune_pytest_run(self, testrunuid: str) -> list[str]:
+        self.called.append(("prune_pytest_run", testrunuid))
+        return []
+
+    def write_go_modules(self) -> list[Any]:
+        self.called.append(("write_go_modules", None))
+        return []
+
+    def build_image(self, version: Any, *, reference: Any = None, **_: Any) -> Any:
+        self.called.append(("build_image", (str(version), reference)))
+        return SimpleNamespace(reference="labkit/node:x", total_seconds=1.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "called"),
+    [
+        (["doctor"], [("doctor", None)]),
+        (["lab", "list"], [("labs", None)]),
+        (["lab", "prune"], [("prune", None)]),
+        (["lab", "prune", "--pytest-run", "u1"], [("prune_pytest_run", "u1")]),
+        (
+            ["image", "build", "--kubernetes-version", "v1.36.3"],
+            [("build_image", ("v1.36.3", None))],
+        ),
+        (["image", "gomod"], [("write_go_modules", None)]),
+        (["lab", "down", NAME], [("labs", None)]),
+    ],
+)
+def test_host_commands_go_through_the_labkit_host(
+    monkeypatch, cli_lab: RecordingLab, argv: list[str], called: list[Any], capsys
+) -> None:
+    labkit_host = RecordingHost()
+    removed: list[tuple[Any, str]] = []
+    monkeypatch.setattr("labkit.labkit_host.LabkitHost", lambda: labkit_host)
+    monkeypatch.setattr("labkit.lab.lab.delete_lab", lambda *args: removed.append(args))
+    assert main(argv) == 0
+    assert labkit_host.called == called
+    # `lab down` is Lab.down on the host's client, found or not (a lab half made has no
+    # control plane for Lab.find).
+    assert removed == ([("client", NAME)] if argv[:2] == ["lab", "down"] else [])

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from labkit.host import DoctorCheck, doctor_checks
+from labkit.host import DoctorCheck
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    checks = doctor_checks()
+    from labkit.labkit_host import LabkitHost
+
+    checks = LabkitHost().doctor()
     print(format_json(checks) if args.json else format_table(checks))
     return 0 if all(check.ok for check in checks) else 1
 

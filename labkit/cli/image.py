@@ -29,18 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from labkit.nodeimage.build import build_node_image
+    from labkit.labkit_host import LabkitHost
 
     version = KubernetesVersion.parse(args.kubernetes_version, field="--kubernetes-version")
-    reference, timings = build_node_image(version, reference=args.image)
-    total = sum(t.seconds for t in timings)
-    print(f"{reference} ready in {total:.1f}s")
+    built = LabkitHost().build_image(version, reference=args.image)
+    print(f"{built.reference} ready in {built.total_seconds:.1f}s")
     return 0
 
 
 def run_gomod(args: argparse.Namespace) -> int:
-    from labkit.nodeimage.gomod_update import update_committed_modules
+    from labkit.labkit_host import LabkitHost
 
-    for path in update_committed_modules(print):
+    for path in LabkitHost().write_go_modules():
         print(f"wrote {path}")
     return 0

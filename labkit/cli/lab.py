@@ -157,21 +157,23 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import delete_lab, list_labs
+    from labkit.lab.lab import Lab
+    from labkit.labkit_host import LabkitHost
 
-    client = _client()
-    if args.name not in list_labs(client):
+    labkit_host = LabkitHost()
+    if args.name not in labkit_host.labs():
         print(f"no lab named {args.name!r}; nothing to do", file=sys.stderr)
         return 0
-    delete_lab(client, args.name)
+    # Not Lab.find: a lab half made or half removed has no control plane to find.
+    Lab(args.name, labkit_host.client, []).down()
     print(f"lab {args.name!r} removed")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import list_labs
+    from labkit.labkit_host import LabkitHost
 
-    for name in list_labs(_client()):
+    for name in LabkitHost().labs():
         print(name)
     return 0
 
@@ -251,14 +253,13 @@ def run_load_image(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import prune
-    from labkit.pytest_ownership import prune_pytest_run
+    from labkit.labkit_host import LabkitHost
 
     if args.pytest_run:
-        names = prune_pytest_run(_client(), args.pytest_run)
+        names = LabkitHost().prune_pytest_run(args.pytest_run)
         print(f"removed {len(names)} labs of that pytest run" + "".join(f"\n  {n}" for n in names))
         return 0
-    removed = prune(_client())
+    removed = LabkitHost().prune()
     print("removed " + ", ".join(f"{count} {kind}" for kind, count in removed.items()))
     return 0
 

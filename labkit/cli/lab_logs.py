@@ -18,9 +18,10 @@ def register_export_logs(actions: argparse._SubParsersAction) -> None:
 
 
 def run_export_logs(args: argparse.Namespace) -> int:
-    from labkit.lab.export_logs import export_logs
+    from labkit.host import docker_client
+    from labkit.lab.lab import Lab
 
-    directory = export_logs(args.name, args.directory)
+    directory = Lab.find(docker_client(), args.name).export_logs(args.directory)
     # errors.txt exists, in the lab's directory or a node's, exactly when something failed.
     if any(directory.rglob("errors.txt")):
         print(f"some logs could not be collected; see {directory / 'summary.txt'}", file=sys.stderr)

@@ -58,7 +58,7 @@ from labkit.lab.node_limits import reserve_beyond_limits
 from labkit.lab.node_releases import build_missing_images, prepare_skewed_workers
 from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_ports
 from labkit.parallel import parallel
-from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
+from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.spec import LabSpec, NodeSpec
 
 # Called after each `kubeadm init phase` with the phase name and the control-plane node.
@@ -316,13 +316,9 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
 
 
 @dataclass(frozen=True)
-class BringUpResult:
+class BringUpResult(TimedResult):
     lab: Lab
     timings: list[StepTiming]
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(t.seconds for t in self.timings)
 
 
 def bring_up(

@@ -238,14 +238,13 @@ def _run(task: Callable[[], None], collection: Collection) -> None:
 
 
 def export_logs(
-    lab_or_name: Lab | str,
+    lab: Lab,
     directory: str | Path | None = None,
     *,
     timeouts: ExportTimeouts = ExportTimeouts(),
 ) -> Path:
     """Collect every node's and the lab's logs into `directory` (default
     `./labkit-logs/<lab>-<timestamp>`); returns it. Never raises for what it cannot read."""
-    lab = _find(lab_or_name) if isinstance(lab_or_name, str) else lab_or_name
     started = datetime.now()
     target = (
         Path(directory)
@@ -291,12 +290,6 @@ def export_logs(
         summary(lab.name, started, target, [p for p, _ in jobs], timeouts)
     )
     return target
-
-
-def _find(name: str) -> Lab:
-    from labkit.host import docker_client
-
-    return Lab.find(docker_client(), name)
 
 
 def _unfinished(collection: Collection, timeouts: ExportTimeouts) -> str | None:

@@ -42,7 +42,7 @@ from labkit.lab.load_balancer import RESTART_POLICY as LOAD_BALANCER_RESTART
 from labkit.lab.node import RESTART_POLICY, Node
 from labkit.lab.troubleshooting.saved_spec import lab_spec
 from labkit.parallel import parallel
-from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
+from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.spec import LabSpec
 
 # How often the API server is asked again while it starts; it takes 10-40 s.
@@ -68,14 +68,10 @@ class Restart:
 
 
 @dataclass(frozen=True)
-class RestartResult:
+class RestartResult(TimedResult):
     lab: Lab
     timings: list[StepTiming]
     acted_on: list[str]
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(t.seconds for t in self.timings)
 
 
 def _reload(nodes: list[Node]) -> None:

@@ -38,7 +38,7 @@ from labkit.lab.node import ExecFailed, Node
 from labkit.lab.node_limits import kubeadm_patches_directory
 from labkit.lab.release import ReleaseMaterial, release_material
 from labkit.lab.troubleshooting.saved_spec import lab_spec
-from labkit.pipeline import Progress, Step, StepTiming, required, run_steps
+from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.versions import KubernetesVersion
 
 # How long `lab upgrade` waits for a lab it is asked to upgrade to show itself healthy.
@@ -350,15 +350,11 @@ UPGRADE_STEPS: list[Step[Upgrade]] = [
 
 
 @dataclass(frozen=True)
-class UpgradeResult:
+class UpgradeResult(TimedResult):
     lab: Lab
     current: KubernetesVersion
     target: KubernetesVersion
     timings: list[StepTiming]
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(t.seconds for t in self.timings)
 
 
 def upgrade_lab(

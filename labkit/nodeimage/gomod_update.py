@@ -11,12 +11,16 @@ from labkit.nodeimage.build import kubernetes_go_mod
 from labkit.versions import DEFAULT_VERSION
 
 
-def update_committed_modules(log: Callable[[str], None]) -> list[Path]:
+def update_committed_modules(
+    log: Callable[[str], None], into: Path = gomod.COMMITTED_MODULES
+) -> list[Path]:
+    """Each component's go.mod and go.sum for the default versions, written to `into`
+    (the committed ones by default); returns the module directories written."""
     version = DEFAULT_VERSION
     kubernetes = components.kubernetes(
         version, components.staging_modules(kubernetes_go_mod(version))
     )
-    written = [_write(kubernetes, log)]
+    written = [_write(kubernetes, log, into)]
     kubeadm = gomod.build(kubernetes, log) / "kubeadm"
     listing = subprocess.run(
         [str(kubeadm), "config", "images", "list", "--kubernetes-version", str(version)],
@@ -32,11 +36,11 @@ def update_committed_modules(log: Callable[[str], None]) -> list[Path]:
         components.flannel(),
         components.flannel_cni_plugin(),
     ):
-        written.append(_write(component, log))
+        written.append(_write(component, log, into))
     return written
 
 
-def _write(component: gomod.GoComponent, log: Callable[[str], None]) -> Path:
-    target = gomod.COMMITTED_MODULES / component.name
+def _write(component: gomod.GoComponent, log: Callable[[str], None], into: Path) -> Path:
+    target = into / component.name
     gomod.write_module(component, target, log)
     return target

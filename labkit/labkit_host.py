@@ -1,0 +1,83 @@
+"""What labkit does on its host beyond one lab, as library calls: the CLI's host-level
+commands (`doctor`, `lab list`, `lab prune`, `image build`, `image gomod`) are these plus
+printing, and the `labkit_host` pytest fixture hands them to scenarios."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from labkit import host
+from labkit.host import DoctorCheck
+from labkit.pipeline import Progress, StepTiming, TimedResult
+from labkit.versions import KubernetesVersion
+
+
+@dataclass(frozen=True)
+class ImageBuilt(TimedResult):
+    reference: str
+    timings: list[StepTiming]
+
+
+@dataclass
+class LabkitHost:
+    # Connected on first use: `doctor` must answer when the engine does not.
+    _client: docker.DockerClient | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = host.docker_client()
+        return self._client
+
+    def doctor(self) -> list[DoctorCheck]:
+        """Can this host bring labs up: engine, privileged containers, limits, node images.
+        Each check says what is wrong and what to do; none raises."""
+        return host.doctor_checks()
+
+    def labs(self) -> list[str]:
+        """The names of the labs on this host, whoever made them."""
+        from labkit.lab.lab import list_labs
+
+        return list_labs(self.client)
+
+    def prune(self) -> dict[str, int]:
+        """Remove every container, volume and network labkit labelled, of any lab or build;
+        returns how many of each kind."""
+        from labkit.lab.lab import prune
+
+        return prune(self.client)
+
+    def prune_pytest_run(self, testrunuid: str) -> list[str]:
+        """Remove the labs of the pytest run started with `--testrunuid=testrunuid` alone;
+        returns their names."""
+        from labkit.pytest_ownership import prune_pytest_run
+
+        return prune_pytest_run(self.client, testrunuid)
+
+    def build_image(
+        self,
+        version: KubernetesVersion,
+        *,
+        reference: str | None = None,
+        progress: Progress | None = None,
+    ) -> ImageBuilt:
+        """Build the node image of `version` from source, or find it up to date (a no-op
+        when its inputs have not changed)."""
+        from labkit.nodeimage.build import build_node_image
+
+        built, timings = build_node_image(version, progress=progress, reference=reference)
+        return ImageBuilt(built, timings)
+
+    def write_go_modules(
+        self, into: Path | None = None, *, log: Callable[[str], None] = print
+    ) -> list[Path]:
+        """Regenerate the Go modules the node image builds from, for the default versions,
+        into `into` (default: labkit's committed ones, as `labkit image gomod` does)."""
+        from labkit.nodeimage import gomod
+        from labkit.nodeimage.gomod_update import update_committed_modules
+
+        return update_committed_modules(log, into or gomod.COMMITTED_MODULES)
