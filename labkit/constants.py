@@ -48,6 +48,8 @@ KUBELET_FLAGS_ENV = f"{KUBELET_DIR}/kubeadm-flags.env"
 KUBELET_PKI_DIR = f"{KUBELET_DIR}/pki"
 KUBELET_CLIENT_PEM = f"{KUBELET_PKI_DIR}/kubelet-client-current.pem"
 ETCD_DATA_DIR = "/var/lib/etcd"
+# kubeadm patches for a node's kubelet configuration (its reservation beyond Docker limits).
+KUBELET_PATCHES_DIR = f"{KUBERNETES_DIR}/patches"
 # Where labkit writes the rendered kubeadm config on a node.
 KUBEADM_CONFIG = "/etc/labkit/kubeadm.yaml"
 # Where labkit writes kubeadm's UpgradeConfiguration on a node.
@@ -108,3 +110,10 @@ CRICTL_TIMEOUT = 20.0
 API_REQUEST_TIMEOUT = (5, 20)
 # `ctr images import` of one image archive into a node.
 IMAGE_IMPORT_TIMEOUT = 300.0
+# One query of etcd on a node (its member list).
+ETCD_QUERY_TIMEOUT = 20.0
+# How long `lab upgrade` waits for a lab to show healthy before it refuses to start.
+UPGRADE_HEALTH_TIMEOUT = 20.0
+# Until Docker lists nothing of a lab being removed (a container killed mid-create
+# lingers for seconds).
+REMOVAL_TIMEOUT = 60.0

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from labkit.constants import KUBELET_PATCHES_DIR
 from labkit.errors import LabkitError
-from labkit.kubeadm.config import KUBELET_PATCHES_DIR, init_config, kubelet_reservation_patch
+from labkit.kubeadm.config import init_config, kubelet_reservation_patch
 from labkit.lab import node as node_module
 from labkit.lab.port_mappings import bind_problem, check_port_mappings_free, claimed_host_ports
 from labkit.spec import LabSpec, PortMapping, Resources, node_options

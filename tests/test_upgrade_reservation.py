@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from labkit.constants import KUBEADM_CONFIG, KUBEADM_UPGRADE_CONFIG
-from labkit.kubeadm.config import KUBELET_PATCHES_DIR, init_config, join_config
+from labkit.constants import KUBEADM_CONFIG, KUBEADM_UPGRADE_CONFIG, KUBELET_PATCHES_DIR
+from labkit.kubeadm.config import init_config, join_config
 from labkit.lab import upgrade
 from labkit.lab.node_limits import patches_directory_of
 from labkit.spec import LabSpec, NodeSpec, node_options

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from labkit.checks.artifacts import NodeArtifacts
 from labkit.checks.context import ClusterContext
-from labkit.checks.etcd_members import ETCD_CLIENT_PORT, ETCD_PEER_PORT, EtcdMember
+from labkit.checks.etcd_members import EtcdMember
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
-from labkit.constants import PKI_DIR, SHARED_PKI_FILES
+from labkit.constants import ETCD_CLIENT_PORT, ETCD_PEER_PORT, PKI_DIR, SHARED_PKI_FILES
 
 RULES = RuleSet(artifact="control-planes", scope="nodes")
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from labkit.constants import PKI_DIR
+from labkit.constants import ETCD_CLIENT_PORT, PKI_DIR
 
-ETCD_CLIENT_PORT = 2379
-ETCD_PEER_PORT = 2380
 _ETCD_PKI = f"{PKI_DIR}/etcd"
 MEMBER_LIST = (
     "curl", "-sS", "--max-time", "10",

@@ -30,6 +30,7 @@ from labkit.checks.context import endpoint_url, url
 from labkit.checks.etcd_members import MEMBER_LIST, EtcdMember, parse_member_list
 from labkit.constants import (
     CA_CERT,
+    ETCD_QUERY_TIMEOUT,
     KUBEADM_CONFIG,
     KUBEADM_QUERY_TIMEOUT,
     ROLE_CONTROL_PLANE,
@@ -41,7 +42,6 @@ from labkit.goduration import go_duration
 from labkit.kubeadm.config import merge
 from labkit.lab.node import Node
 
-ETCD_QUERY_TIMEOUT = 20.0
 IMAGES_LIST = ("kubeadm", "config", "images", "list", "--config", KUBEADM_CONFIG)
 INIT_DEFAULTS = ("kubeadm", "config", "print", "init-defaults")
 

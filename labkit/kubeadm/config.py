@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from labkit.constants import API_SERVER_PORT, CONTROL_PLANE, KUBEADM_CONFIG
+from labkit.constants import API_SERVER_PORT, CONTROL_PLANE, KUBEADM_CONFIG, KUBELET_PATCHES_DIR
 from labkit.host.kernel import cgroup_mode
 from labkit.kubeadm.discovery import CA_CERT_HASH_PATTERN
 from labkit.kubeadm.token import BootstrapToken
@@ -61,7 +61,6 @@ _EVICTION_HARD = {
 # A node's own KubeletConfiguration patch, which kubeadm init and join apply to the
 # kubelet's config.yaml on that node only (cmd/kubeadm/app/util/patches: a file named
 # target[+patchtype].yaml; kubeletconfiguration is a target from v1.25).
-KUBELET_PATCHES_DIR = "/etc/kubernetes/patches"
 KUBELET_PATCH_FILE = f"{KUBELET_PATCHES_DIR}/kubeletconfiguration+merge.yaml"
 
 

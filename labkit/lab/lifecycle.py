@@ -16,7 +16,6 @@ stays stopped when the Docker engine restarts; one stopped otherwise comes back 
 from __future__ import annotations
 
 import copy
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from labkit.lab import waits
 from labkit.lab.evidence import cluster_evidence, node_evidence
 from labkit.lab.lab import Lab
 from labkit.lab.load_balancer import RESTART_POLICY as LOAD_BALANCER_RESTART
+from labkit.lab.network import PORT_TAKEN
 from labkit.lab.node import RESTART_POLICY, Node
 from labkit.lab.troubleshooting.saved_spec import lab_spec
 from labkit.parallel import parallel
@@ -50,8 +50,6 @@ API_PROBE_INTERVAL = 1.0
 # What the kubernetes client raises while the API server does not answer, or answers that
 # it is not ready yet (etcd still starting).
 _API_DOWN = (urllib3.exceptions.HTTPError, ApiException)
-# Docker's refusal to start the control plane when its API port was taken meanwhile.
-_PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
 _STOPPED = ("created", "exited")
 
 
@@ -178,7 +176,7 @@ def _start(lab: Lab, node: Node) -> None:
             node.container.start()
     except docker.errors.APIError as error:
         port = node.fixed_api_port()
-        if port is None or not _PORT_TAKEN.search(str(error)):
+        if port is None or not PORT_TAKEN.search(str(error)):
             raise
         # Said whole here: nothing about the Docker engine is to be fixed.
         raise StepFailed(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 import socket
 import subprocess
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -124,6 +125,8 @@ HOST_PORT_RANGE = range(20000, 32768)
 # moment rarely pick the same one (Docker refuses the second; create_node then retries).
 HOST_PORT_TRIES = 64
 _EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Docker's refusal to create or start a container whose host port is taken.
+PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
 
 
 def ephemeral_ports() -> range:

@@ -21,7 +21,7 @@ from docker.types import Mount
 
 from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, SYSTEMD_BOOT_TIMEOUT
 from labkit.errors import StepFailed
-from labkit.lab.network import bound_host_ports, free_host_port
+from labkit.lab.network import PORT_TAKEN, bound_host_ports, free_host_port
 from labkit.naming import LABEL_LAB, LABEL_NODE, LABEL_ROLE, managed_labels
 from labkit.spec import HostMount, PortMapping, Resources
 
@@ -33,7 +33,6 @@ EMPTY_OUTPUT_TRIES = 3
 _BOOTED = re.compile(rb"Reached target .*(Multi-User System|Graphical Interface)")
 # How Docker refuses to publish a host port that something else holds (docker-proxy's
 # bind, or Docker's own allocator).
-_PORT_TAKEN = re.compile(r"port is already allocated|bind: address already in use")
 # Host ports tried for a control plane's API server before giving up.
 _API_PORT_TRIES = 5
 # Docker starts a node again once when it fails, and when the Docker engine starts if the
@@ -292,7 +291,7 @@ def run_publishing_api_port(
         except docker.errors.APIError as error:
             # Another bring-up took the API port between the choice and the start; a
             # taken port of the user's is no reason to try another API port.
-            if not _PORT_TAKEN.search(str(error)) or _names_a_port(error, user_ports):
+            if not PORT_TAKEN.search(str(error)) or _names_a_port(error, user_ports):
                 raise
             remove_quietly(lambda: client.containers.get(settings["name"]).remove(force=True))
             refused.append(port)

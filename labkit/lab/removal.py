@@ -21,9 +21,9 @@ from typing import Any
 import docker
 import docker.errors
 
+from labkit.constants import REMOVAL_TIMEOUT
 from labkit.errors import StepFailed
 
-REMOVAL_TIMEOUT = 60.0
 RETRY_DELAY = 1.0
 
 

@@ -28,6 +28,7 @@ from labkit.constants import (
     KUBEADM_UPGRADE_CONFIG,
     KUBEADM_UPGRADE_TIMEOUT,
     READY_TIMEOUT,
+    UPGRADE_HEALTH_TIMEOUT,
 )
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm.config import KUBEADM_API_VERSION, preflight_errors_to_skip
@@ -42,7 +43,6 @@ from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, r
 from labkit.versions import KubernetesVersion
 
 # How long `lab upgrade` waits for a lab it is asked to upgrade to show itself healthy.
-HEALTH_TIMEOUT = 20.0
 # kubectl's answers while an API server restarts (a new kubelet restarts the static pods):
 # refused ("The connection to the server ... was refused"), reset, TLS timeouts, and 403
 # until its RBAC authorizer has synced.
@@ -94,12 +94,12 @@ def check_upgrade(up: Upgrade) -> None:
     if refusal:
         raise LabkitError(f"lab {up.lab.name!r}: {refusal}")
     checks = waits.readiness_checks(up.api, [n.name for n in up.lab.nodes], cni=up.cni)
-    unmet = waits.first_unmet(checks, HEALTH_TIMEOUT)
+    unmet = waits.first_unmet(checks, UPGRADE_HEALTH_TIMEOUT)
     if unmet:
         raise LabkitError(
             f"lab {up.lab.name!r} is not healthy ({unmet}: not met within "
-            f"{HEALTH_TIMEOUT:.0f}s); upgrade a healthy lab (`labkit diagnose {up.lab.name}` "
-            "says what is wrong)"
+            f"{UPGRADE_HEALTH_TIMEOUT:.0f}s); upgrade a healthy lab "
+            f"(`labkit diagnose {up.lab.name}` says what is wrong)"
         )
     up.progress.say(f"   {up.current} -> {up.target}, {len(up.lab.nodes)} nodes healthy")
 
