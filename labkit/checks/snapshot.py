@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from labkit.constants import API_REQUEST_TIMEOUT
+
 Object = dict[str, Any]
 
 KUBE_SYSTEM = "kube-system"
@@ -73,26 +75,31 @@ def fetch_cluster_snapshot(api_client: Any) -> ClusterSnapshot:
     def items(result: Any) -> tuple[Object, ...]:
         return tuple(api_client.sanitize_for_serialization(result).get("items") or ())
 
+    def read(list_call: Any, *args: Any, **kwargs: Any) -> tuple[Object, ...]:
+        # Bounded: an API server that accepts connections and never answers (one stuck in
+        # its start) must make `check` report it, not hang.
+        return items(list_call(*args, **kwargs, _request_timeout=API_REQUEST_TIMEOUT))
+
     def both(list_namespaced: Any) -> tuple[Object, ...]:
-        return items(list_namespaced(KUBE_PUBLIC)) + items(list_namespaced(KUBE_SYSTEM))
+        return read(list_namespaced, KUBE_PUBLIC) + read(list_namespaced, KUBE_SYSTEM)
 
     return ClusterSnapshot(
-        nodes=items(core.list_node()),
-        pods=items(core.list_namespaced_pod(KUBE_SYSTEM)),
+        nodes=read(core.list_node),
+        pods=read(core.list_namespaced_pod, KUBE_SYSTEM),
         config_maps=both(core.list_namespaced_config_map),
         # Only bootstrap tokens and kubeadm-certs: the rules have no business reading others.
-        secrets=items(
-            core.list_namespaced_secret(KUBE_SYSTEM, field_selector=f"type={BOOTSTRAP_TOKEN_TYPE}")
+        secrets=read(
+            core.list_namespaced_secret, KUBE_SYSTEM, field_selector=f"type={BOOTSTRAP_TOKEN_TYPE}"
         )
-        + items(
-            core.list_namespaced_secret(
-                KUBE_SYSTEM, field_selector=f"metadata.name={KUBEADM_CERTS_SECRET}"
-            )
+        + read(
+            core.list_namespaced_secret,
+            KUBE_SYSTEM,
+            field_selector=f"metadata.name={KUBEADM_CERTS_SECRET}",
         ),
-        services=items(core.list_namespaced_service(KUBE_SYSTEM)),
-        deployments=items(apps.list_namespaced_deployment(KUBE_SYSTEM)),
-        daemon_sets=items(apps.list_namespaced_daemon_set(KUBE_SYSTEM)),
-        cluster_role_bindings=items(rbac.list_cluster_role_binding()),
+        services=read(core.list_namespaced_service, KUBE_SYSTEM),
+        deployments=read(apps.list_namespaced_deployment, KUBE_SYSTEM),
+        daemon_sets=read(apps.list_namespaced_daemon_set, KUBE_SYSTEM),
+        cluster_role_bindings=read(rbac.list_cluster_role_binding),
         role_bindings=both(rbac.list_namespaced_role_binding),
         taken_at=taken_at,
     )

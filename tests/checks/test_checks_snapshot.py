@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client
 
 from labkit.checks import fetch_cluster_snapshot
+from labkit.constants import API_REQUEST_TIMEOUT as BOUND
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 
@@ -76,11 +77,39 @@ def test_fetch_reads_plain_dicts_and_only_token_and_kubeadm_certs_secrets(
     secret_calls = [call for call in fake_apis if call[0] == "list_namespaced_secret"]
     assert secret_calls == [
         ("list_namespaced_secret", ("kube-system",),
-         {"field_selector": "type=bootstrap.kubernetes.io/token"}),
+         {"field_selector": "type=bootstrap.kubernetes.io/token", "_request_timeout": BOUND}),
         ("list_namespaced_secret", ("kube-system",),
-         {"field_selector": "metadata.name=kubeadm-certs"}),
+         {"field_selector": "metadata.name=kubeadm-certs", "_request_timeout": BOUND}),
     ]  # fmt: skip
+    assert all(kwargs.get("_request_timeout") == BOUND for _, _, kwargs in fake_apis)
     listed = {name for name, _, _ in fake_apis}
     assert {"list_namespaced_pod", "list_namespaced_service", "list_namespaced_deployment",
             "list_namespaced_daemon_set", "list_cluster_role_binding",
             "list_namespaced_role_binding"} <= listed  # fmt: skip
+
+
+def test_an_api_server_that_accepts_and_never_answers_is_reported_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listener that takes the connection and stays silent, as an API server stuck in
+    its start can: the read gives up after the bound instead of hanging `check`."""
+    import socket
+    import time
+
+    import urllib3
+
+    import labkit.checks.snapshot
+
+    monkeypatch.setattr(labkit.checks.snapshot, "API_REQUEST_TIMEOUT", (1, 1))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        configuration = client.Configuration()
+        configuration.host = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        configuration.verify_ssl = False
+        configuration.retries = False
+        api = client.ApiClient(configuration)
+        started = time.monotonic()
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            fetch_cluster_snapshot(api)
+        assert time.monotonic() - started < 10
