@@ -89,7 +89,7 @@ class FlakyNode:
         self.outputs = outputs
         self.calls = 0
 
-    def exec(self, command: list[str], timeout: float) -> None:
+    def exec(self, command: list[str], timeout: float, on_line: object = None) -> None:
         from labkit.lab.node import ExecFailed, ExecResult
 
         self.calls += 1

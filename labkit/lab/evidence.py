@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kubernetes import client as k8s
 
 from labkit.errors import StepFailed
@@ -27,6 +29,21 @@ def kubeadm_failed(node: Node, operation: str, failure: ExecFailed) -> StepFaile
         node=node.name,
         reason=f"kubeadm exited {failure.result.exit_code}",
         evidence={"kubeadm output (tail)": output[-6000:], **node_evidence(node)},
+    )
+
+
+def kubectl_failed(
+    node: Node, args: Sequence[str], failure: ExecFailed, api: k8s.ApiClient
+) -> StepFailed:
+    """A kubectl run that exited non-zero: its output and the cluster's evidence."""
+    return StepFailed(
+        operation=f"kubectl {' '.join(args[:2])}",
+        node=node.name,
+        reason=f"kubectl exited {failure.result.exit_code}",
+        evidence={
+            "kubectl output": failure.result.stdout + failure.result.stderr,
+            **cluster_evidence(api),
+        },
     )
 
 

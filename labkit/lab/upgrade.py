@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import docker
@@ -33,9 +34,9 @@ from labkit.constants import (
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm.config import KUBEADM_API_VERSION, preflight_errors_to_skip
 from labkit.lab import waits
-from labkit.lab.evidence import cluster_evidence, kubeadm_failed, node_evidence
+from labkit.lab.evidence import cluster_evidence, kubeadm_failed, kubectl_failed, node_evidence
 from labkit.lab.lab import Lab
-from labkit.lab.node import ExecFailed, Node
+from labkit.lab.node import ExecFailed, ExecResult, Node
 from labkit.lab.node_limits import kubeadm_patches_directory
 from labkit.lab.release import ReleaseMaterial, release_material
 from labkit.lab.troubleshooting.saved_spec import lab_spec
@@ -289,54 +290,64 @@ def run_kubeadm(
     node`) when its error says the API server did not answer (it restarts when a control
     plane's new kubelet recreates its static pods)."""
     operation = f"kubeadm {' '.join(args[:2])}"
-    attempts = API_RESTART_ATTEMPTS if again_while_api_restarts else 1
-    for attempt in range(1, attempts + 1):
-        try:
-            result = node.exec(
-                ["kubeadm", *args, "--v=1"],
-                timeout=KUBEADM_UPGRADE_TIMEOUT,
-                on_line=up.progress.detail,
-            )
-            return result.stdout + result.stderr
-        except ExecFailed as failure:
-            output = failure.result.stdout + failure.result.stderr
-            errors = "\n".join(line for line in output.splitlines() if line.startswith("error"))
-            if attempt < attempts and _API_SERVER_RESTARTING.search(errors):
-                up.progress.detail(f"{operation}: the API server restarts; again: {errors}")
-                time.sleep(API_RESTART_RETRY_DELAY)
-                continue
-            raise kubeadm_failed(node, operation, failure) from failure
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    try:
+        result = _again_while_api_restarts(
+            up,
+            node,
+            ["kubeadm", *args, "--v=1"],
+            label=operation,
+            attempts=API_RESTART_ATTEMPTS if again_while_api_restarts else 1,
+            timeout=KUBEADM_UPGRADE_TIMEOUT,
+            # kubeadm logs much at --v=1; only its `error` lines say why it stopped.
+            why=lambda output: "\n".join(
+                line for line in output.splitlines() if line.startswith("error")
+            ),
+            on_line=up.progress.detail,
+        )
+    except ExecFailed as failure:
+        raise kubeadm_failed(node, operation, failure) from failure
+    return result.stdout + result.stderr
 
 
 def kubectl(up: Upgrade, node: Node, *args: str) -> None:
     """kubectl on the node, again (drain and uncordon are idempotent) while the API server
     is restarting or its authorizer not yet synced."""
-    for attempt in range(1, API_RESTART_ATTEMPTS + 1):
+    try:
+        _again_while_api_restarts(
+            up,
+            node,
+            ["kubectl", "--kubeconfig", ADMIN_CONF, *args],
+            label=f"kubectl {args[0]}",
+            attempts=API_RESTART_ATTEMPTS,
+            timeout=DRAIN_TIMEOUT + 30,
+        )
+    except ExecFailed as failure:
+        raise kubectl_failed(node, args, failure, up.api) from failure
+
+
+def _again_while_api_restarts(
+    up: Upgrade,
+    node: Node,
+    command: list[str],
+    *,
+    label: str,
+    attempts: int,
+    timeout: float,
+    why: Callable[[str], str] = lambda output: output,
+    on_line: Callable[[str], None] | None = None,
+) -> ExecResult:
+    """The command, run up to `attempts` times while `why` of its failed output says the
+    API server restarts; any other failure, or the last, raises its ExecFailed."""
+    for attempt in range(1, attempts + 1):
         try:
-            node.exec(["kubectl", "--kubeconfig", ADMIN_CONF, *args], timeout=DRAIN_TIMEOUT + 30)
-            return
+            return node.exec(command, timeout=timeout, on_line=on_line)
         except ExecFailed as failure:
-            output = failure.result.stdout + failure.result.stderr
-            if attempt < API_RESTART_ATTEMPTS and _API_SERVER_RESTARTING.search(output):
-                up.progress.detail(f"kubectl {args[0]}: the API server restarts; again: {output}")
-                time.sleep(API_RESTART_RETRY_DELAY)
-                continue
-            raise _kubectl_failed(up, node, args, failure) from failure
-
-
-def _kubectl_failed(
-    up: Upgrade, node: Node, args: tuple[str, ...], failure: ExecFailed
-) -> StepFailed:
-    return StepFailed(
-        operation=f"kubectl {args[0]} {args[1]}",
-        node=node.name,
-        reason=f"kubectl exited {failure.result.exit_code}",
-        evidence={
-            "kubectl output": failure.result.stdout + failure.result.stderr,
-            **cluster_evidence(up.api),
-        },
-    )
+            said = why(failure.result.stdout + failure.result.stderr)
+            if attempt == attempts or not _API_SERVER_RESTARTING.search(said):
+                raise
+            up.progress.detail(f"{label}: the API server restarts; again: {said}")
+            time.sleep(API_RESTART_RETRY_DELAY)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 UPGRADE_STEPS: list[Step[Upgrade]] = [
