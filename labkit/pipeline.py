@@ -49,10 +49,11 @@ class Progress:
     """Prints one line per event to the terminal and every detail to a log file."""
 
     def __init__(
-        self, log_path: Path | None = None, stream: TextIO = sys.stderr, quiet: bool = False
+        self, log_path: Path | None = None, stream: TextIO | None = None, quiet: bool = False
     ) -> None:
         self.log_path = log_path
-        self.stream = stream
+        # Looked up now, not at import: pytest's capture and callers swap sys.stderr.
+        self.stream = stream or sys.stderr
         self.quiet = quiet
         self._log: TextIO | None = None
         if log_path is not None:

@@ -110,3 +110,8 @@ def test_parallel_wraps_unexpected_errors_of_several_nodes() -> None:
         parallel(["a", "b"], fail)
     assert "ConnectionError: a is gone" in failure.value.reason
     assert "ConnectionError: b is gone" in failure.value.reason
+
+
+def test_progress_writes_to_the_stderr_of_its_creation_not_of_the_import(capsys) -> None:
+    Progress().say("hello from a step")
+    assert "hello from a step" in capsys.readouterr().err
