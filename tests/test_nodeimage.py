@@ -205,3 +205,28 @@ def test_an_image_is_saved_under_the_reference_asked_for(
     image = FakeImage(tags)
     save_named(image, reference)  # type: ignore[arg-type]
     assert image.saved_as == saved_as
+
+
+def test_generated_modules_of_one_version_with_other_replaces_do_not_share_a_go_mod(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    written: list[Path] = []
+
+    def write_module(component: gomod.GoComponent, target: Path, log: object) -> None:
+        target.mkdir(parents=True)
+        (target / "go.mod").write_text(component.go_mod())
+        (target / "go.sum").write_text("")
+        written.append(target)
+
+    monkeypatch.setattr(gomod, "write_module", write_module)
+    base = gomod.GoComponent("crictl", "example.org/tools", "v9.9.9", ("example.org/tools/x",))
+    other = gomod.GoComponent(
+        "crictl", "example.org/tools", "v9.9.9", ("example.org/tools/x",),
+        replaces=(("k8s.io/api", "k8s.io/api v0.36.3"),),
+    )  # fmt: skip
+    first, second = gomod.module_dir(base, print), gomod.module_dir(other, print)
+    assert first != second and written == [first, second]
+    assert "k8s.io/api v0.36.3" in (second / "go.mod").read_text()
+    # The same inputs find their module again.
+    assert gomod.module_dir(base, print) == first and len(written) == 2

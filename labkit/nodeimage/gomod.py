@@ -96,7 +96,10 @@ def module_dir(component: GoComponent, log: Callable[[str], None]) -> Path:
     committed = COMMITTED_MODULES / component.name
     if component.local_source or _declares(committed, component):
         return committed
-    generated = cache_dir() / "gomod" / f"{component.name}-{component.version}"
+    # Keyed by what is written, not only the version: two releases that give one component
+    # other replaces (staging modules) must not share a go.mod.
+    written = hashlib.sha256((component.go_mod() + component.tools_go()).encode()).hexdigest()
+    generated = cache_dir() / "gomod" / f"{component.name}-{component.version}-{written[:12]}"
     if not _declares(generated, component) or not (generated / "go.sum").exists():
         write_module(component, generated, log)
     return generated
