@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import StepFailed
+from labkit.suites import busybox
+from labkit.suites.busybox import with_changes
 from labkit.suites.images import (
     BusyboxImage,
     E2EImage,
@@ -90,3 +92,37 @@ def test_a_change_of_command_changes_the_inputs_key() -> None:
     one = E2EImage(reference="x:1", files={}, command=("nnp",))
     other = E2EImage(reference="x:1", files={}, command=("sh",))
     assert one.inputs_key() != other.inputs_key()
+
+
+# Debian's busybox-static configuration, as its source package has it (the lines around the
+# option labkit turns on).
+STATIC_CONFIG = """\
+CONFIG_ASH=y
+CONFIG_SH_IS_ASH=y
+# CONFIG_FEATURE_DI_ENV_HACK is not set
+CONFIG_STATIC=y
+"""
+
+
+def test_busybox_is_configured_with_ash_keeping_every_variable() -> None:
+    config = with_changes(STATIC_CONFIG, busybox.CONFIG_CHANGES).splitlines()
+    assert "CONFIG_FEATURE_DI_ENV_HACK=y" in config
+    assert "# CONFIG_FEATURE_DI_ENV_HACK is not set" not in config
+    assert {"CONFIG_ASH=y", "CONFIG_SH_IS_ASH=y", "CONFIG_STATIC=y"} <= set(config)
+
+
+def test_an_option_set_already_is_set_once() -> None:
+    config = with_changes("CONFIG_A=n\nCONFIG_B=y\n", {"CONFIG_A": "y"})
+    assert config == "CONFIG_B=y\nCONFIG_A=y\n"
+
+
+def test_the_busybox_key_follows_debians_indexes_and_labkits_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(busybox.rootfs, "rootfs_key", lambda packages: "index-1")
+    first = busybox.busybox_key()
+    monkeypatch.setattr(busybox.rootfs, "rootfs_key", lambda packages: "index-2")
+    assert busybox.busybox_key() != first
+    monkeypatch.setattr(busybox, "CONFIG_CHANGES", {"CONFIG_FEATURE_DI_ENV_HACK": "n"})
+    monkeypatch.setattr(busybox.rootfs, "rootfs_key", lambda packages: "index-1")
+    assert busybox.busybox_key() != first

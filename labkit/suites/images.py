@@ -5,13 +5,14 @@ No registry is reachable, so each image is made from what its upstream image is
 release's own Go module, the rest from Debian packages on one shared root filesystem.
 Each keeps what a spec depends on: agnhost's entrypoint `/agnhost` with `pause` as its
 command, its `agnhost-2` link, `/uploads`, porter's certificate and the user and group the
-image defines; busybox is busybox's applets as commands with a static bash as `sh` (the
-command); nginx serves /usr/share/nginx/html on port 80 in the foreground; kitten and
-nautilus are agnhost's `test-webserver` over their pictures; glibc-dns-testing is Debian
-with dnsutils; sample-apiserver is k8s.io/sample-apiserver at the release's staging tag;
-nonroot runs as UID 1234; nonewprivs' `nnp` is set-user-ID. Tags come from `e2e.test
---list-images`, so a release that moves a tag gets it; what the list names that labkit
-does not build is said, not hidden.
+image defines; busybox is busybox's applets as commands and its ash as `sh` (the command),
+built from Debian's source to behave as upstream's (labkit.suites.busybox); nginx serves
+/usr/share/nginx/html on port 80 in the foreground; kitten and nautilus are agnhost's
+`test-webserver` over their pictures; glibc-dns-testing is Debian with dnsutils;
+sample-apiserver is k8s.io/sample-apiserver at the release's staging tag; nonroot runs as
+UID 1234; nonewprivs' `nnp` is set-user-ID. Tags come from `e2e.test --list-images`, so a
+release that moves a tag gets it; what the list names that labkit does not build is said,
+not hidden.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from labkit.lab.images import image_exists
 from labkit.nodeimage import rootfs
 from labkit.nodeimage.images import ImageRecipe, build_image, import_rootfs
 from labkit.pipeline import Progress
+from labkit.suites import busybox
 from labkit.suites.binaries import AGNHOST, GoProgram, SuiteBinaries
 
 # PromoterE2eRegistry in test/utils/image/manifest.go: where the e2e images live.
@@ -213,8 +213,10 @@ class E2EImageBuild:
         )
         recipes: list[E2EImage] = [agnhost]
         recipes += [self._webserver(agnhost, name, listed) for name in ("kitten", "nautilus")]
+        busybox_tags = tags_for(listed, "busybox")
+        if busybox_tags:
+            recipes.append(self._busybox(busybox_tags))
         recipes += [
-            self._busybox(base, tags_for(listed, "busybox")),
             self._nginx(base, tags_for(listed, "nginx")),
             _tagged(
                 E2EImage, tags_for(listed, "nonroot"), base=base, files={}, user=str(NONROOT_UID)
@@ -249,11 +251,9 @@ class E2EImageBuild:
             command=("test-webserver",),
         )
 
-    def _busybox(self, base: str, tags: tuple[str, ...]) -> E2EImage:
+    def _busybox(self, tags: tuple[str, ...]) -> E2EImage:
         files = self.work / "busybox"
         files.mkdir(parents=True, exist_ok=True)
-        _extract(self._rootfs(), "./usr/bin/busybox", files / "busybox", mode=0o755)
-        _extract(self._rootfs(), "./usr/bin/bash-static", files / "bash-static", mode=0o755)
         (files / "passwd").write_text(
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
         )
@@ -262,17 +262,11 @@ class E2EImageBuild:
             BusyboxImage,
             tags,
             files={
-                "/bin/busybox": files / "busybox",
-                "/bin/bash-static": files / "bash-static",
+                "/bin/busybox": busybox.busybox(self.progress),
                 "/etc/passwd": files / "passwd",
                 "/etc/group": files / "group",
             },
-            # Debian's busybox ash (1.35 here, 1.37 in trixie alike) drops variables whose
-            # names are not shell names (`data-1` from a ConfigMap's envFrom) from what its
-            # children get, which two Conformance specs read; bash keeps them, so `sh` is a
-            # static bash. The price: one spec expects ash's own wording of an error
-            # ("/bin/sh: can't create /file: Read-only file system").
-            run=("mkdir -p /tmp /root /home && chmod 1777 /tmp && ln -sf bash-static /bin/sh",),
+            run=("mkdir -p /tmp /root /home && chmod 1777 /tmp",),
             command=("sh",),
         )
 
@@ -299,14 +293,3 @@ class E2EImageBuild:
 
 def _tagged(kind: type[E2EImage], tags: tuple[str, ...], **fields: object) -> E2EImage:
     return kind(reference=tags[0] if tags else "", tags=tags, **fields)  # type: ignore[arg-type]
-
-
-def _extract(tarball: Path, member: str, target: Path, *, mode: int) -> None:
-    with tarfile.open(tarball) as archive:
-        source = archive.extractfile(member)
-        if source is None:
-            raise StepFailed(operation="extract busybox", reason=f"{member} is not in {tarball}")
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
-            partial.write(source.read())
-        Path(partial.name).chmod(mode)
-        Path(partial.name).rename(target)
