@@ -9,6 +9,8 @@ from kubernetes import client as k8s
 
 from labkit.lab.lab import Lab
 from labkit.lab.workloads import delete_probe_pods, exec_in_pod, probe_pod, run_probe_pods
+from labkit.suites.shared import applicable_spec_problems
+from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS
 from labkit.versions import DEFAULT_VERSION, PREVIOUS_MINOR_VERSION
 
 pytestmark = pytest.mark.lab(
@@ -49,3 +51,15 @@ def test_a_pod_on_the_older_worker_resolves_the_cluster_dns(lab: Lab) -> None:
         assert "Address: 10.96.0.1" in result.stdout
     finally:
         delete_probe_pods(lab, pods)
+
+
+def test_kubeadms_e2e_suite_passes_with_the_older_worker(lab_conformance) -> None:
+    """kinder runs e2e_kubeadm after its skew workflows too; the suite is the control plane's
+    release (the API server's), and its `[multi-node]` specs read the older worker as well.
+    Only `[copy-certs]` is left out (one control plane: no kubeadm-certs Secret)."""
+    result = lab_conformance("kubeadm")
+    problems = applicable_spec_problems(
+        result, left_out=(COPY_CERTS,), self_skips=KUBEADM_SELF_SKIPS
+    )
+    assert not problems, "\n".join(problems)
+    assert any("[multi-node]" in spec.name for spec in result.passed), result.summary()

@@ -10,27 +10,21 @@ from typing import Any
 import pytest
 
 from labkit.suites.report import SuiteResult
-from labkit.suites.shared import check_spec
+from labkit.suites.shared import applicable_spec_problems, check_spec
 from labkit.suites.specs import spec_names
-from labkit.suites.suites import COPY_CERTS, MULTI_NODE
+from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS, MULTI_NODE
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
 
 pytestmark = pytest.mark.lab(workers=1)
 
 # The prefix every e2e_kubeadm spec shares; test ids leave it out.
 SPEC_PREFIX = "[sig-cluster-lifecycle] [area-kubeadm] "
-# Specs e2e_kubeadm skips by itself on a single-stack lab (networking_test.go).
-SINGLE_STACK_SKIP = "Skipping because cluster is not dual-stack"
 
 
 def assert_every_applicable_spec_passed(result: SuiteResult, *, left_out: tuple[str, ...]) -> None:
-    assert result.ok, result.failures_text()
+    problems = applicable_spec_problems(result, left_out=left_out, self_skips=KUBEADM_SELF_SKIPS)
+    assert not problems, "\n".join(problems)
     assert len(result.passed) >= 30, result.summary()
-    for spec in result.not_selected:
-        assert any(tag.replace("\\", "") in spec.name for tag in left_out), spec.name
-    assert all(spec.message == SINGLE_STACK_SKIP for spec in result.skipped), [
-        (s.name, s.message) for s in result.skipped
-    ]
 
 
 def test_every_applicable_spec_passes_on_a_plain_lab(lab_conformance: Any) -> None:

@@ -26,6 +26,8 @@ from labkit.errors import LabkitError
 from labkit.lab.lab import Lab
 from labkit.lab.upgrade import UpgradeResult, upgrade_lab
 from labkit.pipeline import Progress
+from labkit.suites.shared import applicable_spec_problems
+from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS
 from labkit.versions import (
     DEFAULT_VERSION,
     PREVIOUS_MINOR_VERSION,
@@ -207,6 +209,18 @@ def test_every_step_was_timed(upgraded: Upgraded) -> None:
 def test_check_passes_after_the_upgrade(upgraded: Upgraded) -> None:
     run = check_lab(upgraded.lab)
     assert run.failures == [], "\n".join(str(f) for f in run.failures)
+
+
+def test_kubeadms_e2e_suite_passes_after_the_upgrade(upgraded: Upgraded, lab_conformance) -> None:
+    """As kinder's upgrade workflows do: e2e_kubeadm of the target release against the
+    upgraded lab (what `kubeadm upgrade` rewrote: kubeadm-config, kubelet-config, RBAC,
+    CoreDNS, kube-proxy). Only `[copy-certs]` is left out (one control plane)."""
+    result = lab_conformance("kubeadm")
+    problems = applicable_spec_problems(
+        result, left_out=(COPY_CERTS,), self_skips=KUBEADM_SELF_SKIPS
+    )
+    assert not problems, "\n".join(problems)
+    assert any("[multi-node]" in spec.name for spec in result.passed), result.summary()
 
 
 def test_a_downgrade_is_refused_and_changes_nothing(upgraded: Upgraded) -> None:

@@ -3,6 +3,7 @@ given options runs it, the others read the same result (the `lab_conformance` fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +69,35 @@ def check_spec(spec: SpecResult) -> None:
         pytest.fail(f"{spec.state}: {spec.message}{where}", pytrace=False)
     if spec.state != "passed":
         pytest.fail(f"ginkgo reported {spec.state}", pytrace=False)
+
+
+def applicable_spec_problems(
+    result: SuiteResult, *, left_out: Sequence[str], self_skips: Sequence[str] = ()
+) -> list[str]:
+    """What keeps a run from "every spec that applies passed": a failure, a spec left out
+    that no `left_out` expression (the lab's shape) names, a spec that skipped itself for a
+    reason other than `self_skips`, or no spec passing at all.
+
+    >>> applicable_spec_problems(result, left_out=(COPY_CERTS,))  # doctest: +SKIP
+    []
+    """
+    problems = [f"failed: {spec.name}: {spec.message}" for spec in result.failed]
+    if not result.ok and not problems:
+        problems.append(f"the run failed outside any spec: {result.summary()}")
+    if not result.passed:
+        problems.append(f"no spec passed: {result.summary()}")
+    shapes = [re.compile(expression) for expression in left_out]
+    problems += [
+        f"left out, yet the lab's shape does not exclude it: {spec.name}"
+        for spec in result.not_selected
+        if not any(shape.search(spec.name) for shape in shapes)
+    ]
+    problems += [
+        f"skipped itself: {spec.name}: {spec.message}"
+        for spec in result.skipped
+        if spec.message not in self_skips
+    ]
+    return problems
 
 
 def _strings(value: str | Sequence[str]) -> tuple[str, ...]:

@@ -32,6 +32,8 @@ SUITES = {
 }
 COPY_CERTS = r"\[copy-certs\]"
 MULTI_NODE = r"\[multi-node\]"
+# What e2e_kubeadm's specs skip themselves for on a single-stack lab (networking_test.go).
+KUBEADM_SELF_SKIPS = ("Skipping because cluster is not dual-stack",)
 
 
 @dataclass(frozen=True)
