@@ -17,6 +17,7 @@ from labkit.naming import cache_dir, state_dir
 from labkit.pipeline import Progress, heartbeat
 from labkit.suites import ginkgo, images
 from labkit.suites.binaries import GINKGO, SuiteBinaries, build_log_path
+from labkit.suites.loading import load_images
 from labkit.suites.report import SuiteResult
 from labkit.suites.suites import LabShape, SuiteRequest
 from labkit.versions import KubernetesVersion
@@ -64,8 +65,8 @@ def run_suite(lab: Lab, request: SuiteRequest, progress: Progress | None = None)
 def load_test_images(
     lab: Lab, binaries: SuiteBinaries, e2e_test: Path, progress: Progress
 ) -> list[str]:
-    """Build the images e2e.test lists that labkit makes, and load them into every node
-    (what a node has already is not loaded again)."""
+    """Build the images e2e.test lists that labkit makes, and load them into every node in
+    one archive (what a node has already is not loaded again)."""
     listed = images.list_images(e2e_test)
     build = images.E2EImageBuild(
         client=lab.client,
@@ -82,8 +83,7 @@ def load_test_images(
         f"them fail): {', '.join(missing) or 'none'}"
     )
     with heartbeat(progress, "loading the test images into the nodes"):
-        for reference in ready:
-            lab.load_image(reference, say=progress.detail)
+        load_images(lab.client, ready, lab.nodes, say=progress.detail)
     return ready
 
 
