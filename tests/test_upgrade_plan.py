@@ -10,7 +10,7 @@ import yaml
 
 from labkit.errors import StepFailed
 from labkit.kubeadm.config import preflight_errors_to_skip
-from labkit.lab import upgrade
+from labkit.lab import upgrade, upgrade_commands
 from labkit.lab.upgrade import upgrade_configuration, upgrade_refusal
 from labkit.versions import KubernetesVersion
 
@@ -99,7 +99,7 @@ class FlakyNode:
 
 
 def test_kubectl_is_retried_while_the_api_server_restarts(monkeypatch) -> None:
-    monkeypatch.setattr(upgrade, "API_RESTART_RETRY_DELAY", 0)
+    monkeypatch.setattr(upgrade_commands, "API_RESTART_RETRY_DELAY", 0)
     node = FlakyNode(
         [
             "net/http: TLS handshake timeout",
@@ -108,22 +108,22 @@ def test_kubectl_is_retried_while_the_api_server_restarts(monkeypatch) -> None:
         ]
     )
     up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None), api=None)
-    upgrade.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
+    upgrade_commands.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
     assert node.calls == 4
 
 
 def test_kubectl_fails_at_once_on_another_error(monkeypatch) -> None:
-    monkeypatch.setattr(upgrade, "API_RESTART_RETRY_DELAY", 0)
-    monkeypatch.setattr(upgrade, "cluster_evidence", lambda api: {})
+    monkeypatch.setattr(upgrade_commands, "API_RESTART_RETRY_DELAY", 0)
+    monkeypatch.setattr("labkit.lab.evidence.cluster_evidence", lambda api: {})
     node = FlakyNode(["error: cannot delete Pods with local storage"])
     up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None), api=None)
     with pytest.raises(StepFailed, match="kubectl drain lab-worker"):
-        upgrade.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
+        upgrade_commands.kubectl(up, node, "drain", "lab-worker")  # type: ignore[arg-type]
     assert node.calls == 1
 
 
 def test_kubeadm_upgrade_node_runs_again_while_the_api_server_restarts(monkeypatch) -> None:
-    monkeypatch.setattr(upgrade, "API_RESTART_RETRY_DELAY", 0)
+    monkeypatch.setattr(upgrade_commands, "API_RESTART_RETRY_DELAY", 0)
     refused = (
         "I1202 05:08:38 kubeproxy.go:55] attempting to download the KubeProxyConfiguration\n"
         'error: unable to fetch the kubeadm-config ConfigMap: Get "https://lab:6443/api": '
@@ -132,7 +132,7 @@ def test_kubeadm_upgrade_node_runs_again_while_the_api_server_restarts(monkeypat
     node = FlakyNode([refused])
     node.exec = _with_output(node.exec)  # type: ignore[method-assign]
     up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None))
-    upgrade.run_kubeadm(up, node, ["upgrade", "node"], again_while_api_restarts=True)  # type: ignore[arg-type]
+    upgrade_commands.run_kubeadm(up, node, ["upgrade", "node"], again_while_api_restarts=True)  # type: ignore[arg-type]
     assert node.calls == 2
 
 
@@ -142,7 +142,7 @@ def test_kubeadm_apply_is_not_run_again(monkeypatch) -> None:
     node.exec = _with_output(node.exec)  # type: ignore[method-assign]
     up = SimpleNamespace(progress=SimpleNamespace(detail=lambda _: None))
     with pytest.raises(StepFailed, match="kubeadm upgrade apply"):
-        upgrade.run_kubeadm(up, node, ["upgrade", "apply"])  # type: ignore[arg-type]
+        upgrade_commands.run_kubeadm(up, node, ["upgrade", "apply"])  # type: ignore[arg-type]
     assert node.calls == 1
 
 
@@ -154,3 +154,37 @@ def _with_output(exec_: Any) -> Any:
         return SimpleNamespace(stdout="", stderr="")
 
     return run
+
+
+@pytest.mark.parametrize(
+    ("record", "current", "resumes"),
+    [
+        # Applied, stopped after the first control plane's kubelet: taken up again.
+        ({"from": "v1.36.3", "to": "v1.37.2", "upgraded": [], "pending": ["a", "b"]},
+         "v1.37.2", True),
+        # Every node done: a second upgrade to the same release is refused as before.
+        ({"from": "v1.36.3", "to": "v1.37.2", "upgraded": ["a", "b"], "pending": []},
+         "v1.37.2", False),
+        # Stopped before apply took: the cluster still runs the old release, so it starts over.
+        ({"from": "v1.36.3", "to": "v1.37.2", "upgraded": [], "pending": ["a", "b"]},
+         "v1.36.3", False),
+        # A record of another target says nothing about this one.
+        ({"from": "v1.36.3", "to": "v1.36.4", "upgraded": [], "pending": ["a"]},
+         "v1.37.2", False),
+        (None, "v1.37.2", False),
+    ],
+)  # fmt: skip
+def test_an_unfinished_upgrade_to_the_same_target_is_taken_up_again(
+    tmp_path, record: dict | None, current: str, resumes: bool
+) -> None:
+    import json
+
+    if record is not None:
+        (tmp_path / upgrade.UPGRADE_RECORD).write_text(json.dumps(record))
+    lab = SimpleNamespace(state_dir=tmp_path)
+    found = upgrade.unfinished_upgrade(
+        lab,  # type: ignore[arg-type]
+        KubernetesVersion.parse(current),
+        KubernetesVersion.parse("v1.37.2"),
+    )
+    assert (found is not None) == resumes

@@ -42,9 +42,12 @@ ARCHIVED_PATHS = (
     PASSWD,
     GROUP,
 )
-# Not read at all: after `kubeadm upgrade` its backups (a copy of etcd's data, the old
-# manifests) are as large as etcd, and no rule is about them.
-NOT_ARCHIVED = (KUBEADM_TEMP_DIR,)
+# Listed, their contents not read: after `kubeadm upgrade` its backups (a copy of etcd's
+# data, the old manifests) are as large as etcd; only their names say what the upgrade did.
+NOT_ARCHIVED = (f"{KUBEADM_TEMP_DIR}/*/*",)
+# The directory `kubeadm upgrade` backs etcd's data up to before it writes etcd's manifest
+# anew (cmd/kubeadm/app/phases/upgrade/staticpods.go, performEtcdStaticPodUpgrade).
+ETCD_UPGRADE_BACKUP = f"{KUBEADM_TEMP_DIR}/kubeadm-backup-etcd-"
 # Read for mode and owner only: etcd's data is neither small nor ours to copy.
 ARCHIVED_WITHOUT_CONTENTS = (ETCD_DATA_DIR,)
 
@@ -106,6 +109,11 @@ class NodeArtifacts:
 
     def get(self, path: str) -> FileEntry | None:
         return self.files.get(path)
+
+    @property
+    def etcd_upgraded(self) -> bool:
+        """Whether `kubeadm upgrade` wrote this node's etcd manifest (it backs etcd up first)."""
+        return any(path.startswith(ETCD_UPGRADE_BACKUP) for path in self.files)
 
     def has(self, path: str) -> bool:
         return path in self.files

@@ -130,7 +130,9 @@ def etcd_flags(context: CheckContext) -> dict[str, str]:
     elif version is not None:
         flags["experimental-initial-corrupt-check"] = "true"
         flags["experimental-watch-progress-notify-interval"] = "5s"
-    if context.first_control_plane:
+    if context.first_control_plane or context.etcd_upgraded:
+        # kubeadm upgrade writes every member's manifest as a first member's: etcd reads
+        # the initial cluster only when its data dir is empty.
         flags["initial-cluster"] = f"{context.node}={peer_url}"
     else:
         # A joining member lists the members it found, so only the state is fixed.

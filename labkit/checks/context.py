@@ -87,6 +87,8 @@ class CheckContext:
     apiserver_extra_args: tuple[tuple[str, str], ...] = ()
     # The node `kubeadm init` ran on: it alone writes super-admin.conf.
     first_control_plane: bool = True
+    # `kubeadm upgrade` wrote etcd's manifest anew: as for a first member, whichever node.
+    etcd_upgraded: bool = False
     # After kubelet-finalize (init) or TLS bootstrap (join) kubelet.conf names the kubelet's
     # rotating client certificate instead of embedding one.
     kubelet_client_rotation: bool = True

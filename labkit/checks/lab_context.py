@@ -173,6 +173,7 @@ def node_context(
         first_control_plane=not (
             artifacts.role == ROLE_CONTROL_PLANE and "JoinConfiguration" in own
         ),
+        etcd_upgraded=artifacts.etcd_upgraded,
         kubelet_client_rotation=kubelet_client_rotation,
         **fields,
     )

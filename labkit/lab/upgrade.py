@@ -12,9 +12,6 @@ as it is (`lab status` says which nodes were upgraded).
 from __future__ import annotations
 
 import json
-import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import docker
@@ -23,37 +20,25 @@ from kubernetes import client as k8s
 
 from labkit import host
 from labkit.constants import (
-    ADMIN_CONF,
     DRAIN_TIMEOUT,
     KUBEADM_CONFIG,
     KUBEADM_UPGRADE_CONFIG,
-    KUBEADM_UPGRADE_TIMEOUT,
     READY_TIMEOUT,
     UPGRADE_HEALTH_TIMEOUT,
 )
 from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm.config import KUBEADM_API_VERSION, preflight_errors_to_skip
 from labkit.lab import waits
-from labkit.lab.evidence import cluster_evidence, kubeadm_failed, kubectl_failed, node_evidence
+from labkit.lab.evidence import cluster_evidence, node_evidence
 from labkit.lab.lab import Lab
-from labkit.lab.node import ExecFailed, ExecResult, Node
+from labkit.lab.node import Node
 from labkit.lab.node_limits import kubeadm_patches_directory
 from labkit.lab.release import ReleaseMaterial, release_material
 from labkit.lab.troubleshooting.saved_spec import lab_spec
+from labkit.lab.upgrade_commands import kubectl, run_kubeadm
 from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.versions import KubernetesVersion
 
-# How long `lab upgrade` waits for a lab it is asked to upgrade to show itself healthy.
-# kubectl's answers while an API server restarts (a new kubelet restarts the static pods):
-# refused ("The connection to the server ... was refused"), reset, TLS timeouts, and 403
-# until its RBAC authorizer has synced.
-_API_SERVER_RESTARTING = re.compile(
-    r"refused|connection reset|TLS handshake timeout|[Ff]orbidden|Unable to connect|"
-    r"the server is currently unable|etcdserver|i/o timeout|EOF"
-)
-# Two minutes: an API server takes up to a minute to come back on these hosts.
-API_RESTART_ATTEMPTS = 24
-API_RESTART_RETRY_DELAY = 5.0
 UPGRADE_RECORD = "upgrade.json"  # in the lab's state dir; lab status reads it
 
 
@@ -66,6 +51,8 @@ class Upgrade:
     current: KubernetesVersion | None = None
     material: ReleaseMaterial | None = None
     upgraded: list[str] = field(default_factory=list)
+    # Set when an earlier run to this target applied it and stopped before every node.
+    resuming: bool = False
 
     @property
     def cni(self) -> bool:
@@ -89,9 +76,16 @@ class Upgrade:
 
 
 def check_upgrade(up: Upgrade) -> None:
-    """Refuse, before anything changes, what kubeadm does not support or the lab cannot do."""
+    """Refuse, before anything changes, what kubeadm does not support or the lab cannot do;
+    take up where an earlier run to the same target stopped."""
     up.current = cluster_version(up.api)
-    refusal = upgrade_refusal(up.current, up.target)
+    unfinished = unfinished_upgrade(up.lab, up.current, up.target)
+    if unfinished:
+        up.current = KubernetesVersion.parse(unfinished["from"], field=UPGRADE_RECORD)
+        up.upgraded = list(unfinished["upgraded"])
+        up.resuming = True
+        up.progress.say(f"   resuming: {', '.join(unfinished['pending'])} still to upgrade")
+    refusal = None if unfinished else upgrade_refusal(up.current, up.target)
     if refusal:
         raise LabkitError(f"lab {up.lab.name!r}: {refusal}")
     checks = waits.readiness_checks(up.api, [n.name for n in up.lab.nodes], cni=up.cni)
@@ -103,6 +97,18 @@ def check_upgrade(up: Upgrade) -> None:
             f"(`labkit diagnose {up.lab.name}` says what is wrong)"
         )
     up.progress.say(f"   {up.current} -> {up.target}, {len(up.lab.nodes)} nodes healthy")
+
+
+def unfinished_upgrade(
+    lab: Lab, current: KubernetesVersion, target: KubernetesVersion
+) -> dict | None:
+    """The record of an earlier upgrade to `target` that applied it (the cluster runs it)
+    but left nodes pending, or None."""
+    path = lab.state_dir / UPGRADE_RECORD
+    if current != target or not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("to") == str(target) and record.get("pending") else None
 
 
 def upgrade_refusal(current: KubernetesVersion, target: KubernetesVersion) -> str | None:
@@ -144,6 +150,11 @@ def load_target_images(up: Upgrade) -> None:
 
 def upgrade_first_control_plane(up: Upgrade) -> None:
     node = up.lab.control_plane
+    if up.resuming:
+        up.progress.say(f"   {node.name}: kubeadm upgrade apply {up.target} was done before")
+        return
+    # From here on a failure leaves nodes behind: `lab status` and a rerun read this.
+    up.record()
     material = required(up.material)
     material.install(node, ("kubeadm",))
     write_upgrade_configuration(node, up.target)
@@ -170,6 +181,8 @@ def upgrade_kubelets(up: Upgrade) -> None:
     """One node at a time, the first control plane first (its kubeadm already applied)."""
     first = up.lab.control_plane
     for node in [first, *(n for n in up.lab.nodes if n is not first)]:
+        if node.name in up.upgraded:
+            continue
         if node is not first:
             required(up.material).install(node, ("kubeadm",))
             write_upgrade_configuration(node, up.target)
@@ -201,15 +214,16 @@ def upgrade_kubelet(up: Upgrade, node: Node) -> None:
             evidence={**cluster_evidence(up.api), **node_evidence(node)},
         )
     if node.is_control_plane:
-        wait_for_control_plane(up)
+        wait_for_control_plane(up, node)
     kubectl(up, control_plane, "uncordon", node.name)
 
 
-def wait_for_control_plane(up: Upgrade) -> None:
+def wait_for_control_plane(up: Upgrade, node: Node) -> None:
     """A new kubelet restarts the static pods; the next node's drain needs the API server
-    back and its authorizer synced (right after a restart it answers 403 for a while)."""
-    count = len(up.lab.control_planes)
-    if not waits.control_plane_at(up.api, str(up.target), count, READY_TIMEOUT):
+    back and its authorizer synced (right after a restart it answers 403 for a while).
+    Only the control planes upgraded so far run the target: the others wait their turn."""
+    done = {n.name for n in up.lab.control_planes} & {*up.upgraded, node.name}
+    if not waits.control_plane_at(up.api, str(up.target), len(done), READY_TIMEOUT):
         raise StepFailed(
             operation="wait for the control plane after its kubelet's restart",
             reason=f"the control plane's pods were not Ready within {READY_TIMEOUT:.0f}s",
@@ -220,7 +234,9 @@ def wait_for_control_plane(up: Upgrade) -> None:
 def wait_until_upgraded(up: Upgrade) -> None:
     names = [n.name for n in up.lab.nodes]
     checks = [
-        *waits.readiness_checks(up.api, names, cni=up.cni),
+        *waits.readiness_checks(
+            up.api, names, control_planes=len(up.lab.control_planes), cni=up.cni
+        ),
         (
             f"control plane runs the {up.target} images",
             lambda t: waits.control_plane_at(up.api, str(up.target), len(up.lab.control_planes), t),
@@ -281,73 +297,6 @@ def upgrade_configuration(
         "node": {"certificateRenewal": True, "etcdUpgrade": True, **common, **patches},
     }
     return yaml.safe_dump(document, sort_keys=False)
-
-
-def run_kubeadm(
-    up: Upgrade, node: Node, args: list[str], *, again_while_api_restarts: bool = False
-) -> str:
-    """kubeadm on the node; `again_while_api_restarts` for what may run again (`upgrade
-    node`) when its error says the API server did not answer (it restarts when a control
-    plane's new kubelet recreates its static pods)."""
-    operation = f"kubeadm {' '.join(args[:2])}"
-    try:
-        result = _again_while_api_restarts(
-            up,
-            node,
-            ["kubeadm", *args, "--v=1"],
-            label=operation,
-            attempts=API_RESTART_ATTEMPTS if again_while_api_restarts else 1,
-            timeout=KUBEADM_UPGRADE_TIMEOUT,
-            # kubeadm logs much at --v=1; only its `error` lines say why it stopped.
-            why=lambda output: "\n".join(
-                line for line in output.splitlines() if line.startswith("error")
-            ),
-            on_line=up.progress.detail,
-        )
-    except ExecFailed as failure:
-        raise kubeadm_failed(node, operation, failure) from failure
-    return result.stdout + result.stderr
-
-
-def kubectl(up: Upgrade, node: Node, *args: str) -> None:
-    """kubectl on the node, again (drain and uncordon are idempotent) while the API server
-    is restarting or its authorizer not yet synced."""
-    try:
-        _again_while_api_restarts(
-            up,
-            node,
-            ["kubectl", "--kubeconfig", ADMIN_CONF, *args],
-            label=f"kubectl {args[0]}",
-            attempts=API_RESTART_ATTEMPTS,
-            timeout=DRAIN_TIMEOUT + 30,
-        )
-    except ExecFailed as failure:
-        raise kubectl_failed(node, args, failure, up.api) from failure
-
-
-def _again_while_api_restarts(
-    up: Upgrade,
-    node: Node,
-    command: list[str],
-    *,
-    label: str,
-    attempts: int,
-    timeout: float,
-    why: Callable[[str], str] = lambda output: output,
-    on_line: Callable[[str], None] | None = None,
-) -> ExecResult:
-    """The command, run up to `attempts` times while `why` of its failed output says the
-    API server restarts; any other failure, or the last, raises its ExecFailed."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return node.exec(command, timeout=timeout, on_line=on_line)
-        except ExecFailed as failure:
-            said = why(failure.result.stdout + failure.result.stderr)
-            if attempt == attempts or not _API_SERVER_RESTARTING.search(said):
-                raise
-            up.progress.detail(f"{label}: the API server restarts; again: {said}")
-            time.sleep(API_RESTART_RETRY_DELAY)
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 UPGRADE_STEPS: list[Step[Upgrade]] = [

@@ -101,3 +101,45 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_broken_manifest_fails_only_its_rule(case: NodeCase, pki: Pki) -> None:
     assert_only_rule_fails(run_node_case(case, pki), case)
+
+
+def test_etcd_of_a_joined_control_plane_joins_the_existing_members_until_an_upgrade() -> None:
+    """kubeadm join writes `--initial-cluster-state=existing` and the members it found;
+    kubeadm upgrade writes every member's manifest as a first member's (etcd reads the
+    initial cluster only when its data dir is empty)."""
+    from kubeadm_like import control_plane_context
+
+    from labkit.checks.component_flags import etcd_flags
+
+    node, address = "lab-control-plane2", "10.201.0.3"
+    first = etcd_flags(control_plane_context())
+    second = {"node": node, "advertise_address": address, "first_control_plane": False}
+    joined = etcd_flags(control_plane_context(**second))
+    upgraded = etcd_flags(control_plane_context(**second, etcd_upgraded=True))
+    assert first["initial-cluster"].startswith("lab-control-plane=https://")
+    assert "initial-cluster-state" not in first
+    assert joined["initial-cluster-state"] == "existing" and "initial-cluster" not in joined
+    assert "initial-cluster-state" not in upgraded
+    assert upgraded["initial-cluster"] == f"{node}=https://{address}:2380"
+
+
+def test_an_etcd_backup_of_kubeadm_upgrade_marks_the_node_upgraded() -> None:
+    import io
+    import tarfile
+
+    from labkit.checks.artifacts import NodeArtifacts
+
+    def archive(*directories: str) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for directory in directories:
+                entry = tarfile.TarInfo(directory)
+                entry.type = tarfile.DIRTYPE
+                tar.addfile(entry)
+        return buffer.getvalue()
+
+    tmp = "etc/kubernetes/tmp"
+    upgraded = archive(f"{tmp}/", f"{tmp}/kubeadm-backup-etcd-2026-12-02-10-17-46/")
+    only_manifests = archive(f"{tmp}/", f"{tmp}/kubeadm-backup-manifests-2026-12-02-10-17-46/")
+    assert NodeArtifacts.from_tar("n", "control-plane", upgraded).etcd_upgraded
+    assert not NodeArtifacts.from_tar("n", "control-plane", only_manifests).etcd_upgraded
