@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from kubernetes import client as k8s
 
 from labkit.lab import waits
 
@@ -15,7 +16,9 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     monkeypatch.setattr(
         waits,
         "pods_ready",
-        lambda api, ns, selector, count, t: calls.append(("pods", ns, selector, count)) or True,
+        lambda api, ns, selector, count, t, every=False: (
+            calls.append(("pods", ns, selector, count, every)) or True
+        ),
     )
     monkeypatch.setattr(
         waits,
@@ -35,9 +38,9 @@ def test_with_a_cni_every_node_the_control_plane_coredns_and_kube_proxy(recorded
     assert waits.first_unmet(checks, 10) is None
     assert recorded == [
         ("nodes Ready", tuple(NODES)),
-        ("pods", "kube-system", "tier=control-plane", 4),
-        ("pods", "kube-system", "k8s-app=kube-dns", 2),
-        ("pods", "kube-system", "k8s-app=kube-proxy", 3),
+        ("pods", "kube-system", "tier=control-plane", 4, True),
+        ("pods", "kube-system", "k8s-app=kube-dns", 2, True),
+        ("pods", "kube-system", "k8s-app=kube-proxy", 3, True),
     ]
 
 
@@ -49,8 +52,8 @@ def test_without_a_cni_what_runs_on_the_hosts_network_is_still_waited_for(record
     assert waits.first_unmet(checks, 10) is None
     assert recorded == [
         ("nodes registered", tuple(NODES)),
-        ("pods", "kube-system", "tier=control-plane", 4),
-        ("pods", "kube-system", "k8s-app=kube-proxy", 3),
+        ("pods", "kube-system", "tier=control-plane", 4, True),
+        ("pods", "kube-system", "k8s-app=kube-proxy", 3, True),
     ]
 
 
@@ -92,3 +95,31 @@ def test_a_wait_stops_at_an_error_that_is_not_a_restart() -> None:
 
     with pytest.raises(ApiException):
         waits.wait_until(list_nodes, lambda nodes: True, 10)
+
+
+def pod(ready: bool, *, deleting: bool = False, phase: str = "Running") -> k8s.V1Pod:
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(deletion_timestamp="2026-12-02T10:53:00Z" if deleting else None),
+        status=k8s.V1PodStatus(
+            phase=phase, conditions=[k8s.V1PodCondition(type="Ready", status=str(ready))]
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("pods", "every", "met"),
+    [
+        # A CoreDNS rollout after kubeadm upgraded it: the old pair still Ready, the new not.
+        ([pod(True), pod(True), pod(False), pod(False)], False, True),
+        ([pod(True), pod(True), pod(False), pod(False)], True, False),
+        # Old pods being deleted and an ended one do not count against it.
+        ([pod(True), pod(True), pod(False, deleting=True), pod(False, phase="Succeeded")],
+         True, True),
+        ([pod(True)], True, False),
+    ],
+)  # fmt: skip
+def test_every_pod_ready_waits_out_a_rollout(monkeypatch, pods, every: bool, met: bool) -> None:
+    monkeypatch.setattr(
+        waits, "wait_until", lambda call, condition, timeout, **kwargs: condition(pods)
+    )
+    assert waits.pods_ready(None, "kube-system", "k8s-app=kube-dns", 2, 1, every=every) == met

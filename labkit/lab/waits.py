@@ -108,16 +108,34 @@ def nodes_registered(api: k8s.ApiClient, names: list[str], timeout: float) -> bo
 
 
 def pods_ready(
-    api: k8s.ApiClient, namespace: str, selector: str, count: int, timeout: float
+    api: k8s.ApiClient,
+    namespace: str,
+    selector: str,
+    count: int,
+    timeout: float,
+    *,
+    every: bool = False,
 ) -> bool:
+    """At least `count` pods Running and Ready; with `every`, also no other live pod that is
+    not (a rollout's new pods count: `labkit check` fails any of them not Ready)."""
     core = k8s.CoreV1Api(api)
+
+    def met(pods: list[k8s.V1Pod]) -> bool:
+        ready = sum(pod_running_and_ready(p) for p in pods)
+        return ready >= count and (not every or ready == len(live_pods(pods)))
+
     return wait_until(
-        core.list_namespaced_pod,
-        lambda pods: sum(pod_running_and_ready(p) for p in pods) >= count,
-        timeout,
-        namespace=namespace,
-        label_selector=selector,
+        core.list_namespaced_pod, met, timeout, namespace=namespace, label_selector=selector
     )
+
+
+def live_pods(pods: list[k8s.V1Pod]) -> list[k8s.V1Pod]:
+    """Pods neither ended (Succeeded, Failed) nor being deleted."""
+    return [
+        p
+        for p in pods
+        if p.metadata.deletion_timestamp is None and p.status.phase not in ("Succeeded", "Failed")
+    ]
 
 
 def control_plane_at(api: k8s.ApiClient, tag: str, control_planes: int, timeout: float) -> bool:
@@ -159,11 +177,12 @@ def readiness_checks(
             CONTROL_PLANE_SELECTOR,
             len(CONTROL_PLANE_COMPONENTS) * control_planes,
             t,
+            every=True,
         ),
     )
     kube_proxy = (
         "kube-proxy running on every node",
-        lambda t: pods_ready(api, "kube-system", KUBE_PROXY_SELECTOR, len(nodes), t),
+        lambda t: pods_ready(api, "kube-system", KUBE_PROXY_SELECTOR, len(nodes), t, every=True),
     )
     if not cni:
         return [
@@ -176,7 +195,9 @@ def readiness_checks(
         control_plane,
         (
             "CoreDNS Running and Ready",
-            lambda t: pods_ready(api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS, t),
+            lambda t: pods_ready(
+                api, "kube-system", COREDNS_SELECTOR, COREDNS_REPLICAS, t, every=True
+            ),
         ),
         kube_proxy,
     ]
