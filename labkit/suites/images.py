@@ -40,8 +40,6 @@ NONEWPRIVS = GoProgram("nnp", "k8s.io/kubernetes/test/images/nonewprivs")
 # e2e.test depends on the module at the release's staging tag, so that one is built.
 SAMPLE_APISERVER = GoProgram("sample-apiserver", "k8s.io/sample-apiserver")
 TEST_IMAGE_PACKAGES = (
-    "busybox-static",
-    "bash-static",
     "nginx-light",
     "curl",
     "dnsutils",
