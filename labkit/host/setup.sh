@@ -84,15 +84,25 @@ install_packages() {
     fi
     command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || wanted+=(debootstrap)
     go_binary >/dev/null || wanted+=(golang-go)
+    # The e2e busybox test image is built, statically, from Debian's source package
+    # (labkit/suites/busybox.py): a C toolchain with libc.a, dpkg-source and patch.
+    local tool
+    for tool in gcc make dpkg-source; do
+        command -v "$tool" >/dev/null || { wanted+=(build-essential); break; }
+    done
+    [[ -e /usr/lib/$(uname -m)-linux-gnu/libc.a ]] || [[ " ${wanted[*]} " == *" build-essential "* ]] ||
+        wanted+=(build-essential)
+    command -v patch >/dev/null || wanted+=(patch)
     if [[ ${#wanted[@]} -eq 0 ]]; then
-        say "packages: docker engine, debootstrap and go already present"
+        say "packages: docker engine, debootstrap, go and a C toolchain already present"
         return
     fi
     command -v apt-get >/dev/null ||
         die "missing ${wanted[*]} and this is not a Debian-like host; install them yourself"
     apt_install "${wanted[@]}" ||
         die "could not install ${wanted[*]} with apt-get (see above); install a Docker Engine" \
-            "(docker.io or docker-ce), debootstrap and Go yourself, then run this again"
+            "(docker.io or docker-ce), debootstrap, Go, build-essential and patch" \
+            "yourself, then run this again"
 }
 
 go_binary() {
