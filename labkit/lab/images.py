@@ -7,6 +7,7 @@ import json
 import tarfile
 import tempfile
 from collections.abc import Callable
+from typing import IO
 
 import docker
 import docker.errors
@@ -50,23 +51,25 @@ def load_image(
         wrapped = _wrap(archive, size)
 
     def load(node: Node) -> None:
-        node.container.put_archive(IMPORT_DIR, wrapped)
-        node.exec(
-            [
-                "ctr",
-                "--namespace",
-                CONTAINERD_NAMESPACE,
-                "images",
-                "import",
-                f"{IMPORT_DIR}/labkit-image.tar",
-            ],
-            timeout=IMAGE_IMPORT_TIMEOUT,
-        )
-        node.exec(["rm", "-f", f"{IMPORT_DIR}/labkit-image.tar"])
+        import_into_node(node, wrapped, "labkit-image.tar", IMAGE_IMPORT_TIMEOUT)
         say(f"{node.name}: loaded {reference}")
 
     parallel(wanted, load)
     return [n.name for n in wanted]
+
+
+def import_into_node(
+    node: Node, wrapped: bytes | IO[bytes], name: str, timeout: float = IMAGE_IMPORT_TIMEOUT
+) -> None:
+    """Copy `wrapped` (a tar holding the image archive `name`) into the node, import every
+    image of the archive into the kubelet's containerd in one call, and remove the copy."""
+    node.container.put_archive(IMPORT_DIR, wrapped)
+    archive = f"{IMPORT_DIR}/{name}"
+    node.exec(
+        ["ctr", "--namespace", CONTAINERD_NAMESPACE, "images", "import", archive],
+        timeout=timeout,
+    )
+    node.exec(["rm", "-f", archive])
 
 
 def image_exists(client: docker.DockerClient, reference: str) -> bool:

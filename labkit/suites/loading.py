@@ -16,13 +16,13 @@ from pathlib import Path
 
 import docker
 
-from labkit.constants import CONTAINERD_NAMESPACE, IMAGE_IMPORT_TIMEOUT
+from labkit.constants import IMAGE_IMPORT_TIMEOUT
 from labkit.errors import StepFailed
+from labkit.lab.images import import_into_node
 from labkit.lab.node import Node
 from labkit.naming import cache_dir
 from labkit.parallel import parallel
 
-IMPORT_DIR = "/var/tmp"  # on the node's /var volume, not its memory-backed /tmp
 ARCHIVE_NAME = "labkit-test-images.tar"
 # One archive holds every test image: its import takes longer than one image's.
 IMPORT_TIMEOUT = 4 * IMAGE_IMPORT_TIMEOUT
@@ -56,19 +56,7 @@ def load_images(
 
         def load(node: Node) -> None:
             with outer.open("rb") as stream:
-                node.container.put_archive(IMPORT_DIR, stream)
-            node.exec(
-                [
-                    "ctr",
-                    "--namespace",
-                    CONTAINERD_NAMESPACE,
-                    "images",
-                    "import",
-                    f"{IMPORT_DIR}/{ARCHIVE_NAME}",
-                ],
-                timeout=IMPORT_TIMEOUT,
-            )
-            node.exec(["rm", "-f", f"{IMPORT_DIR}/{ARCHIVE_NAME}"])
+                import_into_node(node, stream, ARCHIVE_NAME, IMPORT_TIMEOUT)
             say(f"{node.name}: loaded {len(wanted[node.name])} test images")
 
         parallel([node for node in nodes if node.name in wanted], load)
