@@ -15,6 +15,7 @@ from kubernetes.utils import parse_quantity
 
 from labkit.lab.network import free_host_port
 from labkit.lab.workloads import probe_pod, run_probe_pods
+from labkit.suites.shared import kubeadm_suite_problems_with_one_control_plane
 
 GIB = 2**30
 LIMITS = {"cpus": 1, "memory": "2Gi"}
@@ -106,3 +107,10 @@ def _read_from(port: int, within: float) -> str:
         if time.monotonic() > deadline:
             return ""
         time.sleep(1)
+
+
+def test_kubeadms_e2e_suite_passes_with_a_limited_worker(lab_conformance) -> None:
+    """The worker's Docker limits and the kubelet reservation patched in by kubeadm change
+    nothing kubeadm's own suite checks (its kubelet-config, RBAC and [multi-node] specs)."""
+    problems = kubeadm_suite_problems_with_one_control_plane(lab_conformance("kubeadm"))
+    assert not problems, "\n".join(problems)

@@ -16,6 +16,7 @@ from labkit.lab.lab import Lab
 from labkit.lab.lifecycle import start_lab, stop_lab
 from labkit.lab.node import RESTART_POLICY, Node
 from labkit.lab.waits import is_ready
+from labkit.suites.shared import kubeadm_suite_problems_with_one_control_plane
 
 pytestmark = pytest.mark.lab(workers=1)
 
@@ -105,3 +106,10 @@ def test_the_lab_survives_a_restart(lab):
     nodes = lab.kubectl("get", "nodes", json=True)["items"]
     assert len(nodes) == 2
     assert not lab.check().failures
+
+
+def test_kubeadms_e2e_suite_passes_after_the_restarts(lab_conformance) -> None:
+    """Last in the module: after reverse-order starts, docker restart and lab stop/start,
+    the lab is still what kubeadm's own suite expects."""
+    problems = kubeadm_suite_problems_with_one_control_plane(lab_conformance("kubeadm"))
+    assert not problems, "\n".join(problems)

@@ -9,8 +9,7 @@ from kubernetes import client as k8s
 
 from labkit.lab.lab import Lab
 from labkit.lab.workloads import delete_probe_pods, exec_in_pod, probe_pod, run_probe_pods
-from labkit.suites.shared import applicable_spec_problems
-from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS
+from labkit.suites.shared import kubeadm_suite_problems_with_one_control_plane
 from labkit.versions import DEFAULT_VERSION, PREVIOUS_MINOR_VERSION
 
 pytestmark = pytest.mark.lab(
@@ -57,9 +56,5 @@ def test_kubeadms_e2e_suite_passes_with_the_older_worker(lab_conformance) -> Non
     """kinder runs e2e_kubeadm after its skew workflows too; the suite is the control plane's
     release (the API server's), and its `[multi-node]` specs read the older worker as well.
     Only `[copy-certs]` is left out (one control plane: no kubeadm-certs Secret)."""
-    result = lab_conformance("kubeadm")
-    problems = applicable_spec_problems(
-        result, left_out=(COPY_CERTS,), self_skips=KUBEADM_SELF_SKIPS
-    )
+    problems = kubeadm_suite_problems_with_one_control_plane(lab_conformance("kubeadm"))
     assert not problems, "\n".join(problems)
-    assert any("[multi-node]" in spec.name for spec in result.passed), result.summary()

@@ -26,8 +26,7 @@ from labkit.errors import LabkitError
 from labkit.lab.lab import Lab
 from labkit.lab.upgrade import UpgradeResult, upgrade_lab
 from labkit.pipeline import Progress
-from labkit.suites.shared import applicable_spec_problems
-from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS
+from labkit.suites.shared import kubeadm_suite_problems_with_one_control_plane
 from labkit.versions import (
     DEFAULT_VERSION,
     PREVIOUS_MINOR_VERSION,
@@ -215,12 +214,8 @@ def test_kubeadms_e2e_suite_passes_after_the_upgrade(upgraded: Upgraded, lab_con
     """As kinder's upgrade workflows do: e2e_kubeadm of the target release against the
     upgraded lab (what `kubeadm upgrade` rewrote: kubeadm-config, kubelet-config, RBAC,
     CoreDNS, kube-proxy). Only `[copy-certs]` is left out (one control plane)."""
-    result = lab_conformance("kubeadm")
-    problems = applicable_spec_problems(
-        result, left_out=(COPY_CERTS,), self_skips=KUBEADM_SELF_SKIPS
-    )
+    problems = kubeadm_suite_problems_with_one_control_plane(lab_conformance("kubeadm"))
     assert not problems, "\n".join(problems)
-    assert any("[multi-node]" in spec.name for spec in result.passed), result.summary()
 
 
 def test_a_downgrade_is_refused_and_changes_nothing(upgraded: Upgraded) -> None:

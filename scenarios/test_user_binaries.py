@@ -15,8 +15,7 @@ import pytest
 
 from labkit.nodeimage import components, gomod
 from labkit.nodeimage.build import kubernetes_go_mod
-from labkit.suites.shared import applicable_spec_problems
-from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS
+from labkit.suites.shared import kubeadm_suite_problems_with_one_control_plane
 from labkit.versions import DEFAULT_VERSION
 
 USER_VERSION = f"{DEFAULT_VERSION}-labkit.user"
@@ -70,9 +69,5 @@ def test_the_lab_built_by_the_users_kubeadm_is_ready(lab) -> None:
 def test_kubeadms_e2e_suite_passes_on_the_lab_the_users_kubeadm_built(lab_conformance) -> None:
     """What an installer gate runs after its own kubeadm built a lab: kinder's e2e_kubeadm.
     Only `[copy-certs]` is left out (one control plane: no kubeadm-certs Secret)."""
-    result = lab_conformance("kubeadm")
-    problems = applicable_spec_problems(
-        result, left_out=(COPY_CERTS,), self_skips=KUBEADM_SELF_SKIPS
-    )
+    problems = kubeadm_suite_problems_with_one_control_plane(lab_conformance("kubeadm"))
     assert not problems, "\n".join(problems)
-    assert any("[multi-node]" in spec.name for spec in result.passed), result.summary()

@@ -102,3 +102,18 @@ def applicable_spec_problems(
 
 def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+def kubeadm_suite_problems_with_one_control_plane(result: SuiteResult) -> list[str]:
+    """What keeps e2e_kubeadm on a lab of one control plane and workers from "every spec
+    that applies passed": only `[copy-certs]` may be left out (no kubeadm-certs Secret
+    without several control planes), only the dual-stack spec may skip itself, and its
+    `[multi-node]` specs must have run."""
+    from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS
+
+    problems = applicable_spec_problems(
+        result, left_out=(COPY_CERTS,), self_skips=KUBEADM_SELF_SKIPS
+    )
+    if not any("[multi-node]" in spec.name for spec in result.passed):
+        problems.append(f"no [multi-node] spec passed: {result.summary()}")
+    return problems
