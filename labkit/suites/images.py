@@ -39,18 +39,8 @@ NONEWPRIVS = GoProgram("nnp", "k8s.io/kubernetes/test/images/nonewprivs")
 # Upstream builds github.com/kubernetes/sample-apiserver's main package; the release's own
 # e2e.test depends on the module at the release's staging tag, so that one is built.
 SAMPLE_APISERVER = GoProgram("sample-apiserver", "k8s.io/sample-apiserver")
-TEST_IMAGE_PACKAGES = (
-    "nginx-light",
-    "curl",
-    "dnsutils",
-    "iproute2",
-    "iputils-ping",
-    "netcat-openbsd",
-    "socat",
-    "iperf",
-    "procps",
-    "ca-certificates",
-)
+# The toolbox (what agnhost's commands and probe pods reach for), plus nginx and iperf.
+TEST_IMAGE_PACKAGES = ("nginx-light", "iperf", *rootfs.TOOLBOX_PACKAGES)
 # agnhost's Dockerfile: `adduser -u 1000 user-defined-in-image`, `addgroup -g 50000 ...`.
 AGNHOST_USER = ("user-defined-in-image", 1000)
 AGNHOST_GROUP = ("group-defined-in-image", 50000)
