@@ -1,6 +1,6 @@
 """What labkit does on its host beyond one lab, as library calls: the CLI's host-level
-commands (`doctor`, `lab list`, `lab prune`, `image build`, `image gomod`) are these plus
-printing, and the `labkit_host` pytest fixture hands them to scenarios."""
+commands (`doctor`, `lab list`, `lab down`, `lab prune`, `image build`, `image gomod`)
+are these plus printing, and the `labkit_host` pytest fixture hands them to scenarios."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ class LabkitHost:
         from labkit.lab.lab import list_labs
 
         return list_labs(self.client)
+
+    def remove_lab(self, name: str) -> bool:
+        """Remove a lab, whole or half made (a bring-up killed before its control plane had
+        a container), as `labkit lab down` does; False when there was no such lab."""
+        from labkit.lab.lab import delete_lab
+
+        if name not in self.labs():
+            return False
+        delete_lab(self.client, name)
+        return True
 
     def prune(self) -> dict[str, int]:
         """Remove every container, volume and network labkit labelled, of any lab or build;

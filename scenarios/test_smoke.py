@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from labkit.lab.workloads import (
@@ -65,3 +67,20 @@ def test_status_and_logs_through_the_lab(lab, tmp_path) -> None:
     assert (logs / "summary.txt").exists()
     assert {path.name for path in logs.iterdir() if path.is_dir()} == {n.name for n in lab.nodes}
     assert not list(logs.rglob("errors.txt")), (logs / "summary.txt").read_text()
+
+
+def test_a_command_on_a_node_gets_its_input_and_keeps_its_streams_apart(lab) -> None:
+    # What `labkit lab exec` runs: stdin read to its end, stdout and stderr kept apart.
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    code = lab.exec(
+        "worker2",
+        ["sh", "-c", "tr a-z A-Z; hostname >&2; exit 3"],
+        stdin=io.BytesIO(b"from the host\n"),
+        stdout=stdout,
+        stderr=stderr,
+    )
+    assert (code, stdout.getvalue(), stderr.getvalue()) == (
+        3,
+        b"FROM THE HOST\n",
+        f"{lab.name}-worker2\n".encode(),
+    )

@@ -170,6 +170,10 @@ class RecordingLab(Lab):
     def down(self) -> None:
         self.called.append(("down", None))
 
+    def exec(self, node: Any, command: Any, **streams: Any) -> int:
+        self.called.append(("exec", (node.name, list(command), streams["tty"])))
+        return 0
+
     def check(self, **kwargs: Any) -> Any:
         self.called.append(("check", kwargs))
         return SimpleNamespace(
@@ -198,6 +202,10 @@ def cli_lab(monkeypatch) -> RecordingLab:
         ),
         (["check", NAME, "--strict"], ("check", {"strict": True, "wait": 0.0})),
         (["lab", "export-logs", NAME, "/tmp/h15-logs"], ("export_logs", "/tmp/h15-logs")),
+        (
+            ["lab", "exec", NAME, "worker", "--", "crictl", "ps"],
+            ("exec", (f"{NAME}-worker", ["crictl", "ps"], False)),
+        ),
     ],
 )
 def test_cli_commands_go_through_the_lab_methods(
@@ -221,6 +229,10 @@ class RecordingHost:
     def labs(self) -> list[str]:
         self.called.append(("labs", None))
         return [NAME]
+
+    def remove_lab(self, name: str) -> bool:
+        self.called.append(("remove_lab", name))
+        return True
 
     def prune(self) -> dict[str, int]:
         self.called.append(("prune", None))
@@ -251,18 +263,28 @@ class RecordingHost:
             [("build_image", ("v1.36.3", None))],
         ),
         (["image", "gomod"], [("write_go_modules", None)]),
-        (["lab", "down", NAME], [("labs", None)]),
+        (["lab", "down", NAME], [("remove_lab", NAME)]),
     ],
 )
 def test_host_commands_go_through_the_labkit_host(
     monkeypatch, cli_lab: RecordingLab, argv: list[str], called: list[Any], capsys
 ) -> None:
     labkit_host = RecordingHost()
-    removed: list[tuple[Any, str]] = []
     monkeypatch.setattr("labkit.labkit_host.LabkitHost", lambda: labkit_host)
-    monkeypatch.setattr("labkit.lab.lab.delete_lab", lambda *args: removed.append(args))
     assert main(argv) == 0
     assert labkit_host.called == called
-    # `lab down` is Lab.down on the host's client, found or not (a lab half made has no
-    # control plane for Lab.find).
-    assert removed == ([("client", NAME)] if argv[:2] == ["lab", "down"] else [])
+
+
+def test_remove_lab_removes_a_lab_found_or_half_made_and_says_when_there_is_none(
+    monkeypatch,
+) -> None:
+    from labkit.labkit_host import LabkitHost
+
+    removed: list[tuple[Any, str]] = []
+    monkeypatch.setattr("labkit.lab.lab.list_labs", lambda client: [NAME])
+    monkeypatch.setattr("labkit.lab.lab.delete_lab", lambda *args: removed.append(args))
+    # A lab half made has only a network or a load balancer: listed, so removed.
+    labkit_host = LabkitHost("client")
+    assert labkit_host.remove_lab(NAME) is True
+    assert labkit_host.remove_lab("h15-none") is False
+    assert removed == [("client", NAME)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 
 from labkit.cli.lab_logs import register_export_logs
@@ -157,15 +156,11 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import Lab
     from labkit.labkit_host import LabkitHost
 
-    labkit_host = LabkitHost()
-    if args.name not in labkit_host.labs():
+    if not LabkitHost().remove_lab(args.name):
         print(f"no lab named {args.name!r}; nothing to do", file=sys.stderr)
         return 0
-    # Not Lab.find: a lab half made or half removed has no control plane to find.
-    Lab(args.name, labkit_host.client, []).down()
     print(f"lab {args.name!r} removed")
     return 0
 
@@ -236,9 +231,9 @@ def run_exec(args: argparse.Namespace) -> int:
     node = lab.node(args.node)
     # Else the docker CLI's "container ... is not running" would be all the user sees.
     require_running(lab, [node])
-    # Through the docker CLI so that output streams and a terminal works, as `kubectl exec`.
-    tty = ["-it"] if sys.stdin.isatty() else ["-i"]
-    return subprocess.call(["docker", "exec", *tty, node.container.name, *command])
+    # stdin always joined, as `docker exec -i` does: `lab exec N NODE -- sh < script` works.
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    return lab.exec(node, command, stdin=sys.stdin.buffer, tty=terminal)
 
 
 def run_load_image(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import docker
 import docker.errors
@@ -224,6 +224,32 @@ class Lab:
         if not result.ok and (check or json):
             raise ExecFailed(self.running_control_plane().name, result)
         return json_module.loads(result.stdout) if json else result
+
+    def exec(
+        self,
+        node: str | Node,
+        command: Sequence[str],
+        *,
+        stdin: BinaryIO | None = None,
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+        tty: bool = False,
+    ) -> int:
+        """Run a command on a node as `labkit lab exec` does: its streams joined to these
+        files (stdout and stderr default to this process's own; no stdin unless given) and
+        its output written as it comes. Returns its exit code. `Node.exec` is the call that
+        captures the output instead."""
+        from labkit.lab.attach import exec_attached, standard_streams
+
+        own = standard_streams()
+        return exec_attached(
+            self._node(node).container,
+            command,
+            stdin=stdin,
+            stdout=own["stdout"] if stdout is None else stdout,
+            stderr=own["stderr"] if stderr is None else stderr,
+            tty=tty,
+        )
 
     def conformance(
         self,

@@ -145,7 +145,7 @@ class Node:
         stderr = b"".join(chunks["stderr"]).decode(errors="replace")
         if timed_out:
             stderr += f"\n(killed: no exit within {timeout:.0f}s)"
-        exit_code = _TIMED_OUT if timed_out else _exit_code(api, exec_id)
+        exit_code = _TIMED_OUT if timed_out else exec_exit_code(api, exec_id)
         result = ExecResult(
             tuple(command), exit_code, b"".join(chunks["stdout"]).decode(errors="replace"), stderr
         )
@@ -211,7 +211,7 @@ class ExecStreamBroken(Exception):
     """docker-py lost part of an exec's output stream (seen on busy hosts)."""
 
 
-def _exit_code(api: docker.APIClient, exec_id: str) -> int:
+def exec_exit_code(api: docker.APIClient, exec_id: str) -> int:
     # The stream can end a moment before Docker records the exit code.
     for _ in range(50):
         state = api.exec_inspect(exec_id)
