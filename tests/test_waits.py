@@ -115,6 +115,9 @@ def pod(ready: bool, *, deleting: bool = False, phase: str = "Running") -> k8s.V
         # Old pods being deleted and an ended one do not count against it.
         ([pod(True), pod(True), pod(False, deleting=True), pod(False, phase="Succeeded")],
          True, True),
+        # A pod being deleted but still Ready is not one of them: it holds nothing.
+        ([pod(True), pod(True), pod(True, deleting=True)], True, True),
+        ([pod(True), pod(True, deleting=True)], True, False),
         ([pod(True)], True, False),
     ],
 )  # fmt: skip

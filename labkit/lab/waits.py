@@ -121,8 +121,10 @@ def pods_ready(
     core = k8s.CoreV1Api(api)
 
     def met(pods: list[k8s.V1Pod]) -> bool:
-        ready = sum(pod_running_and_ready(p) for p in pods)
-        return ready >= count and (not every or ready == len(live_pods(pods)))
+        if not every:
+            return sum(pod_running_and_ready(p) for p in pods) >= count
+        live = live_pods(pods)
+        return len(live) >= count and all(pod_running_and_ready(p) for p in live)
 
     return wait_until(
         core.list_namespaced_pod, met, timeout, namespace=namespace, label_selector=selector
