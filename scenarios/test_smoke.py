@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 
 import pytest
 
@@ -13,6 +14,7 @@ from labkit.lab.workloads import (
     probe_pod,
     run_probe_pods,
 )
+from labkit.spec.types import DEFAULT_SERVICE_SUBNET
 
 pytestmark = pytest.mark.lab(workers=2)
 
@@ -57,6 +59,27 @@ def test_each_pod_reaches_the_pod_on_the_other_worker(probe_pods, lab) -> None:
         result = exec_in_pod(lab, client.metadata.name, ["socat", "-T", "5", "-", target])
         assert result.ok, result.stderr
         assert result.stdout.strip() == f"hello from {server.metadata.name}"
+
+
+SERVICE_RANGE = ipaddress.ip_network(DEFAULT_SERVICE_SUBNET)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [f"{SERVICE_RANGE[1]}:80", f"{SERVICE_RANGE[-2]}:443"],
+    ids=["a-port-the-kubernetes-service-lacks", "an-address-no-service-has"],
+)
+def test_what_no_service_answers_is_refused_in_the_lab(probe_pods, lab, address: str) -> None:
+    # kube-proxy has no rule for either; the node refuses them rather than letting them out
+    # of the lab, where a network that answers would make them connect.
+    pod = probe_pods[0].metadata.name
+    socat = ["socat", "-T", "5", "-", f"TCP:{address},connect-timeout=5"]
+    from_a_pod = exec_in_pod(lab, pod, socat)
+    assert not from_a_pod.ok and "Connection refused" in from_a_pod.stderr, from_a_pod
+    host, port = address.split(":")
+    tcp = ["timeout", "10", "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]
+    from_a_node = lab.workers[0].exec(tcp, check=False)
+    assert not from_a_node.ok and "Connection refused" in from_a_node.stderr, from_a_node
 
 
 def test_status_and_logs_through_the_lab(lab, tmp_path) -> None:

@@ -277,8 +277,11 @@ def test_limits_ports_and_mounts_reach_docker(tmp_path: Path) -> None:
         resources=lab.resources_of(lab.node_names()[1]),
         port_mappings=override.extra_port_mappings,
         mounts=override.extra_mounts,
+        service_subnet=lab.networking.service_subnet,
     )
     settings = docker.settings
+    # What labkit-entrypoint reads to keep the service range in the lab.
+    assert settings["environment"] == {"LABKIT_SERVICE_SUBNET": "10.96.0.0/16"}
     assert settings["nano_cpus"] == 1_500_000_000
     assert settings["mem_limit"] == settings["memswap_limit"] == 2 * GIB
     assert settings["ports"] == {"53/udp": [("127.0.0.1", 1053)]}

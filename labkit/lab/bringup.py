@@ -174,6 +174,7 @@ def create_nodes(up: BringUp) -> None:
             mounts=override(node_spec).extra_mounts,
             avoid_ports=claimed_host_ports(up.spec),
             publish_api=not up.spec.is_ha,
+            service_subnet=up.spec.networking.service_subnet,
         )
 
     up.nodes = parallel(up.spec.node_names(), create)

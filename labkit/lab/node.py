@@ -39,6 +39,8 @@ _API_PORT_TRIES = 5
 # node's last exit was not 0: a node stopped cleanly exits 130 (systemd's poweroff), so
 # after an engine restart or a reboot every node comes back unless `lab stop` stopped it.
 RESTART_POLICY = {"Name": "on-failure", "MaximumRetryCount": 1}
+# What the node's entrypoint reads the service range from.
+SERVICE_SUBNET_VARIABLE = "LABKIT_SERVICE_SUBNET"
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ def create_node(
     mounts: Sequence[HostMount] = (),
     avoid_ports: Collection[int] = (),
     publish_api: bool = True,
+    service_subnet: str | None = None,
 ) -> Node:
     """Create and start a node container with labkit's labels and its own /var volume, at
     `address` on the lab network (else where Docker puts it), limited to `resources`, with
@@ -250,13 +253,17 @@ def create_node(
     127.0.0.1 at a port chosen here (never one of `avoid_ports`, which the lab's mappings
     claim) and bound explicitly: Docker keeps it across restarts, where a port it picks
     itself moves at every start. Behind a load balancer (`publish_api` false), the load
-    balancer publishes it instead."""
+    balancer publishes it instead. The node refuses what is addressed to `service_subnet`
+    and kube-proxy did not translate (its entrypoint, at every start), so that it stays in
+    the lab."""
     labels = managed_labels(**{LABEL_LAB: lab, LABEL_ROLE: role, LABEL_NODE: name})
     # containerd's overlayfs snapshotter cannot sit on the container's overlay root.
     volume = client.volumes.create(name=f"{name}-var", labels=labels)
     settings = _container_settings(name, labels, volume.name, network, runtime)
     settings["mounts"] += [_bind_mount(mount) for mount in mounts]
     settings.update(_limits(resources))
+    if service_subnet:
+        settings["environment"] = {SERVICE_SUBNET_VARIABLE: service_subnet}
     user_ports = _published_ports(port_mappings)
     if address:
         endpoint = client.api.create_endpoint_config(ipv4_address=address)
