@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import sys
 import termios
 import threading
 import tty as terminal
@@ -88,8 +87,3 @@ def _match_terminal_size(api: docker.APIClient, exec_id: str, stdin: BinaryIO) -
     with contextlib.suppress(OSError, docker.errors.APIError):
         size = os.get_terminal_size(stdin.fileno())
         api.exec_resize(exec_id, height=size.lines, width=size.columns)
-
-
-def standard_streams() -> dict[str, BinaryIO]:
-    """This process's own streams, as `exec_attached` takes them."""
-    return {"stdin": sys.stdin.buffer, "stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,15 +240,14 @@ class Lab:
         files (stdout and stderr default to this process's own; no stdin unless given) and
         its output written as it comes. Returns its exit code. `Node.exec` is the call that
         captures the output instead."""
-        from labkit.lab.attach import exec_attached, standard_streams
+        from labkit.lab.attach import exec_attached
 
-        own = standard_streams()
         return exec_attached(
             self._node(node).container,
             command,
             stdin=stdin,
-            stdout=own["stdout"] if stdout is None else stdout,
-            stderr=own["stderr"] if stderr is None else stderr,
+            stdout=sys.stdout.buffer if stdout is None else stdout,
+            stderr=sys.stderr.buffer if stderr is None else stderr,
             tty=tty,
         )
 
