@@ -25,8 +25,8 @@ import testinfra
 
 from labkit.checks import NodeArtifacts, check_node, node_rules
 from labkit.checks.lab_context import node_context, read_lab_config, read_node
+from labkit.facade import Lab
 from labkit.host import docker_client
-from labkit.lab.lab import Lab
 from labkit.lab.node import Node
 
 DEFAULT_OUTPUT = Path(__file__).with_name("check-speed.json")

@@ -36,7 +36,7 @@ from typing import Any
 import docker
 
 from labkit.host import docker_client
-from labkit.lab.lab import lab_state_dir
+from labkit.lab.state import LabState
 from labkit.naming import LABEL_LAB, LABEL_MANAGED
 
 DEFAULT_KILLS = ("create nodes@0.5", "kubeadm init@3", "join workers + install CNI@2")
@@ -90,7 +90,7 @@ def count(client: docker.DockerClient, label: str, mounted: Sequence[str] = ()) 
 
 def lab_count(client: docker.DockerClient, lab: str, mounted: Sequence[str] = ()) -> Count:
     found = count(client, f"{LABEL_LAB}={lab}", mounted)
-    return Count(**{**asdict(found), "state_dir": lab_state_dir(lab).exists()})
+    return Count(**{**asdict(found), "state_dir": LabState(lab).directory.exists()})
 
 
 def mounted_volumes(client: docker.DockerClient, lab: str) -> list[str]:

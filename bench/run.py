@@ -43,9 +43,8 @@ from bench.kind import (
 from bench.memory import MemoryPoller
 from labkit import host
 from labkit.constants import READY_TIMEOUT
+from labkit.facade import Lab
 from labkit.lab import waits
-from labkit.lab.bringup import bring_up
-from labkit.lab.lab import Lab
 from labkit.naming import LABEL_LAB, cache_dir
 from labkit.pipeline import Progress
 from labkit.spec import LabSpec
@@ -98,7 +97,7 @@ def run_labkit(
     lab: Lab | None = None
     try:
         with poller:
-            result = bring_up(spec, client=client, progress=progress)
+            result = Lab.up(spec, client=client, progress=progress)
             lab = result.lab
             record["ready_seconds"] = round(time.monotonic() - clock, 2)
             record["steps"] = {t.name: round(t.seconds, 2) for t in result.timings}

@@ -39,6 +39,8 @@ CA_CERT = f"{PKI_DIR}/ca.crt"
 # kubeadm's scratch space: `kubeadm upgrade` keeps its backups there (etcd's data included).
 KUBEADM_TEMP_DIR = f"{KUBERNETES_DIR}/tmp"
 ADMIN_CONF = f"{KUBERNETES_DIR}/admin.conf"
+# kubectl on a control-plane node, as the cluster admin kubeadm made.
+KUBECTL_ON_NODE = ("kubectl", "--kubeconfig", ADMIN_CONF)
 CONTROLLER_MANAGER_CONF = f"{KUBERNETES_DIR}/controller-manager.conf"
 SCHEDULER_CONF = f"{KUBERNETES_DIR}/scheduler.conf"
 KUBELET_DIR = "/var/lib/kubelet"

@@ -40,14 +40,14 @@ class LabkitHost:
 
     def labs(self) -> list[str]:
         """The names of the labs on this host, whoever made them."""
-        from labkit.lab.lab import list_labs
+        from labkit.lab.model import list_labs
 
         return list_labs(self.client)
 
     def remove_lab(self, name: str) -> bool:
         """Remove a lab, whole or half made (a bring-up killed before its control plane had
         a container), as `labkit lab down` does; False when there was no such lab."""
-        from labkit.lab.lab import delete_lab
+        from labkit.lab.model import delete_lab
 
         if name not in self.labs():
             return False
@@ -57,7 +57,7 @@ class LabkitHost:
     def prune(self) -> dict[str, int]:
         """Remove every container, volume and network labkit labelled, of any lab or build;
         returns how many of each kind."""
-        from labkit.lab.lab import prune
+        from labkit.lab.model import prune
 
         return prune(self.client)
 

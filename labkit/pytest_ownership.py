@@ -35,7 +35,7 @@ def lab_name(nodeid: str, owner: str) -> str:
     return f"lk-{stem}{tail}"
 
 
-def _run_id_of(testrunuid: str) -> str:
+def run_id_of(testrunuid: str) -> str:
     # Hashed, not sliced: `--testrunuid` takes any string, and lab names must stay
     # lowercase DNS labels.
     return hashlib.sha256(testrunuid.encode()).hexdigest()[:6]
@@ -50,7 +50,7 @@ def run_id(config: pytest.Config) -> str:
         # xdist's --testrunuid, when given, names the run without -n too: a CI script can
         # then remove this run's labs alone (`labkit lab prune --pytest-run UID`).
         given = workerinput.get("testrunuid") or config.getoption("testrunuid", None)
-        config.stash[RUN] = _run_id_of(given or uuid.uuid4().hex)
+        config.stash[RUN] = run_id_of(given or uuid.uuid4().hex)
     return config.stash[RUN]
 
 
@@ -70,9 +70,9 @@ def labs_of(names: list[str], run: str, worker: str | None = None) -> list[str]:
 def prune_pytest_run(client: docker.DockerClient, testrunuid: str) -> list[str]:
     """Remove the labs that the fixtures of the pytest run given `--testrunuid=testrunuid`
     named, whichever worker made them; returns their names."""
-    from labkit.lab.lab import delete_lab, list_labs
+    from labkit.lab.model import delete_lab, list_labs
 
-    names = labs_of(list_labs(client), _run_id_of(testrunuid))
+    names = labs_of(list_labs(client), run_id_of(testrunuid))
     for name in names:
         delete_lab(client, name)
     return names
@@ -82,7 +82,7 @@ def remove_labs(run: str, worker: str | None, why: str) -> None:
     import docker
 
     from labkit.host import docker_client
-    from labkit.lab.lab import delete_lab, list_labs
+    from labkit.lab.model import delete_lab, list_labs
 
     try:
         client = docker_client()

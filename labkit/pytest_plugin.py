@@ -1,6 +1,6 @@
 """labkit's pytest plugin: wires the library into options, a marker, fixtures and reports.
 
-Everything here is also reachable without pytest (labkit.lab, labkit.checks); the plugin
+Everything here is also reachable without pytest (labkit.Lab, labkit.LabkitHost); the plugin
 only decides lab names, lifetimes and what a failing test report carries.
 """
 
@@ -16,16 +16,21 @@ import pytest
 from labkit.errors import LabkitError
 from labkit.pytest_ownership import (
     RUN,
-    _run_id_of,
     lab_name,
     lab_owner,
     remove_labs,
+    run_id_of,
 )
 from labkit.spec import LabSpec
 from labkit.yamldata import camel
 
 if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
     from xdist.workermanage import WorkerController
+
+    from labkit.facade import Lab
+    from labkit.labkit_host import LabkitHost
+    from labkit.suites.shared import SharedSuiteRuns
 
 MARKER = "lab(**spec): the lab a test or module needs, as lab spec fields (workers=2, cni='none')"
 _FAILED = pytest.StashKey[bool]()
@@ -97,8 +102,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     return report
 
 
-def _labs_of(item: pytest.Item) -> list[Any]:
-    from labkit.lab.lab import Lab
+def _labs_of(item: pytest.Item) -> list[Lab]:
+    from labkit.facade import Lab
 
     labs = []
     for value in getattr(item, "funcargs", {}).values():
@@ -109,19 +114,16 @@ def _labs_of(item: pytest.Item) -> list[Any]:
     return labs
 
 
-def _failure_sections(config: pytest.Config, lab: Any) -> list[tuple[str, str]]:
+def _failure_sections(config: pytest.Config, lab: Lab) -> list[tuple[str, str]]:
     """What a failing scenario's report carries: the diagnosis and where the logs are."""
-    from labkit.diagnose import diagnose, format_text
-    from labkit.lab.export_logs import export_logs
-
     sections = []
     try:
-        sections.append((f"labkit diagnosis of {lab.name}", format_text(diagnose(lab))))
+        sections.append((f"labkit diagnosis of {lab.name}", lab.diagnose().text()))
     except Exception as error:
         sections.append((f"labkit diagnosis of {lab.name}", f"unavailable: {error}"))
-    logs_root = Path(config.getoption("lab_logs_dir") or config.rootpath / "labkit-logs")
     try:
-        directory = export_logs(lab, logs_root / f"{lab.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        directory = lab.export_logs(_logs_root(config) / f"{lab.name}-{stamp}")
         sections.append((f"labkit logs of {lab.name}", f"exported to {directory}"))
     except Exception as error:
         sections.append((f"labkit logs of {lab.name}", f"export failed: {error}"))
@@ -212,7 +214,7 @@ class LabFactory:
         self.config = config
         self.owner = owner
         self.base_name = base_name
-        self.labs: list[Any] = []
+        self.labs: list[Lab] = []
 
     def __call__(
         self,
@@ -220,12 +222,12 @@ class LabFactory:
         *,
         on_phase: Callable[[str, Any], None] | None = None,
         **spec: Any,
-    ) -> Any:
-        from labkit.lab.bringup import bring_up
+    ) -> Lab:
+        from labkit.facade import Lab
 
         suffix = f"-{len(self.labs)}" if self.labs else ""
         lab_spec = spec_from_marker(spec, name=name or self.base_name + suffix, config=self.config)
-        result = bring_up(
+        result = Lab.up(
             lab_spec, keep_on_failure=bool(_option(self.config, "keep")), on_phase=on_phase
         )
         self.labs.append(result.lab)
@@ -253,7 +255,7 @@ class LabFactory:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: WorkerController) -> None:
     """xdist controller: learn the run id the workers will name their labs with."""
-    node.config.stash[RUN] = _run_id_of(node.workerinput["testrunuid"])
+    node.config.stash[RUN] = run_id_of(node.workerinput["testrunuid"])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -264,7 +266,7 @@ def pytest_testnodedown(node: WorkerController, error: object | None) -> None:
         return
     worker = node.workerinput["workerid"]
     node.config.stash.setdefault(_CRASHED, []).append(worker)
-    remove_labs(_run_id_of(node.workerinput["testrunuid"]), worker, f"worker {worker} crashed")
+    remove_labs(run_id_of(node.workerinput["testrunuid"]), worker, f"worker {worker} crashed")
 
 
 @pytest.hookimpl(trylast=True)
@@ -310,13 +312,13 @@ def lab(
     request: pytest.FixtureRequest,
     lab_spec: dict[str, Any],
     lab_on_phase: Callable[[str, Any], None] | None,
-) -> Iterator[Any]:
+) -> Iterator[Lab]:
     """One lab per module, shaped by the module's `lab` marker and `lab_spec` fixture
     (default: 1 control plane + 2 workers)."""
     reuse = request.config.getoption("lab_reuse")
     if reuse:
+        from labkit.facade import Lab
         from labkit.host import docker_client
-        from labkit.lab.lab import Lab
 
         yield Lab.find(docker_client(), reuse)
         return
@@ -333,7 +335,7 @@ def lab(
 
 
 @pytest.fixture(scope="session")
-def labkit_host() -> Any:
+def labkit_host() -> LabkitHost:
     """The Docker host's side of labkit (a `labkit.labkit_host.LabkitHost`): `doctor()`,
     `labs()`, `prune_pytest_run(uid)`, `build_image(version)`, as the CLI's host commands."""
     from labkit.labkit_host import LabkitHost
@@ -342,25 +344,23 @@ def labkit_host() -> Any:
 
 
 @pytest.fixture(scope="module")
-def lab_api(lab: Any) -> Any:
+def lab_api(lab: Lab) -> ApiClient:
     """A kubernetes ApiClient for the module's lab (its own, not the global config)."""
     return lab.api_client()
 
 
 @pytest.fixture(scope="module")
-def lab_conformance(lab: Any, request: pytest.FixtureRequest) -> Any:
+def lab_conformance(lab: Lab, request: pytest.FixtureRequest) -> SharedSuiteRuns:
     """`lab_conformance("kubeadm")` runs kubeadm's e2e suite (or `"conformance"`, with
     focus/skip/parallel) on the module's lab once; the module's tests share the result (a
     `labkit.suites.report.SuiteResult`). Reports go under --lab-logs-dir/suites."""
     from labkit.suites.shared import SharedSuiteRuns
 
-    config = request.config
-    logs_root = Path(config.getoption("lab_logs_dir") or config.rootpath / "labkit-logs")
-    return SharedSuiteRuns(lab, report_root=logs_root / "suites")
+    return SharedSuiteRuns(lab, report_root=_logs_root(request.config) / "suites")
 
 
 @pytest.fixture(scope="module")
-def lab_host(lab: Any) -> Callable[[str], Any]:
+def lab_host(lab: Lab) -> Callable[[str], Any]:
     """`lab_host("worker")` gives a testinfra host for that node, for users' own checks."""
     import testinfra
 
@@ -368,3 +368,7 @@ def lab_host(lab: Any) -> Callable[[str], Any]:
         return testinfra.get_host(f"docker://{lab.node(node).container.name}")
 
     return host
+
+
+def _logs_root(config: pytest.Config) -> Path:
+    return Path(config.getoption("lab_logs_dir") or config.rootpath / "labkit-logs")

@@ -16,8 +16,8 @@ import pytest
 from labkit.checks import cluster_rules
 from labkit.cli import main
 from labkit.constants import manifest_path
-from labkit.lab.lab import Lab
-from labkit.lab.status import wait_for_api
+from labkit.facade import Lab
+from labkit.lab.api import wait_for_api
 
 pytestmark = pytest.mark.lab(workers=0)
 

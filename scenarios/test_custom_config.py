@@ -30,7 +30,7 @@ from labkit.checks.parsing import (
     parse_kubeconfig,
 )
 from labkit.constants import KUBERNETES_DIR, PKI_DIR, manifest_path
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.lab.workloads import kubectl
 
 # profiling is a flag kubeadm does not set; kubelet-preferred-address-types replaces the

@@ -20,13 +20,13 @@ from kubernetes.client.exceptions import ApiException
 from labkit.checks.lab import check_lab
 from labkit.constants import API_REQUEST_TIMEOUT, PKI_DIR
 from labkit.diagnose import diagnose
+from labkit.facade import Lab
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 from labkit.lab import waits
-from labkit.lab.lab import Lab
+from labkit.lab.api import API_FAILURES
 from labkit.lab.node import Node
-from labkit.lab.status import API_FAILURES
-from labkit.lab.troubleshooting import node_monitor_grace_period, wait_for_ready_condition
 from labkit.suites.suites import COPY_CERTS, MULTI_NODE
+from labkit.troubleshooting import node_monitor_grace_period, wait_for_ready_condition
 from labkit.versions import TOOLBOX_IMAGE
 
 pytestmark = pytest.mark.lab(control_planes=3, workers=1)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.naming import LABEL_LAB
 from labkit.nodeimage.gomod import COMMITTED_MODULES
-from labkit.pytest_ownership import _run_id_of, lab_name
+from labkit.pytest_ownership import lab_name, run_id_of
 from labkit.versions import DEFAULT_VERSION
 
 pytestmark = pytest.mark.lab(workers=0)
@@ -50,7 +50,7 @@ def test_a_pytest_runs_prune_removes_its_labs_and_only_those(
     # A lab named as the fixtures of another pytest run (run id from its --testrunuid) name
     # theirs: what `.ci/run` prunes after a killed run.
     other_run = uuid.uuid4().hex
-    name = lab_name("scenarios/test_host_commands.py::other-run", f"{_run_id_of(other_run)}-gw")
+    name = lab_name("scenarios/test_host_commands.py::other-run", f"{run_id_of(other_run)}-gw")
     other = lab_factory(name, workers=0)
     listed = labkit_host.labs()
     assert {lab.name, other.name} <= set(listed)

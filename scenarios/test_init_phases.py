@@ -42,8 +42,8 @@ from labkit.constants import (
     PKI_DIR,
     manifest_path,
 )
+from labkit.facade import Lab
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS, init_phases
-from labkit.lab.lab import Lab
 from labkit.versions import KubernetesVersion
 
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}

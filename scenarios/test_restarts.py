@@ -12,7 +12,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from labkit.constants import API_REQUEST_TIMEOUT
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.lab.lifecycle import start_lab, stop_lab
 from labkit.lab.node import RESTART_POLICY, Node
 from labkit.lab.waits import is_ready

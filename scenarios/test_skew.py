@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.lab.workloads import delete_probe_pods, exec_in_pod, probe_pod, run_probe_pods
 from labkit.suites.shared import kubeadm_suite_problems_with_one_control_plane
 from labkit.versions import DEFAULT_VERSION, PREVIOUS_MINOR_VERSION

@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 
 from labkit.diagnose import diagnose
-from labkit.lab.troubleshooting import ApiAccess, ApiResponse, api_request
+from labkit.troubleshooting import ApiAccess, ApiResponse, api_request
 
 pytestmark = pytest.mark.lab(workers=0, cni="none")
 

@@ -19,7 +19,7 @@ from labkit.diagnose import Diagnosis, diagnose
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, parse_join_command
 from labkit.lab import waits
 from labkit.lab.node import ExecResult, Node
-from labkit.lab.troubleshooting import join_token_in_use, kubeadm_join, unjoin
+from labkit.troubleshooting import join_token_in_use, kubeadm_join, unjoin
 
 pytestmark = pytest.mark.lab(workers=1, cni="none")
 

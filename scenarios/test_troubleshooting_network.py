@@ -19,7 +19,8 @@ from labkit.constants import CNI_MANIFEST
 from labkit.diagnose import Diagnosis, diagnose
 from labkit.kubeadm.config import COREDNS_REPLICAS, COREDNS_SELECTOR
 from labkit.lab import waits
-from labkit.lab.troubleshooting import (
+from labkit.spec import DEFAULT_POD_SUBNET
+from labkit.troubleshooting import (
     install_cni,
     node_monitor_grace_period,
     remove_image,
@@ -27,7 +28,6 @@ from labkit.lab.troubleshooting import (
     wait_for_ready_condition,
     watch_waiting_reasons,
 )
-from labkit.spec import DEFAULT_POD_SUBNET
 from labkit.versions import FLANNEL_IMAGE
 
 pytestmark = pytest.mark.lab(workers=1, cni="none")

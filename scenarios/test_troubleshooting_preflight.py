@@ -18,15 +18,15 @@ import yaml
 from labkit.constants import KUBEADM_CONFIG
 from labkit.diagnose import diagnose
 from labkit.errors import StepFailed
+from labkit.facade import Lab
 from labkit.host import docker_client
 from labkit.kubeadm import BootstrapToken, init_config
-from labkit.lab.bringup import bring_up
-from labkit.lab.lab import Lab, delete_lab
+from labkit.lab.model import delete_lab
 from labkit.lab.node import Node
-from labkit.lab.troubleshooting import port_taken, preflight, preflight_findings, sysctl_set
 from labkit.pytest_ownership import lab_name, lab_owner
 from labkit.pytest_plugin import spec_from_marker
 from labkit.spec import LabSpec
+from labkit.troubleshooting import port_taken, preflight, preflight_findings, sysctl_set
 
 # kubeadm lowercases the name, then validates it as an RFC 1123 subdomain.
 BAD_NAME = "Control_Plane"
@@ -67,7 +67,7 @@ def failed(request: pytest.FixtureRequest) -> Iterator[FailedLab]:
     client = docker_client()
     try:
         with pytest.raises(StepFailed) as failure:
-            bring_up(bad, client=client, keep_on_failure=True)
+            Lab.up(bad, client=client, keep_on_failure=True)
         good = spec_from_marker(fields, name=name, config=request.config)
         failed = FailedLab(failure.value, Lab.find(client, name), good)
         write_config(failed, GOOD_CONFIG)

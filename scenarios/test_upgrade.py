@@ -23,7 +23,7 @@ from kubernetes.utils import parse_quantity
 from labkit.checks.lab import check_lab
 from labkit.constants import PKI_DIR
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.lab.upgrade import UpgradeResult, upgrade_lab
 from labkit.pipeline import Progress
 from labkit.suites.shared import kubeadm_suite_problems_with_one_control_plane

@@ -292,9 +292,9 @@ def test_check_wait_gives_up_with_the_reason(
     state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from labkit.checks.lab import read_cluster
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
 
-    monkeypatch.setattr("labkit.lab.status.API_PROBE_INTERVAL", 0.05)
+    monkeypatch.setattr("labkit.lab.api.API_PROBE_INTERVAL", 0.05)
     port = closed_port()
     write_kubeconfig(state, port)
     lab = Lab.find(fake_docker(), LAB)  # type: ignore[arg-type]
@@ -448,7 +448,7 @@ def test_failure_reasons_are_one_line_and_name_the_underlying_error() -> None:
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import MaxRetryError, NewConnectionError, SSLError
 
-    from labkit.lab.status import failure_reason
+    from labkit.lab.api import failure_reason
 
     eof = ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred (_ssl.c:1006)")
     assert failure_reason(MaxRetryError(None, "/api/v1/nodes", SSLError(eof))) == (

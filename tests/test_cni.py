@@ -52,7 +52,7 @@ def test_the_subnet_is_filled_in_and_flannel_reaches_the_api_server_directly() -
 
 
 def test_rendering_twice_gives_the_same_manifest() -> None:
-    # A re-apply (labkit.lab.troubleshooting.install_cni) must not roll the DaemonSet.
+    # A re-apply (labkit.troubleshooting.install_cni) must not roll the DaemonSet.
     once = render_cni_manifest(IMAGE_MANIFEST, "10.244.0.0/16", "172.18.0.2")
     assert render_cni_manifest(IMAGE_MANIFEST, "10.244.0.0/16", "172.18.0.2") == once
 

@@ -15,11 +15,13 @@ from kubernetes import client as k8s
 
 from labkit.cli import diagnose as diagnose_cli
 from labkit.diagnose import diagnose_snapshot, fetch
-from labkit.diagnose.fetch import fetch_snapshot, parse_crictl_ps
+from labkit.diagnose.fetch import fetch_snapshot
 from labkit.diagnose.report import format_text
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.lab.node import ExecResult
+from labkit.lab.runtime import parse_crictl_ps
+from labkit.lab.state import LabState
 
 CRICTL_PS = json.dumps(
     {
@@ -67,6 +69,17 @@ class FakeNode:
         return f"{unit} on {self.name}: something"
 
 
+@dataclass(frozen=True)
+class StateIn(LabState):
+    """A lab's state kept in a test's own directory."""
+
+    path: Path = Path()
+
+    @property
+    def directory(self) -> Path:
+        return self.path
+
+
 @dataclass
 class FakeLab:
     nodes: list[FakeNode]
@@ -78,6 +91,10 @@ class FakeLab:
     @property
     def control_planes(self) -> list[FakeNode]:
         return [n for n in self.nodes if n.role == "control-plane"]
+
+    @property
+    def state(self) -> LabState:
+        return StateIn(self.name, self.state_dir)
 
     def api_client(self) -> Any:
         if self.api_error:
@@ -202,9 +219,9 @@ def test_no_problems_says_what_it_looked_at() -> None:
 def run_cli(monkeypatch: pytest.MonkeyPatch, snap: Any, *argv: str) -> int:
     monkeypatch.setattr("labkit.host.docker_client", lambda: None)
     monkeypatch.setattr(
-        "labkit.lab.lab.Lab.find", classmethod(lambda cls, client, name: Lab(name, client, []))
+        "labkit.facade.Lab.find", classmethod(lambda cls, client, name: Lab(name, client, []))
     )
-    monkeypatch.setattr(fetch, "fetch_snapshot", lambda lab: snap)
+    monkeypatch.setattr("labkit.diagnose.fetch_snapshot", lambda lab: snap)
     parser = argparse.ArgumentParser()
     diagnose_cli.register(parser.add_subparsers())
     args = parser.parse_args(["diagnose", LAB, *argv])

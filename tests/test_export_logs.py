@@ -203,7 +203,7 @@ def test_default_directory_and_cli(
     # The CLI finds the lab and calls its export_logs, as a library user would.
     found = SimpleNamespace(export_logs=lambda directory: export_logs(lab, directory))
     monkeypatch.setattr("labkit.host.docker_client", lambda: "client")
-    monkeypatch.setattr("labkit.lab.lab.Lab.find", lambda client, name: found)
+    monkeypatch.setattr("labkit.facade.Lab.find", lambda client, name: found)
     parser = argparse.ArgumentParser()
     register_export_logs(parser.add_subparsers())
     args = parser.parse_args(["export-logs", "lab"])

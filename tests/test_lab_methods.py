@@ -14,6 +14,7 @@ import pytest
 import labkit.checks.lab
 import labkit.diagnose
 import labkit.diagnose.fetch
+import labkit.diagnose.report
 import labkit.host
 import labkit.lab.images
 import labkit.lab.lifecycle
@@ -21,8 +22,9 @@ import labkit.lab.upgrade
 import labkit.lab.workloads
 from labkit.cli import main
 from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
+from labkit.diagnose import LabDiagnosis
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab, LabDiagnosis
+from labkit.facade import Lab
 from labkit.lab.node import ExecFailed, ExecResult, Node
 from labkit.versions import KubernetesVersion
 
@@ -100,10 +102,12 @@ def test_load_image_takes_node_names_or_every_node(calls) -> None:
 
 def test_diagnose_returns_the_diagnoses_with_the_snapshot_read(monkeypatch) -> None:
     snapshot = object()
-    monkeypatch.setattr(labkit.diagnose.fetch, "fetch_snapshot", lambda lab: snapshot)
+    monkeypatch.setattr(labkit.diagnose, "fetch_snapshot", lambda lab: snapshot)
     monkeypatch.setattr(labkit.diagnose, "diagnose_snapshot", lambda s: ["a cause"])
-    monkeypatch.setattr(labkit.diagnose, "format_text", lambda d, s: f"text {d} {s is snapshot}")
-    monkeypatch.setattr(labkit.diagnose, "as_data", lambda d, s: {"diagnoses": d})
+    monkeypatch.setattr(
+        labkit.diagnose.report, "format_text", lambda d, s: f"text {d} {s is snapshot}"
+    )
+    monkeypatch.setattr(labkit.diagnose.report, "as_data", lambda d, s: {"diagnoses": d})
     result = fake_lab().diagnose()
     assert result == LabDiagnosis(("a cause",), snapshot)
     assert result.text() == "text ('a cause',) True"
@@ -281,8 +285,8 @@ def test_remove_lab_removes_a_lab_found_or_half_made_and_says_when_there_is_none
     from labkit.labkit_host import LabkitHost
 
     removed: list[tuple[Any, str]] = []
-    monkeypatch.setattr("labkit.lab.lab.list_labs", lambda client: [NAME])
-    monkeypatch.setattr("labkit.lab.lab.delete_lab", lambda *args: removed.append(args))
+    monkeypatch.setattr("labkit.lab.model.list_labs", lambda client: [NAME])
+    monkeypatch.setattr("labkit.lab.model.delete_lab", lambda *args: removed.append(args))
     # A lab half made has only a network or a load balancer: listed, so removed.
     labkit_host = LabkitHost("client")
     assert labkit_host.remove_lab(NAME) is True

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.lab.node import Node
 from labkit.lab.status import quorum_problem, stopped_node
 

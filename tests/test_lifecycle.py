@@ -13,12 +13,13 @@ from kubernetes import client as k8s
 
 from labkit.constants import ROLE_LOAD_BALANCER
 from labkit.errors import StepFailed
+from labkit.facade import Lab
 from labkit.lab import lifecycle
-from labkit.lab.lab import Lab, lab_state_dir, save_addresses
 from labkit.lab.lifecycle import START_STEPS, Restart, stop_lab
 from labkit.lab.load_balancer import RESTART_POLICY as LOAD_BALANCER_RESTART
 from labkit.lab.network import LabAddresses
 from labkit.lab.node import RESTART_POLICY, ExecResult, Node
+from labkit.lab.state import LabState
 from labkit.naming import LABEL_LAB
 from labkit.pipeline import Progress, run_steps
 
@@ -186,10 +187,10 @@ def test_addresses_as_made_pass(lab: Lab) -> None:
 
 
 def test_a_node_at_another_address_than_recorded_fails_naming_it(lab: Lab) -> None:
-    lab_state_dir("lab").mkdir(parents=True)
+    LabState("lab").create()
     record = {n.name: n.fixed_address() or "" for n in lab.nodes}
-    save_addresses(
-        "lab", LabAddresses("10.201.7.0/24", {**record, "lab-worker": "10.201.7.9"}, 24000)
+    LabState("lab").save_addresses(
+        LabAddresses("10.201.7.0/24", {**record, "lab-worker": "10.201.7.9"}, 24000)
     )
     for node in lab.nodes:
         node.container.status = "exited"

@@ -15,7 +15,7 @@ from labkit import host
 from labkit.host.kernel import cgroup_mode
 from labkit.kubeadm import BootstrapToken, init_config, join_config
 from labkit.kubeadm.config import preflight_errors_to_skip
-from labkit.lab.lab import delete_lab
+from labkit.lab.model import delete_lab
 from labkit.lab.network import create_network
 from labkit.lab.node import Node, create_node
 from labkit.spec import LabSpec

@@ -9,19 +9,18 @@ from typing import Any
 import pytest
 
 import labkit.host
-import labkit.lab.lab
+import labkit.lab.model
 from labkit import pytest_plugin
 from labkit.cli import main
 from labkit.errors import LabkitError
-from labkit.pytest_ownership import _run_id_of, lab_name, labs_of, run_id
+from labkit.pytest_ownership import lab_name, labs_of, run_id, run_id_of
 
 pytest_plugins = ["pytester"]
 
 FAKE_LABS = """
 import json, os
 import pytest
-import labkit.lab.bringup as bringup
-import labkit.lab.lab as lab_module
+import labkit.facade as lab_module
 from labkit.diagnose import report as diagnose_report
 
 LOG = os.environ["FAKE_LAB_LOG"]
@@ -43,12 +42,13 @@ class Result:
 # Session-scoped so that it is in place before any module-scoped `lab` fixture.
 @pytest.fixture(scope="session", autouse=True)
 def fake_bring_up():
-    def bring_up(spec, **kwargs):
+    def bring_up(cls, spec, **kwargs):
         record("up", f"{spec.name}:{spec.workers}:{spec.cni}")
         return Result(FakeLab(spec))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bringup, "bring_up", bring_up)
-        patch.setattr("labkit.diagnose.diagnose", lambda lab: [])
+        patch.setattr(lab_module.Lab, "up", classmethod(bring_up))
+        nothing = diagnose_report.LabDiagnosis((), None)
+        patch.setattr("labkit.diagnose.diagnose", lambda lab: nothing)
         patch.setattr("labkit.lab.export_logs.export_logs", lambda lab, d: d)
         yield
 """
@@ -143,7 +143,7 @@ def test_labs_of_picks_one_workers_labs_of_one_run() -> None:
 
 
 RUN_UID = "d00d00" + "0" * 26
-RUN = _run_id_of(RUN_UID)
+RUN = run_id_of(RUN_UID)
 OTHER = "0badc0" if RUN != "0badc0" else "0badc1"
 HOST_LABS = [
     f"lk-smoke-813ffb-{RUN}-gw0",  # a live worker of this run
@@ -171,8 +171,8 @@ def host(monkeypatch) -> SimpleNamespace:
         state.deleted.append(name)
 
     monkeypatch.setattr(labkit.host, "docker_client", docker_client)
-    monkeypatch.setattr(labkit.lab.lab, "list_labs", lambda client: list(state.labs))
-    monkeypatch.setattr(labkit.lab.lab, "delete_lab", delete_lab)
+    monkeypatch.setattr(labkit.lab.model, "list_labs", lambda client: list(state.labs))
+    monkeypatch.setattr(labkit.lab.model, "delete_lab", delete_lab)
     return state
 
 

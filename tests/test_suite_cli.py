@@ -16,7 +16,7 @@ import labkit.suites.run
 from labkit.cli import main
 from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab
+from labkit.facade import Lab
 from labkit.lab.node import Node
 from labkit.suites.report import read_report
 
@@ -80,6 +80,18 @@ def test_lab_conformance_checks_the_request_before_running(monkeypatch) -> None:
     assert (request.focus, request.skip, request.parallel) == ((r"\[sig-x\]",), ("y",), 2)
 
 
+@pytest.fixture
+def suite_runs_on_the_lab(monkeypatch) -> None:
+    """The shared runs call the suite runner; here it records the request on the lab."""
+
+    def run_suite(lab: ConformanceLab, request: Any) -> Any:
+        options = {"focus": request.focus, "skip": request.skip, "parallel": request.parallel}
+        return lab.conformance(request.suite, **options, report_dir=request.report_dir)
+
+    monkeypatch.setattr("labkit.suites.shared.run_suite", run_suite)
+
+
+@pytest.mark.usefixtures("suite_runs_on_the_lab")
 def test_shared_runs_run_a_suite_once_per_options(tmp_path: Path) -> None:
     from labkit.suites.shared import SharedSuiteRuns
 
@@ -94,6 +106,7 @@ def test_shared_runs_run_a_suite_once_per_options(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.usefixtures("suite_runs_on_the_lab")
 def test_one_spec_of_a_shared_run_in_pytest_terms(tmp_path: Path) -> None:
     from labkit.suites.shared import SharedSuiteRuns, check_spec
 

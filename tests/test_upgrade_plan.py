@@ -177,11 +177,7 @@ def _with_output(exec_: Any) -> Any:
 def test_an_unfinished_upgrade_to_the_same_target_is_taken_up_again(
     tmp_path, record: dict | None, current: str, resumes: bool
 ) -> None:
-    import json
-
-    if record is not None:
-        (tmp_path / upgrade.UPGRADE_RECORD).write_text(json.dumps(record))
-    lab = SimpleNamespace(state_dir=tmp_path)
+    lab = SimpleNamespace(state=SimpleNamespace(upgrade_record=lambda: record))
     found = upgrade.unfinished_upgrade(
         lab,  # type: ignore[arg-type]
         KubernetesVersion.parse(current),

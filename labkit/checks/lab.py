@@ -2,7 +2,7 @@
 parallel), the kubeadm under test and the cluster's objects, builds a `CheckContext` per node
 and a `ClusterContext` (labkit.checks.lab_context), and runs every rule.
 
-    run = check_lab(Lab.find(docker_client(), "demo"), wait=60)
+    run = check_lab(LabModel.find(docker_client(), "demo"), wait=60)
     print(render_table(run.findings)); exit(1 if run.failures else 0)
 
 The node rules read files, so they run whether the API server answers or not (a user runs
@@ -44,8 +44,8 @@ from labkit.checks.lab_context import (
 )
 from labkit.checks.report import NOT_CHECKED
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab
-from labkit.lab.status import API_FAILURES, failure_reason, wait_for_api
+from labkit.lab.api import API_FAILURES, failure_reason, wait_for_api
+from labkit.lab.model import LabModel
 
 _Result = TypeVar("_Result")
 
@@ -97,7 +97,7 @@ def not_checked(reason: str) -> list[Finding]:
     ]
 
 
-def read_cluster(lab: Lab, wait: float = 0.0) -> ClusterSnapshot | str:
+def read_cluster(lab: LabModel, wait: float = 0.0) -> ClusterSnapshot | str:
     """The cluster's objects, or why they could not be read; with `wait`, wait up to that
     many seconds for the API server to be ready first."""
     try:
@@ -116,7 +116,7 @@ def read_cluster(lab: Lab, wait: float = 0.0) -> ClusterSnapshot | str:
         api.close()
 
 
-def check_lab(lab: Lab, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
+def check_lab(lab: LabModel, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
     """Read every node (in parallel), the kubeadm under test and the cluster's objects, then
     run every node rule on every node and every cluster rule; `strict` fails known items.
     `wait` gives the API server that many seconds to answer before the cluster is read."""

@@ -1,12 +1,12 @@
 """What the control plane looked like after each `kubeadm init phase`, kept to check later.
 
-`PhaseRecorder` is an `on_phase` callback for `bring_up(spec, on_phase=...)` with
+`PhaseRecorder` is an `on_phase` callback for `Lab.up(spec, on_phase=...)` with
 `init: phases`: after every phase it reads the control plane's files (one `tar`) and, once
 the API serves kubeadm's admin, the cluster's objects. It only records; the caller checks
 the states afterwards, so a broken phase is reported by a test, not by a failed bring-up.
 
     phases = PhaseRecorder()
-    lab = bring_up(LabSpec.from_dict({"init": "phases"}), on_phase=phases).lab
+    lab = Lab.up(LabSpec.from_dict({"init": "phases"}), on_phase=phases).lab
     check_node(phases["certs"].artifacts, context, rules=rules_of("pki"))
 """
 
@@ -22,8 +22,8 @@ from labkit.checks.lab_context import read_node
 from labkit.constants import ADMIN_CONF, SIGNATURE_TIMEOUT
 from labkit.errors import LabkitError
 from labkit.lab import waits
-from labkit.lab.lab import host_kubeconfig
 from labkit.lab.node import Node
+from labkit.lab.state import host_kubeconfig
 
 # admin.conf's group is bound to cluster-admin by init's first API client, which the
 # upload-config phase creates: from there on a snapshot can be read with admin.conf.

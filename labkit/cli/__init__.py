@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from labkit.errors import LabkitError, StepFailed
 
 if TYPE_CHECKING:
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
     from labkit.lab.node import Node
 
 # Modules under labkit.cli that define `register(subparsers)`; each adds one command.
@@ -130,8 +130,8 @@ def explain(error: BaseException | None, lab: str | None) -> EnvironmentFailure 
     import docker.errors
     import requests
 
+    from labkit.lab.api import API_FAILURES, failure_reason
     from labkit.lab.node import ExecFailed, ExecStreamBroken
-    from labkit.lab.status import API_FAILURES, failure_reason
 
     status = f"`labkit lab status {lab or 'NAME'}`"
     if isinstance(error, API_FAILURES):
@@ -196,15 +196,10 @@ def _api_failure(error: BaseException, lab: str | None, why: str) -> Environment
 
 
 def _kubeconfig_server(lab: str | None) -> str | None:
-    import yaml
+    from labkit.lab.state import LabState
 
-    from labkit.lab.lab import lab_state_dir
-
-    path = lab_state_dir(lab) / "kubeconfig" if lab else None
-    if path is None or not path.exists():
-        return None
-    clusters = (yaml.safe_load(path.read_text()) or {}).get("clusters") or [{}]
-    return (clusters[0].get("cluster") or {}).get("server")
+    named = LabState(lab).kubeconfig_server() if lab else None
+    return named[1] if named else None
 
 
 def _engine() -> str:

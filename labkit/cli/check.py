@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from labkit.checks.report import render_json, render_rules, render_table, summary_line
     from labkit.cli import require_running
     from labkit.errors import LabkitError
+    from labkit.facade import Lab
     from labkit.host import docker_client
-    from labkit.lab.lab import Lab
 
     if args.wait < 0:
         raise LabkitError(f"--wait {args.wait:g}: give the seconds to wait, 0 or more")

@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labkit.cli import require_running
+    from labkit.facade import Lab
     from labkit.host import docker_client
-    from labkit.lab.lab import Lab
     from labkit.suites.ginkgo import SuiteInterrupted
 
     lab = Lab.find(docker_client(), args.name)

@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from labkit.facade import Lab
     from labkit.host import docker_client
-    from labkit.lab.lab import Lab
 
     result = Lab.find(docker_client(), args.name).diagnose()
     print(json.dumps(result.as_data(), indent=2) if args.json else result.text())

@@ -118,7 +118,7 @@ def _client():
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from labkit.lab.bringup import bring_up
+    from labkit.facade import Lab
     from labkit.spec import LabSpec
 
     spec = LabSpec.from_file(args.file) if args.file else LabSpec.from_dict({}, source="defaults")
@@ -130,7 +130,7 @@ def run_up(args: argparse.Namespace) -> int:
         kubernetes_version=args.kubernetes_version,
         init=args.init,
     )
-    result = bring_up(spec, client=_client(), keep_on_failure=args.keep)
+    result = Lab.up(spec, client=_client(), keep_on_failure=args.keep)
     print(
         f"lab {spec.name!r} is up in {result.total_seconds:.1f}s; "
         f"kubeconfig: {result.lab.kubeconfig}"
@@ -141,7 +141,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 def run_upgrade(args: argparse.Namespace) -> int:
     from labkit.cli import require_running
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
     from labkit.versions import KubernetesVersion
 
     target = KubernetesVersion.parse(args.to, field="--to")
@@ -174,7 +174,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
 
     status = Lab.find(_client(), args.name).status()
     # Exit 1 when something does not answer, as `diagnose` does when it finds something.
@@ -204,7 +204,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_kubeconfig(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
     from labkit.lab.status import kubeconfig_port_mismatch
 
     lab = Lab.find(_client(), args.name)
@@ -220,7 +220,7 @@ def run_kubeconfig(args: argparse.Namespace) -> int:
 
 def run_exec(args: argparse.Namespace) -> int:
     from labkit.cli import require_running
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
@@ -238,7 +238,7 @@ def run_exec(args: argparse.Namespace) -> int:
 
 def run_load_image(args: argparse.Namespace) -> int:
     from labkit.cli import require_running
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
 
     lab = Lab.find(_client(), args.name)
     nodes = [lab.node(n) for n in args.nodes] if args.nodes else lab.nodes
@@ -260,7 +260,7 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
 
     result = Lab.find(_client(), args.name).stop()
     if not result.acted_on:
@@ -274,7 +274,7 @@ def run_stop(args: argparse.Namespace) -> int:
 
 
 def run_start(args: argparse.Namespace) -> int:
-    from labkit.lab.lab import Lab
+    from labkit.facade import Lab
 
     result = Lab.find(_client(), args.name).start()
     started = "started and " if result.acted_on else "was running; "

@@ -18,8 +18,8 @@ def register_export_logs(actions: argparse._SubParsersAction) -> None:
 
 
 def run_export_logs(args: argparse.Namespace) -> int:
+    from labkit.facade import Lab
     from labkit.host import docker_client
-    from labkit.lab.lab import Lab
 
     directory = Lab.find(docker_client(), args.name).export_logs(args.directory)
     # errors.txt exists, in the lab's directory or a node's, exactly when something failed.

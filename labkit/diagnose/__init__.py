@@ -9,15 +9,13 @@ module's `RULES` is listed in `_RULE_SETS` below.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from labkit.diagnose import control_plane, nodes, pods, scheduling
-from labkit.diagnose.report import as_data, format_text, looked_at
+from labkit.diagnose.fetch import fetch_snapshot
+from labkit.diagnose.report import LabDiagnosis, as_data, format_text, looked_at
 from labkit.diagnose.rules import Rule, RuleSet, in_running_order, run_rules
-from labkit.diagnose.snapshot import Diagnosis, LabSnapshot, RuntimeContainer
-
-if TYPE_CHECKING:
-    from labkit.lab.lab import Lab
+from labkit.diagnose.snapshot import Diagnosis, LabSnapshot
+from labkit.lab.model import LabModel
+from labkit.lab.runtime import RuntimeContainer
 
 # pods before scheduling: within an area, rules run in the order listed here.
 _RULE_SETS: tuple[RuleSet, ...] = (control_plane.RULES, nodes.RULES, pods.RULES, scheduling.RULES)
@@ -31,15 +29,16 @@ def diagnose_snapshot(snapshot: LabSnapshot) -> list[Diagnosis]:
     return run_rules(snapshot, registered_rules())
 
 
-def diagnose(lab: Lab) -> list[Diagnosis]:
-    """The likely causes of whatever is wrong with `lab`; empty when it looks healthy."""
-    from labkit.diagnose.fetch import fetch_snapshot
-
-    return diagnose_snapshot(fetch_snapshot(lab))
+def diagnose(lab: LabModel) -> LabDiagnosis:
+    """The likely causes of whatever is wrong with `lab` (none when it looks healthy), and
+    the snapshot they were read from."""
+    snapshot = fetch_snapshot(lab)
+    return LabDiagnosis(tuple(diagnose_snapshot(snapshot)), snapshot)
 
 
 __all__ = [
     "Diagnosis",
+    "LabDiagnosis",
     "LabSnapshot",
     "Rule",
     "RuleSet",

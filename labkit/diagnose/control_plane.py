@@ -16,21 +16,15 @@ from labkit.diagnose.rules import RuleSet
 from labkit.diagnose.snapshot import (
     Diagnosis,
     LabSnapshot,
-    RuntimeContainer,
     kubelet_exit_error,
     kubelet_unit_state,
     node_subject,
     tail,
 )
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
+from labkit.lab.runtime import newest
 
 RULES = RuleSet(CONTROL_PLANE)
-
-
-def newest(containers: tuple[RuntimeContainer, ...], name: str) -> RuntimeContainer | None:
-    """The container the kubelet runs now for a static pod: its latest attempt."""
-    mine = [c for c in containers if c.name == name]
-    return max(mine, key=lambda c: (c.running, c.attempt)) if mine else None
 
 
 def _cause(snapshot: LabSnapshot) -> tuple[str, str]:

@@ -4,7 +4,6 @@ points at. Every read is bounded and none raises: what could not be read is reco
 from __future__ import annotations
 
 import base64
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,19 +11,15 @@ from typing import TypedDict
 
 import docker.errors
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
-from labkit.constants import API_REQUEST_TIMEOUT, CRICTL_TIMEOUT
-from labkit.diagnose.snapshot import (
-    JOURNAL_UNITS,
-    LabSnapshot,
-    RuntimeContainer,
-    suspect_nodes,
-)
+from labkit.constants import API_REQUEST_TIMEOUT
+from labkit.diagnose.snapshot import JOURNAL_UNITS, LabSnapshot, suspect_nodes
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab
+from labkit.lab.api import failure_reason
+from labkit.lab.model import LabModel
 from labkit.lab.node import Node
-from labkit.spec import DEFAULT_POD_SUBNET, LabSpec
+from labkit.lab.runtime import read_runtime
+from labkit.spec import DEFAULT_POD_SUBNET
 
 JOURNAL_LINES = 40
 CONSOLE_LINES = 30
@@ -33,7 +28,7 @@ EVENTS_KEPT = 300
 BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
 
 
-def fetch_snapshot(lab: Lab, *, journal_lines: int = JOURNAL_LINES) -> LabSnapshot:
+def fetch_snapshot(lab: LabModel, *, journal_lines: int = JOURNAL_LINES) -> LabSnapshot:
     control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
     containers = {node.name: container_status(node) for node in lab.nodes}
     consoles = {
@@ -94,7 +89,7 @@ class ApiView(TypedDict, total=False):
     api_error: str
 
 
-def _read_api(lab: Lab) -> ApiView:
+def _read_api(lab: LabModel) -> ApiView:
     try:
         api = lab.api_client()
     except LabkitError as error:
@@ -106,7 +101,7 @@ def _read_api(lab: Lab) -> ApiView:
         events = core.list_event_for_all_namespaces(_request_timeout=API_REQUEST_TIMEOUT).items
         join_tokens = read_join_tokens(core)
     except Exception as error:  # an unreachable API is a finding, not a failure
-        return ApiView(api_error=describe_api_error(error))
+        return ApiView(api_error=failure_reason(error))
     finally:
         api.close()
     events = sorted(
@@ -157,15 +152,6 @@ def usable_join_token(secret: k8s.V1Secret, now: datetime) -> str | None:
     return data.get("token-id")
 
 
-def describe_api_error(error: Exception) -> str:
-    if isinstance(error, ApiException):
-        body = (error.body or "").strip().replace("\n", " ")[:300]
-        return f"HTTP {error.status} {error.reason}: {body}"
-    # urllib3 wraps the socket error (connection refused, timed out) in `reason`.
-    reason = getattr(error, "reason", None)
-    return f"{type(error).__name__}: {reason or error}"[:400]
-
-
 def read_journals(nodes: list[Node], lines: int) -> dict[str, dict[str, str]]:
     """kubelet and containerd journal tails, all nodes and units at once."""
     if not nodes:
@@ -187,38 +173,8 @@ def read_journals(nodes: list[Node], lines: int) -> dict[str, dict[str, str]]:
     return journals
 
 
-def read_runtime(node: Node) -> tuple[tuple[RuntimeContainer, ...] | None, str | None]:
+def _pod_subnet(lab: LabModel) -> str:
     try:
-        result = node.exec(
-            ["crictl", "ps", "-a", "-o", "json"], timeout=CRICTL_TIMEOUT, check=False
-        )
-    except Exception as error:  # evidence is best effort
-        return None, str(error)
-    if not result.ok:
-        return None, f"exit {result.exit_code}: {(result.stderr or result.stdout).strip()[-300:]}"
-    try:
-        return parse_crictl_ps(result.stdout), None
-    except (ValueError, KeyError, TypeError) as error:
-        return None, f"unreadable `crictl ps -o json` output: {error}"
-
-
-def parse_crictl_ps(text: str) -> tuple[RuntimeContainer, ...]:
-    return tuple(
-        RuntimeContainer(
-            name=c["metadata"]["name"],
-            state=c["state"],
-            attempt=int(c["metadata"].get("attempt", 0)),
-            id=c["id"],
-        )
-        for c in json.loads(text).get("containers") or []
-    )
-
-
-def _pod_subnet(lab: Lab) -> str:
-    path = lab.state_dir / "spec.yaml"
-    if not path.exists():
-        return DEFAULT_POD_SUBNET
-    try:
-        return LabSpec.from_file(path).networking.pod_subnet
-    except LabkitError:
+        return lab.state.spec().networking.pod_subnet
+    except LabkitError:  # no saved spec, or one this labkit no longer reads
         return DEFAULT_POD_SUBNET

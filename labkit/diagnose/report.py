@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from labkit.diagnose.snapshot import Diagnosis, LabSnapshot, is_failing, is_ready
@@ -60,3 +60,17 @@ def as_data(diagnoses: Sequence[Diagnosis], snapshot: LabSnapshot) -> dict[str, 
         "problems": [asdict(d) for d in diagnoses],
         "looked_at": looked_at(snapshot),
     }
+
+
+@dataclass(frozen=True)
+class LabDiagnosis:
+    """What `diagnose` found and the snapshot it read; `labkit diagnose` prints both."""
+
+    diagnoses: tuple[Diagnosis, ...]
+    snapshot: LabSnapshot
+
+    def text(self) -> str:
+        return format_text(self.diagnoses, self.snapshot)
+
+    def as_data(self) -> dict[str, Any]:
+        return as_data(self.diagnoses, self.snapshot)

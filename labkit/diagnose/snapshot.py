@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from kubernetes import client as k8s
 
+from labkit.lab.runtime import RuntimeContainer
+from labkit.lab.waits import is_ready
 from labkit.spec import DEFAULT_POD_SUBNET, etcd_quorum
 
 JOURNAL_UNITS = ("kubelet", "containerd")
@@ -50,24 +52,6 @@ class Diagnosis:
     subject: str  # node/<name> or pod/<namespace>/<name> (node_subject, pod_subject)
     evidence: tuple[str, ...]
     fix: str
-
-
-@dataclass(frozen=True)
-class RuntimeContainer:
-    """One row of `crictl ps -a` on a node."""
-
-    name: str
-    state: str  # as crictl's JSON spells it: CONTAINER_RUNNING, CONTAINER_EXITED, ...
-    attempt: int
-    id: str
-
-    @property
-    def running(self) -> bool:
-        return self.state == "CONTAINER_RUNNING"
-
-    def __str__(self) -> str:
-        state = self.state.removeprefix("CONTAINER_").lower()
-        return f"{self.name}: {state} (attempt {self.attempt}, id {self.id[:13]})"
 
 
 @dataclass(frozen=True)
@@ -132,11 +116,6 @@ def node_condition(node: k8s.V1Node, kind: str) -> k8s.V1NodeCondition | None:
         if node.status
         else None
     )
-
-
-def is_ready(node: k8s.V1Node) -> bool:
-    ready = node_condition(node, "Ready")
-    return ready is not None and ready.status == "True"
 
 
 def describe_condition(condition: k8s.V1NodeCondition | k8s.V1PodCondition) -> str:

@@ -11,41 +11,26 @@ and carries that node's evidence, and the lab is removed unless the caller asked
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
-import yaml
-from kubernetes import client as k8s
 
 from labkit import host
 from labkit.constants import (
     ADMIN_CONF,
-    KUBEADM_BRINGUP_TIMEOUT,
     KUBEADM_CONFIG,
-    READY_TIMEOUT,
 )
 from labkit.errors import LabkitError, StepFailed
-from labkit.kubeadm import BootstrapToken, init_config, init_phases
-from labkit.kubeadm.config import generate_certificate_key
+from labkit.kubeadm import init_config, init_phases
 from labkit.lab import waits
+from labkit.lab.bringup_context import BringUp, PhaseCallback
 from labkit.lab.cni import apply_cni_manifest
-from labkit.lab.evidence import cluster_evidence, kubeadm_failed, node_evidence
 from labkit.lab.images import image_exists
 from labkit.lab.joining import compute_join_material, join_control_planes, join_workers
-from labkit.lab.lab import (
-    Lab,
-    delete_lab,
-    host_kubeconfig,
-    lab_state_dir,
-    list_labs,
-    save_addresses,
-)
 from labkit.lab.load_balancer import create_load_balancer
+from labkit.lab.model import LabModel, delete_lab, list_labs
 from labkit.lab.network import (
     LabAddresses,
     bound_host_ports,
@@ -57,61 +42,10 @@ from labkit.lab.node import ExecFailed, Node, create_node
 from labkit.lab.node_limits import reserve_beyond_limits
 from labkit.lab.node_releases import build_missing_images, prepare_skewed_workers
 from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_ports
+from labkit.lab.state import host_kubeconfig
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.spec import LabSpec, NodeSpec
-
-# Called after each `kubeadm init phase` with the phase name and the control-plane node.
-PhaseCallback = Callable[[str, Node], None]
-
-
-@dataclass
-class BringUp:
-    spec: LabSpec
-    client: docker.DockerClient
-    progress: Progress
-    on_phase: PhaseCallback | None = None
-    runtime: str | None = None
-    # Set before the first resource is made: a failure from then on leaves something to remove.
-    created: bool = False
-    network: str = ""
-    nodes: list[Node] = field(default_factory=list)
-    addresses: LabAddresses | None = None
-    load_balancer: Node | None = None
-    token: BootstrapToken = field(default_factory=BootstrapToken.generate)
-    # Encrypts the shared keys in the kubeadm-certs Secret (several control planes only).
-    certificate_key: str = field(default_factory=generate_certificate_key)
-    ca_cert_hash: str = ""
-    api: k8s.ApiClient | None = None
-    init_output: str = ""
-
-    @property
-    def control_plane(self) -> Node:
-        return self.nodes[0]
-
-    @property
-    def joining_control_planes(self) -> list[Node]:
-        return self.nodes[1 : self.spec.control_planes]
-
-    @property
-    def workers(self) -> list[Node]:
-        return self.nodes[self.spec.control_planes :]
-
-    @property
-    def api_front(self) -> Node:
-        """The container publishing the API on the host: the load balancer, if any."""
-        return self.load_balancer or self.control_plane
-
-    def run_kubeadm(self, node: Node, args: Sequence[str], *, operation: str) -> str:
-        """kubeadm on `node`, its output streamed as progress detail; a failure carries
-        kubeadm's output and the node's journals."""
-        try:
-            result = node.exec(
-                ["kubeadm", *args], timeout=KUBEADM_BRINGUP_TIMEOUT, on_line=self.progress.detail
-            )
-        except ExecFailed as failure:
-            raise kubeadm_failed(node, operation, failure) from failure
-        return result.stdout + result.stderr
 
 
 def check_inputs(up: BringUp) -> None:
@@ -246,15 +180,11 @@ def export_kubeconfig(up: BringUp) -> None:
     spec and fixed addresses beside it."""
     addresses = required(up.addresses)
     admin = host_kubeconfig(up.control_plane.read_file(ADMIN_CONF), addresses.api_port)
-    state = lab_state_dir(up.spec.name)
-    state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = state / "kubeconfig"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as stream:
-        yaml.safe_dump(admin, stream)
-    (state / "spec.yaml").write_text(yaml.safe_dump(up.spec.to_dict(), sort_keys=False))
-    save_addresses(up.spec.name, addresses)
-    up.api = Lab(up.spec.name, up.client, up.nodes).api_client()
+    state = up.lab.state
+    path = state.write_kubeconfig(admin)
+    state.save_spec(up.spec)
+    state.save_addresses(addresses)
+    up.api = up.lab.api_client()
     up.progress.say(f"   kubeconfig: {path}")
 
 
@@ -284,18 +214,7 @@ def wait_until_ready(up: BringUp) -> None:
         control_planes=up.spec.control_planes,
         cni=up.spec.cni != "none",
     )
-    unmet = waits.first_unmet(
-        checks, READY_TIMEOUT, on_met=lambda title: up.progress.say(f"   {title}")
-    )
-    if unmet:
-        _not_ready(up, f"{unmet}: not reached within {READY_TIMEOUT:.0f}s")
-
-
-def _not_ready(up: BringUp, reason: str) -> None:
-    evidence = cluster_evidence(required(up.api))
-    for node in up.nodes:
-        evidence.update(node_evidence(node, lines=20))
-    raise StepFailed(reason=reason, evidence=evidence)
+    waits.ready_or_fail(checks, api, up.nodes, up.progress.say)
 
 
 BRINGUP_STEPS: list[Step[BringUp]] = [
@@ -318,7 +237,7 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
 
 @dataclass(frozen=True)
 class BringUpResult(TimedResult):
-    lab: Lab
+    lab: LabModel
     timings: list[StepTiming]
 
 
@@ -344,7 +263,7 @@ def bring_up(
             progress.say(f"removing lab {spec.name!r} after the failure (keep it with --keep)")
             delete_lab(client, spec.name)
         raise
-    lab = Lab(spec.name, client, up.nodes)
-    record = {"timings": {t.name: round(t.seconds, 2) for t in timings}, "spec": spec.to_dict()}
-    (lab.state_dir / "bringup.json").write_text(json.dumps(record, indent=2))
+    lab = up.lab
+    timed = {t.name: round(t.seconds, 2) for t in timings}
+    lab.state.save_bringup_record({"timings": timed, "spec": spec.to_dict()})
     return BringUpResult(lab, timings)

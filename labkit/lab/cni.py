@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from labkit.constants import ADMIN_CONF, API_SERVER_PORT, CNI_MANIFEST
+from labkit.constants import API_SERVER_PORT, CNI_MANIFEST, KUBECTL_ON_NODE
 from labkit.lab.node import Node
 
 # kind's contract: the node image carries its default CNI with `{{ .PodSubnet }}` in it.
@@ -23,7 +23,7 @@ def apply_cni_manifest(control_plane: Node, pod_subnet: str) -> None:
         RENDERED_MANIFEST,
         render_cni_manifest(manifest, pod_subnet, control_plane.lab_address()).encode(),
     )
-    control_plane.exec(["kubectl", "--kubeconfig", ADMIN_CONF, "apply", "-f", RENDERED_MANIFEST])
+    control_plane.exec([*KUBECTL_ON_NODE, "apply", "-f", RENDERED_MANIFEST])
 
 
 def render_cni_manifest(manifest: str, pod_subnet: str, api_server_host: str) -> str:

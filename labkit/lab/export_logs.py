@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from labkit.constants import ADMIN_CONF, ROLE_LOAD_BALANCER
-from labkit.lab.lab import Lab
+from labkit.constants import KUBECTL_ON_NODE, ROLE_LOAD_BALANCER
+from labkit.lab.model import LabModel
 from labkit.lab.node import Node
 
 _Result = TypeVar("_Result")
@@ -67,7 +67,7 @@ VAR_LOG = "var-log.tar"
 
 
 def _kubectl(*args: str) -> tuple[tuple[str, ...], ...]:
-    return (("kubectl", "--kubeconfig", ADMIN_CONF, "--request-timeout=30s", *args),)
+    return ((*KUBECTL_ON_NODE, "--request-timeout=30s", *args),)
 
 
 LAB_FILES = (
@@ -238,7 +238,7 @@ def _run(task: Callable[[], None], collection: Collection) -> None:
 
 
 def export_logs(
-    lab: Lab,
+    lab: LabModel,
     directory: str | Path | None = None,
     *,
     timeouts: ExportTimeouts = ExportTimeouts(),

@@ -4,21 +4,17 @@ JoinConfiguration that discovers the cluster by the lab's token and CA pin."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from kubernetes import client as k8s
 
 from labkit.constants import CA_CERT, KUBEADM_CONFIG, READY_TIMEOUT
 from labkit.errors import StepFailed
 from labkit.kubeadm import ca_cert_hash, join_config
 from labkit.lab import waits
+from labkit.lab.bringup_context import BringUp
 from labkit.lab.evidence import cluster_evidence
 from labkit.lab.node import Node
 from labkit.parallel import parallel
 from labkit.pipeline import required
-
-if TYPE_CHECKING:
-    from labkit.lab.bringup import BringUp
 
 
 def compute_join_material(up: BringUp) -> None:

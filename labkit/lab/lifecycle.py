@@ -8,48 +8,37 @@ plane; `start` starts whatever is stopped, control plane first, and waits until 
 Ready as `lab up` does. Both are pipelines of named, timed steps. A lab stopped by `stop`
 stays stopped when the Docker engine restarts; one stopped otherwise comes back then.
 
-    lab = Lab.find(docker_client(), "demo")
+    lab = LabModel.find(docker_client(), "demo")
     stop_lab(lab)
     print(f"Ready again in {start_lab(lab).total_seconds:.0f}s")
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import docker.errors
-import urllib3.exceptions
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from labkit.constants import (
-    API_REQUEST_TIMEOUT,
     API_SERVER_STOP_TIMEOUT,
     NODE_STOP_TIMEOUT,
-    READY_TIMEOUT,
     ROLE_LOAD_BALANCER,
 )
 from labkit.errors import StepFailed
 from labkit.lab import waits
-from labkit.lab.evidence import cluster_evidence, node_evidence
-from labkit.lab.lab import Lab
+from labkit.lab.api import API_FAILURES, API_PROBE_INTERVAL, api_answers
 from labkit.lab.load_balancer import RESTART_POLICY as LOAD_BALANCER_RESTART
+from labkit.lab.model import LabModel
 from labkit.lab.network import PORT_TAKEN
 from labkit.lab.node import RESTART_POLICY, Node
-from labkit.lab.troubleshooting.saved_spec import lab_spec
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.spec import LabSpec
 
-# How often the API server is asked again while it starts; it takes 10-40 s.
-API_PROBE_INTERVAL = 1.0
-# What the kubernetes client raises while the API server does not answer, or answers that
-# it is not ready yet (etcd still starting).
-_API_DOWN = (urllib3.exceptions.HTTPError, ApiException)
 _STOPPED = ("created", "exited")
 
 
@@ -57,7 +46,7 @@ _STOPPED = ("created", "exited")
 class Restart:
     """What `stop` and `start` work on, and what their steps find out."""
 
-    lab: Lab
+    lab: LabModel
     progress: Progress
     spec: LabSpec | None = None
     api: k8s.ApiClient | None = None
@@ -67,7 +56,7 @@ class Restart:
 
 @dataclass(frozen=True)
 class RestartResult(TimedResult):
-    lab: Lab
+    lab: LabModel
     timings: list[StepTiming]
     acted_on: list[str]
 
@@ -142,7 +131,7 @@ STOP_STEPS: list[Step[Restart]] = [
 
 def read_lab(run: Restart) -> None:
     """Everything `start` needs from the lab's state, read before anything is started."""
-    run.spec = lab_spec(run.lab)
+    run.spec = run.lab.state.spec()
     run.api = run.lab.api_client()
     _reload(run.lab.nodes)
     stopped = [n.name for n in run.lab.nodes if n.container.status != "running"]
@@ -166,7 +155,7 @@ def _start_nodes(run: Restart, nodes: list[Node]) -> None:
     run.progress.say(f"   started {', '.join(n.name for n in stopped)}")
 
 
-def _start(lab: Lab, node: Node) -> None:
+def _start(lab: LabModel, node: Node) -> None:
     policy = LOAD_BALANCER_RESTART if node.role == ROLE_LOAD_BALANCER else RESTART_POLICY
     node.container.update(restart_policy=dict(policy))
     try:
@@ -246,16 +235,7 @@ def wait_until_ready(run: Restart) -> None:
         ),
     ]
     tolerant = [(title, _while_api_settles(check)) for title, check in checks]
-    unmet = waits.first_unmet(
-        tolerant, READY_TIMEOUT, on_met=lambda title: run.progress.say(f"   {title}")
-    )
-    if unmet:
-        evidence = cluster_evidence(api)
-        for node in run.lab.nodes:
-            evidence.update(node_evidence(node, lines=20))
-        raise StepFailed(
-            reason=f"{unmet}: not reached within {READY_TIMEOUT:.0f}s", evidence=evidence
-        )
+    waits.ready_or_fail(tolerant, api, run.lab.nodes, run.progress.say)
 
 
 START_STEPS: list[Step[Restart]] = [
@@ -268,18 +248,18 @@ START_STEPS: list[Step[Restart]] = [
 ]
 
 
-def stop_lab(lab: Lab, *, progress: Progress | None = None) -> RestartResult:
+def stop_lab(lab: LabModel, *, progress: Progress | None = None) -> RestartResult:
     """Stop the workers, then the control plane; nodes already stopped stay so."""
     return _run(STOP_STEPS, lab, progress, f"stopping lab {lab.name!r}")
 
 
-def start_lab(lab: Lab, *, progress: Progress | None = None) -> RestartResult:
+def start_lab(lab: LabModel, *, progress: Progress | None = None) -> RestartResult:
     """Start what is stopped, control plane first, and wait until the lab is Ready."""
     return _run(START_STEPS, lab, progress, f"starting lab {lab.name!r}")
 
 
 def _run(
-    steps: list[Step[Restart]], lab: Lab, progress: Progress | None, title: str
+    steps: list[Step[Restart]], lab: LabModel, progress: Progress | None, title: str
 ) -> RestartResult:
     progress = progress or Progress()
     progress.say(title)
@@ -308,30 +288,12 @@ def _while_api_settles(check: Callable[[float], bool]) -> Callable[[float], bool
         while True:
             try:
                 return check(max(1.0, deadline - time.monotonic()))
-            except _API_DOWN:
+            except API_FAILURES:
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(API_PROBE_INTERVAL)
 
     return tolerant
-
-
-def api_answers(api: k8s.ApiClient, timeout: float) -> bool:
-    """The API server lists nodes (so etcd answers it too) within `timeout`. A probe, not a
-    watch: there is nothing to watch while it is down. Asked without the client's retries,
-    whose warnings would fill the terminal."""
-    configuration = copy.copy(api.configuration)
-    configuration.retries = 0
-    deadline = time.monotonic() + timeout
-    with k8s.ApiClient(configuration) as probe:
-        while True:
-            try:
-                k8s.CoreV1Api(probe).list_node(limit=1, _request_timeout=API_REQUEST_TIMEOUT)
-                return True
-            except _API_DOWN:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(API_PROBE_INTERVAL)
 
 
 def kubelets_reported(api: k8s.ApiClient, started: Mapping[str, datetime], timeout: float) -> bool:

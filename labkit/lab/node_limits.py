@@ -13,18 +13,15 @@ KubeletConfiguration, so `lab upgrade` passes them the same directory
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import yaml
 
 from labkit.constants import KUBEADM_CONFIG
 from labkit.errors import StepFailed
 from labkit.kubeadm.config import KUBELET_PATCH_FILE, kubelet_reservation_patch
+from labkit.lab.bringup_context import BringUp
 from labkit.lab.node import Node
 from labkit.parallel import parallel
-
-if TYPE_CHECKING:
-    from labkit.lab.bringup import BringUp
 
 # The kubeadm documents that carry a node's `patches.directory` (v1beta4).
 _NODE_DOCUMENTS = ("InitConfiguration", "JoinConfiguration")

@@ -3,15 +3,11 @@ for a worker older than its control plane, the control plane's kubeadm and image
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from labkit.lab.bringup_context import BringUp
 from labkit.lab.images import image_exists
 from labkit.lab.release import release_material
 from labkit.parallel import parallel
 from labkit.versions import LOAD_BALANCER_IMAGE
-
-if TYPE_CHECKING:  # the bring-up imports this module for its steps
-    from labkit.lab.bringup import BringUp
 
 
 def build_missing_images(up: BringUp) -> None:

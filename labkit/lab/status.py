@@ -1,7 +1,7 @@
 """`labkit lab status`: the lab as Docker and the API see it, and when something does not
 answer, which thing, why, and what to do.
 
-    status = Lab.find(docker_client(), "demo").status()
+    status = LabModel.find(docker_client(), "demo").status()
     for problem in status["problems"]:
         print(problem["problem"], problem["fix"])
 
@@ -13,44 +13,29 @@ restarted, so the lab's kubeconfig points at a port nobody listens on. Each gets
 
 from __future__ import annotations
 
-import json
-import re
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3.exceptions
-import yaml
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from labkit.constants import (
     API_REQUEST_TIMEOUT,
     API_SERVER_PORT,
-    CRICTL_TIMEOUT,
     ROLE_LOAD_BALANCER,
     manifest_path,
 )
-from labkit.diagnose.fetch import read_runtime
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab
+from labkit.lab.api import API_FAILURES, failure_reason
+from labkit.lab.model import LabModel
 from labkit.lab.node import Node
+from labkit.lab.runtime import last_log_reason, newest, read_runtime
 from labkit.lab.waits import is_ready
+from labkit.pipeline import required
 from labkit.spec import etcd_quorum
 
-# What the kubernetes client raises when the API server does not answer (urllib3's
-# connection, TLS and timeout errors) or answers with an error status.
-API_FAILURES = (urllib3.exceptions.HTTPError, ApiException)
-# How often `wait_for_api` asks /readyz again; a restarting API server takes 10-30 s.
-API_PROBE_INTERVAL = 1.0
 # Components the API server needs, in the order they have to come up.
 _API_COMPONENTS = ("etcd", "kube-apiserver")
-_LOG_LINES = 40
-# urllib3 names the connection object before its message; the user needs only the message.
-_CONNECTION_PREFIX = re.compile(r"^<?\S*Connection(?: object at 0x[0-9a-f]+>|\([^)]*\)): ")
-_KLOG_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ [^\]]+\] ")
-_ERROR_LINE = re.compile(r"^[EF]\d{4} |\b(error|failed|fatal|panic)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -62,74 +47,7 @@ class Problem:
     fix: str
 
 
-def failure_reason(error: BaseException) -> str:
-    """The error under the client's wrappers, in one line: `ConnectionRefusedError: [Errno
-    111] Connection refused` rather than urllib3's MaxRetryError around a NewConnectionError."""
-    if isinstance(error, ApiException):
-        return _http_reason(error)
-    inner = error
-    for _ in range(8):
-        nested = _nested(inner)
-        if nested is None:
-            break
-        inner = nested
-    text = _CONNECTION_PREFIX.sub("", " ".join(str(inner).split()))
-    return f"{type(inner).__name__}: {text}"[:300] if text else type(inner).__name__
-
-
-def _nested(error: BaseException) -> BaseException | None:
-    # MaxRetryError keeps the cause in `reason`, requests and urllib3's ProtocolError and
-    # SSLError in their args, NewConnectionError in __cause__ (raise ... from).
-    reason = getattr(error, "reason", None)
-    if isinstance(reason, BaseException):
-        return reason
-    for arg in error.args:
-        if isinstance(arg, BaseException):
-            return arg
-    return error.__cause__
-
-
-def _http_reason(error: ApiException) -> str:
-    if not error.status:  # the client's own wrapping of a TLS error: no HTTP answer
-        return " ".join(str(error.reason).split())[:300]
-    body = str(error.body or "").strip()
-    try:
-        message = str(json.loads(body).get("message", ""))
-    except (ValueError, AttributeError):
-        # /readyz lists its checks, `[-]` for each that fails.
-        failing = [line for line in body.splitlines() if line.startswith("[-]")]
-        message = " ".join(failing) or body.partition("\n")[0]
-    head = f"HTTP {error.status} {error.reason}"
-    return f"{head}: {' '.join(message.split())}"[:300] if message else head
-
-
-def api_readiness(api: k8s.ApiClient) -> str | None:
-    """None when the API server says it is ready (/readyz), else why not, in one line."""
-    request = api.param_serialize("GET", "/readyz", auth_settings=["BearerToken"])
-    try:
-        response = api.call_api(*request, _request_timeout=API_REQUEST_TIMEOUT)
-        response.read()
-    except API_FAILURES as error:
-        return failure_reason(error)
-    if 200 <= response.status <= 299:
-        return None
-    body = response.data.decode(errors="replace") if response.data else None
-    return failure_reason(ApiException(http_resp=response, body=body))
-
-
-def wait_for_api(api: k8s.ApiClient, seconds: float) -> str | None:
-    """Probe /readyz until it answers ready or `seconds` pass; None, or why it still does
-    not answer. A probe rather than a watch: there is no API to watch while it is down."""
-    deadline = time.monotonic() + seconds
-    while (problem := api_readiness(api)) is not None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return problem
-        time.sleep(min(API_PROBE_INTERVAL, remaining))
-    return None
-
-
-def lab_status(lab: Lab) -> dict[str, Any]:
+def lab_status(lab: LabModel) -> dict[str, Any]:
     """What `labkit lab status` prints (its --json): each container, the API, the problems
     with their fixes, the bring-up's timings and the last upgrade."""
     name = lab.name
@@ -151,7 +69,6 @@ def lab_status(lab: Lab) -> dict[str, Any]:
             }
         )
     record = lab.bringup_record()
-    upgrade_record = lab.state_dir / "upgrade.json"
     return {
         "name": name,
         "kubeconfig": str(lab.kubeconfig),
@@ -159,11 +76,11 @@ def lab_status(lab: Lab) -> dict[str, Any]:
         "api": {"server": server, "answers": api_error is None, "error": api_error},
         "problems": [asdict(problem) for problem in lab_problems(lab, server, api_error)],
         "timings": record.get("timings", {}),
-        "upgrade": json.loads(upgrade_record.read_text()) if upgrade_record.exists() else None,
+        "upgrade": lab.state.upgrade_record(),
     }
 
 
-def _kubernetes_state(lab: Lab) -> tuple[str | None, dict[str, str], str | None]:
+def _kubernetes_state(lab: LabModel) -> tuple[str | None, dict[str, str], str | None]:
     """(the API server's address, node -> Ready or NotReady, why the API did not answer)."""
     try:
         api = lab.api_client()
@@ -179,7 +96,7 @@ def _kubernetes_state(lab: Lab) -> tuple[str | None, dict[str, str], str | None]
     return api.configuration.host, states, None
 
 
-def lab_problems(lab: Lab, server: str | None, api_error: str | None) -> list[Problem]:
+def lab_problems(lab: LabModel, server: str | None, api_error: str | None) -> list[Problem]:
     """Stopped containers (nodes, the load balancer), then why the API does not answer (if
     it does not)."""
     front = lab.api_front
@@ -199,7 +116,7 @@ def lab_problems(lab: Lab, server: str | None, api_error: str | None) -> list[Pr
     return problems
 
 
-def quorum_problem(lab: Lab) -> Problem | None:
+def quorum_problem(lab: LabModel) -> Problem | None:
     """Fewer control planes run than etcd's quorum (a majority of its members)."""
     control_planes = lab.control_planes
     stopped = [n.name for n in control_planes if n.container.status != "running"]
@@ -214,7 +131,7 @@ def quorum_problem(lab: Lab) -> Problem | None:
     )
 
 
-def stopped_node(lab: Lab, node: Node) -> Problem | None:
+def stopped_node(lab: LabModel, node: Node) -> Problem | None:
     """A container of the lab that is not running, with what Docker says of its end."""
     status = node.container.status
     if status == "running":
@@ -233,16 +150,6 @@ def stopped_node(lab: Lab, node: Node) -> Problem | None:
     return Problem(f"{kind}/{node.name}", f"{what} {node.name} is {status} ({said})", fix)
 
 
-def kubeconfig_server(lab: Lab) -> tuple[str, str] | None:
-    """(cluster name, server) of the lab's kubeconfig, None without one."""
-    if not lab.kubeconfig.exists():
-        return None
-    clusters = (yaml.safe_load(lab.kubeconfig.read_text()) or {}).get("clusters") or []
-    if not clusters:
-        return None
-    return str(clusters[0].get("name")), str((clusters[0].get("cluster") or {}).get("server"))
-
-
 def published_api_port(node: Node) -> int | None:
     try:
         return node.published_api_port()
@@ -250,10 +157,10 @@ def published_api_port(node: Node) -> int | None:
         return None
 
 
-def kubeconfig_port_mismatch(lab: Lab) -> Problem | None:
+def kubeconfig_port_mismatch(lab: LabModel) -> Problem | None:
     """The lab's kubeconfig names another port than the one Docker publishes 6443 on: a
     restarted container gets a new random host port, the kubeconfig keeps the old one."""
-    named = kubeconfig_server(lab)
+    named = lab.state.kubeconfig_server()
     published = published_api_port(lab.api_front)
     if named is None or published is None:
         return None
@@ -271,7 +178,7 @@ def kubeconfig_port_mismatch(lab: Lab) -> Problem | None:
     )
 
 
-def api_server_problem(lab: Lab, what: str, api_error: str) -> Problem:
+def api_server_problem(lab: LabModel, what: str, api_error: str) -> Problem:
     """Why the API server does not answer, from the control plane's container runtime."""
     control_plane = lab.control_plane
 
@@ -287,10 +194,9 @@ def api_server_problem(lab: Lab, what: str, api_error: str) -> Problem:
             f"check containerd: {on_cp('systemctl status containerd')}",
         )
     for component in _API_COMPONENTS:
-        # crictl lists the newest container first.
-        containers = [c for c in runtime if c.name == component]
+        current = newest(runtime, component)
         manifest = manifest_path(component)
-        if not containers:
+        if current is None:
             return Problem(
                 "api",
                 f"{head}: no {component} container runs",
@@ -299,7 +205,6 @@ def api_server_problem(lab: Lab, what: str, api_error: str) -> Problem:
                 f"comes, the kubelet cannot use that file: check it and "
                 f"{on_cp('journalctl -u kubelet -n 100')}",
             )
-        current = containers[0]
         if not current.running:
             looping = "crash-looping" if current.attempt > 0 else "exited and not restarted yet"
             return Problem(
@@ -309,7 +214,7 @@ def api_server_problem(lab: Lab, what: str, api_error: str) -> Problem:
                 f"its flags are in {manifest} (the kubelet restarts it when the file "
                 f"changes); its whole log: {on_cp(f'crictl logs {current.id[:13]}')}",
             )
-    apiserver = next(c for c in runtime if c.name == "kube-apiserver")
+    apiserver = required(newest(runtime, "kube-apiserver"))
     state = (
         f"was restarted (attempt {apiserver.attempt}) and is not ready yet"
         if apiserver.attempt
@@ -323,21 +228,3 @@ def api_server_problem(lab: Lab, what: str, api_error: str) -> Problem:
         f"keeps restarting, its flags are in {manifest_path('kube-apiserver')} and "
         f"{on_cp(f'crictl logs {apiserver.id[:13]}')} says why",
     )
-
-
-def last_log_reason(node: Node, container_id: str) -> str:
-    """The last error line of a CRI container's log tail, else its last line."""
-    try:
-        result = node.exec(
-            ["crictl", "logs", "--tail", str(_LOG_LINES), container_id],
-            timeout=CRICTL_TIMEOUT,
-            check=False,
-        )
-    except Exception as error:  # evidence is best effort: say why there is none
-        return f"(no log: {failure_reason(error)})"
-    # klog writes to stderr, a flag error goes to stdout with the usage after it.
-    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines()]
-    lines = [line for line in lines if line]
-    errors = [line for line in lines if _ERROR_LINE.search(line)]
-    chosen = (errors or lines or ["(an empty log)"])[-1]
-    return _KLOG_PREFIX.sub("", chosen)[:300]

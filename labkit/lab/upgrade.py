@@ -11,10 +11,8 @@ as it is (`lab status` says which nodes were upgraded).
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import docker
 import yaml
 from kubernetes import client as k8s
 
@@ -30,49 +28,14 @@ from labkit.errors import LabkitError, StepFailed
 from labkit.kubeadm.config import KUBEADM_API_VERSION, preflight_errors_to_skip
 from labkit.lab import waits
 from labkit.lab.evidence import cluster_evidence, node_evidence
-from labkit.lab.lab import Lab
+from labkit.lab.model import LabModel
 from labkit.lab.node import Node
 from labkit.lab.node_limits import kubeadm_patches_directory
-from labkit.lab.release import ReleaseMaterial, release_material
-from labkit.lab.troubleshooting.saved_spec import lab_spec
+from labkit.lab.release import release_material
 from labkit.lab.upgrade_commands import kubectl, run_kubeadm
+from labkit.lab.upgrade_context import Upgrade
 from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.versions import KubernetesVersion
-
-UPGRADE_RECORD = "upgrade.json"  # in the lab's state dir; lab status reads it
-
-
-@dataclass
-class Upgrade:
-    lab: Lab
-    target: KubernetesVersion
-    progress: Progress
-    api: k8s.ApiClient
-    current: KubernetesVersion | None = None
-    material: ReleaseMaterial | None = None
-    upgraded: list[str] = field(default_factory=list)
-    # Set when an earlier run to this target applied it and stopped before every node.
-    resuming: bool = False
-
-    @property
-    def cni(self) -> bool:
-        """Whether the lab has a CNI: without one, no node is ever Ready."""
-        return lab_spec(self.lab).cni != "none"
-
-    @property
-    def client(self) -> docker.DockerClient:
-        return self.lab.client
-
-    def record(self, **extra: object) -> None:
-        """Which nodes run the target, for `lab status` and for whoever inspects a failure."""
-        record = {
-            "from": str(self.current),
-            "to": str(self.target),
-            "upgraded": self.upgraded,
-            "pending": [n.name for n in self.lab.nodes if n.name not in self.upgraded],
-            **extra,
-        }
-        (self.lab.state_dir / UPGRADE_RECORD).write_text(json.dumps(record, indent=2))
 
 
 def check_upgrade(up: Upgrade) -> None:
@@ -81,7 +44,7 @@ def check_upgrade(up: Upgrade) -> None:
     up.current = cluster_version(up.api)
     unfinished = unfinished_upgrade(up.lab, up.current, up.target)
     if unfinished:
-        up.current = KubernetesVersion.parse(unfinished["from"], field=UPGRADE_RECORD)
+        up.current = KubernetesVersion.parse(unfinished["from"], field="the upgrade record")
         up.upgraded = list(unfinished["upgraded"])
         up.resuming = True
         up.progress.say(f"   resuming: {', '.join(unfinished['pending'])} still to upgrade")
@@ -100,14 +63,13 @@ def check_upgrade(up: Upgrade) -> None:
 
 
 def unfinished_upgrade(
-    lab: Lab, current: KubernetesVersion, target: KubernetesVersion
+    lab: LabModel, current: KubernetesVersion, target: KubernetesVersion
 ) -> dict | None:
     """The record of an earlier upgrade to `target` that applied it (the cluster runs it)
     but left nodes pending, or None."""
-    path = lab.state_dir / UPGRADE_RECORD
-    if current != target or not path.exists():
+    record = lab.state.upgrade_record()
+    if current != target or record is None:
         return None
-    record = json.loads(path.read_text())
     return record if record.get("to") == str(target) and record.get("pending") else None
 
 
@@ -242,14 +204,7 @@ def wait_until_upgraded(up: Upgrade) -> None:
             lambda t: waits.control_plane_at(up.api, str(up.target), len(up.lab.control_planes), t),
         ),
     ]
-    unmet = waits.first_unmet(checks, READY_TIMEOUT, on_met=lambda t: up.progress.say(f"   {t}"))
-    if unmet:
-        evidence = cluster_evidence(up.api)
-        for node in up.lab.nodes:
-            evidence.update(node_evidence(node, lines=20))
-        raise StepFailed(
-            reason=f"{unmet}: not reached within {READY_TIMEOUT:.0f}s", evidence=evidence
-        )
+    waits.ready_or_fail(checks, up.api, up.lab.nodes, up.progress.say)
 
 
 def node_at(
@@ -311,28 +266,19 @@ UPGRADE_STEPS: list[Step[Upgrade]] = [
 
 @dataclass(frozen=True)
 class UpgradeResult(TimedResult):
-    lab: Lab
+    lab: LabModel
     current: KubernetesVersion
     target: KubernetesVersion
     timings: list[StepTiming]
 
 
 def upgrade_lab(
-    lab: Lab, target: KubernetesVersion, *, progress: Progress | None = None
+    lab: LabModel, target: KubernetesVersion, *, progress: Progress | None = None
 ) -> UpgradeResult:
     progress = progress or Progress()
     up = Upgrade(lab=lab, target=target, progress=progress, api=lab.api_client())
     progress.say(f"upgrading lab {lab.name!r} to Kubernetes {target}")
     timings = run_steps(UPGRADE_STEPS, up, progress)
-    _record_release(lab, target)
+    lab.state.record_release(str(target))
     up.record(timings={t.name: round(t.seconds, 2) for t in timings})
     return UpgradeResult(lab, required(up.current), target, timings)
-
-
-def _record_release(lab: Lab, target: KubernetesVersion) -> None:
-    """The lab's saved spec names the release it runs now."""
-    path = lab.state_dir / "spec.yaml"
-    if path.exists():
-        spec = yaml.safe_load(path.read_text()) or {}
-        spec["kubernetesVersion"] = str(target)
-        path.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -6,14 +6,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from labkit.constants import ADMIN_CONF, DRAIN_TIMEOUT, KUBEADM_UPGRADE_TIMEOUT
+from labkit.constants import DRAIN_TIMEOUT, KUBEADM_UPGRADE_TIMEOUT, KUBECTL_ON_NODE
 from labkit.lab.evidence import kubeadm_failed, kubectl_failed
 from labkit.lab.node import ExecFailed, ExecResult, Node
-
-if TYPE_CHECKING:
-    from labkit.lab.upgrade import Upgrade
+from labkit.lab.upgrade_context import Upgrade
 
 # kubectl's answers while an API server restarts (a new kubelet restarts the static pods):
 # refused ("The connection to the server ... was refused"), reset, TLS timeouts, and 403
@@ -60,7 +57,7 @@ def kubectl(up: Upgrade, node: Node, *args: str) -> None:
         _again_while_api_restarts(
             up,
             node,
-            ["kubectl", "--kubeconfig", ADMIN_CONF, *args],
+            [*KUBECTL_ON_NODE, *args],
             label=f"kubectl {args[0]}",
             attempts=API_RESTART_ATTEMPTS,
             timeout=DRAIN_TIMEOUT + 30,

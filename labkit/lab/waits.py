@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import urllib3
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from labkit.constants import READY_TIMEOUT
+from labkit.errors import StepFailed
 from labkit.kubeadm.config import (
     CONTROL_PLANE_COMPONENTS,
     CONTROL_PLANE_SELECTOR,
@@ -18,6 +19,9 @@ from labkit.kubeadm.config import (
     COREDNS_SELECTOR,
     KUBE_PROXY_SELECTOR,
 )
+from labkit.lab.api import API_FAILURES
+from labkit.lab.evidence import cluster_evidence, node_evidence
+from labkit.lab.node import Node
 
 # What an API server answers while it restarts, apart from refused or reset connections.
 _TRANSIENT_STATUSES = (403, 429, 500, 502, 503, 504)
@@ -40,7 +44,7 @@ def wait_until(
         try:
             if _listed_then_watched(list_call, satisfied, deadline, list_args):
                 return True
-        except (urllib3.exceptions.HTTPError, ApiException) as error:
+        except API_FAILURES as error:
             # An API server that restarts (a kubelet recreating the static pods, an upgrade)
             # refuses, resets or answers 403/5xx for a while: the wait goes on until its end.
             if isinstance(error, ApiException) and error.status not in _TRANSIENT_STATUSES:
@@ -82,7 +86,9 @@ def _listed_then_watched(
 
 
 def is_ready(node: k8s.V1Node) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    """The node's Ready condition is True (a node that posted no status yet is not)."""
+    conditions = (node.status.conditions if node.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
 def pod_running_and_ready(pod: k8s.V1Pod) -> bool:
@@ -217,3 +223,21 @@ def first_unmet(
         if on_met:
             on_met(title)
     return None
+
+
+def ready_or_fail(
+    checks: list[ReadyCheck],
+    api: k8s.ApiClient,
+    nodes: Sequence[Node],
+    say: Callable[[str], None],
+    timeout: float = READY_TIMEOUT,
+) -> None:
+    """Wait for each check in turn (saying each one met); when one is not met in time,
+    fail with the cluster's evidence and every node's journals."""
+    unmet = first_unmet(checks, timeout, on_met=lambda title: say(f"   {title}"))
+    if unmet is None:
+        return
+    evidence = cluster_evidence(api)
+    for node in nodes:
+        evidence.update(node_evidence(node, lines=20))
+    raise StepFailed(reason=f"{unmet}: not reached within {timeout:.0f}s", evidence=evidence)

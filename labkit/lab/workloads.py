@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from kubernetes import client as k8s
 
-from labkit.constants import ADMIN_CONF
+from labkit.constants import KUBECTL_ON_NODE
 from labkit.errors import StepFailed
 from labkit.lab import waits
-from labkit.lab.lab import Lab
+from labkit.lab.model import LabModel
 from labkit.lab.node import ExecResult
 from labkit.versions import TOOLBOX_IMAGE
 
@@ -35,7 +35,7 @@ def probe_pod(name: str, node: str, command: list[str], namespace: str = "defaul
     )
 
 
-def run_probe_pods(lab: Lab, pods: list[k8s.V1Pod], timeout: float = 120) -> list[k8s.V1Pod]:
+def run_probe_pods(lab: LabModel, pods: list[k8s.V1Pod], timeout: float = 120) -> list[k8s.V1Pod]:
     """Create the pods and wait (on a watch) until all are Running and Ready."""
     api = lab.api_client()
     core = k8s.CoreV1Api(api)
@@ -55,7 +55,7 @@ def run_probe_pods(lab: Lab, pods: list[k8s.V1Pod], timeout: float = 120) -> lis
     return [core.read_namespaced_pod(p.metadata.name, namespace) for p in pods]
 
 
-def delete_probe_pods(lab: Lab, pods: list[k8s.V1Pod]) -> None:
+def delete_probe_pods(lab: LabModel, pods: list[k8s.V1Pod]) -> None:
     core = k8s.CoreV1Api(lab.api_client())
     for pod in pods:
         core.delete_namespaced_pod(
@@ -64,17 +64,15 @@ def delete_probe_pods(lab: Lab, pods: list[k8s.V1Pod]) -> None:
 
 
 def exec_in_pod(
-    lab: Lab, pod: str, command: list[str], namespace: str = "default", timeout: float = 60
+    lab: LabModel, pod: str, command: list[str], namespace: str = "default", timeout: float = 60
 ) -> ExecResult:
     """`kubectl exec` from the control plane: the same path an operator's kubectl takes."""
     return lab.running_control_plane().exec(
-        ["kubectl", "--kubeconfig", ADMIN_CONF, "exec", "-n", namespace, pod, "--", *command],
+        [*KUBECTL_ON_NODE, "exec", "-n", namespace, pod, "--", *command],
         check=False,
         timeout=timeout,
     )
 
 
-def kubectl(lab: Lab, *args: str, timeout: float = 60) -> ExecResult:
-    return lab.running_control_plane().exec(
-        ["kubectl", "--kubeconfig", ADMIN_CONF, *args], check=False, timeout=timeout
-    )
+def kubectl(lab: LabModel, *args: str, timeout: float = 60) -> ExecResult:
+    return lab.running_control_plane().exec([*KUBECTL_ON_NODE, *args], check=False, timeout=timeout)

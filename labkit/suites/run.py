@@ -23,10 +23,12 @@ from labkit.suites.suites import LabShape, SuiteRequest
 from labkit.versions import KubernetesVersion
 
 if TYPE_CHECKING:
-    from labkit.lab.lab import Lab
+    from labkit.lab.model import LabModel
 
 
-def run_suite(lab: Lab, request: SuiteRequest, progress: Progress | None = None) -> SuiteResult:
+def run_suite(
+    lab: LabModel, request: SuiteRequest, progress: Progress | None = None
+) -> SuiteResult:
     """Build what the suite needs for the lab's release, then run it against the lab."""
     progress = progress or Progress(build_log_path())
     api = lab.api_client()
@@ -63,7 +65,7 @@ def run_suite(lab: Lab, request: SuiteRequest, progress: Progress | None = None)
 
 
 def load_test_images(
-    lab: Lab, binaries: SuiteBinaries, e2e_test: Path, progress: Progress
+    lab: LabModel, binaries: SuiteBinaries, e2e_test: Path, progress: Progress
 ) -> list[str]:
     """Build the images e2e.test lists that labkit makes, and load them into every node in
     one archive (what a node has already is not loaded again)."""

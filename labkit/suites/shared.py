@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from labkit.lab.model import LabModel
 from labkit.suites.report import SpecResult, SuiteResult
-
-if TYPE_CHECKING:
-    from labkit.lab.lab import Lab
+from labkit.suites.run import run_suite
+from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS, SuiteRequest
 
 
 class SharedSuiteRuns:
@@ -23,7 +23,7 @@ class SharedSuiteRuns:
     True
     """
 
-    def __init__(self, lab: Lab, report_root: Path | None = None) -> None:
+    def __init__(self, lab: LabModel, report_root: Path | None = None) -> None:
         self.lab = lab
         self.report_root = report_root
         self._results: dict[tuple[object, ...], SuiteResult] = {}
@@ -36,14 +36,13 @@ class SharedSuiteRuns:
         skip: str | Sequence[str] = (),
         parallel: int = 1,
     ) -> SuiteResult:
-        key = (suite, _strings(focus), _strings(skip), parallel)
+        request = SuiteRequest.of(suite, focus=focus, skip=skip, parallel=parallel)
+        key = (request.suite, request.focus, request.skip, request.parallel)
         if key not in self._results:
-            report_dir = None
             if self.report_root is not None:
                 report_dir = self.report_root / f"{self.lab.name}-{suite}-{len(self._results)}"
-            self._results[key] = self.lab.conformance(
-                suite, focus=key[1], skip=key[2], parallel=parallel, report_dir=report_dir
-            )
+                request = replace(request, report_dir=report_dir)
+            self._results[key] = run_suite(self.lab, request)
         return self._results[key]
 
     def spec(self, name: str, suite: str = "kubeadm", **options: object) -> SpecResult:
@@ -100,17 +99,11 @@ def applicable_spec_problems(
     return problems
 
 
-def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
 def kubeadm_suite_problems_with_one_control_plane(result: SuiteResult) -> list[str]:
     """What keeps e2e_kubeadm on a lab of one control plane and workers from "every spec
     that applies passed": only `[copy-certs]` may be left out (no kubeadm-certs Secret
     without several control planes), only the dual-stack spec may skip itself, and its
     `[multi-node]` specs must have run."""
-    from labkit.suites.suites import COPY_CERTS, KUBEADM_SELF_SKIPS
-
     problems = applicable_spec_problems(
         result, left_out=(COPY_CERTS,), self_skips=KUBEADM_SELF_SKIPS
     )

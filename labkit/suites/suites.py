@@ -10,6 +10,7 @@ The Conformance suite is the specs of e2e.test labelled `Conformance` (the frame
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,19 @@ class SuiteRequest:
     parallel: int = 1
     report_dir: Path | None = None
 
+    @classmethod
+    def of(
+        cls,
+        suite: str = "kubeadm",
+        *,
+        focus: str | Sequence[str] = (),
+        skip: str | Sequence[str] = (),
+        parallel: int = 1,
+        report_dir: Path | None = None,
+    ) -> SuiteRequest:
+        """A request whose focus and skip may each be one expression or several."""
+        return cls(suite, _strings(focus), _strings(skip), parallel, report_dir)
+
     def __post_init__(self) -> None:
         if self.suite not in SUITES:
             raise LabkitError(
@@ -97,3 +111,7 @@ def _check_expression(name: str, expression: str) -> None:
         re.compile(expression)
     except re.error as error:
         raise LabkitError(f"{name}: {expression!r} is not a regular expression ({error})") from None
+
+
+def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)

@@ -5,37 +5,36 @@ One module per thing broken or looked at, as testinfra has one per resource: `ne
 (the CNI and the lab's health), `images`, `pod_watch` (a pod's waiting reasons and events),
 `kubelet` (how long a silent one is tolerated), `joins`, `preflight` and `api_access`.
 
->>> from labkit.lab.troubleshooting import preflight, preflight_findings
+>>> from labkit.troubleshooting import preflight, preflight_findings
 """
 
 from __future__ import annotations
 
-from labkit.lab.troubleshooting.api_access import ApiAccess, ApiResponse, api_request
-from labkit.lab.troubleshooting.images import cri_image_id, image_names, remove_image
-from labkit.lab.troubleshooting.joins import (
+from labkit.troubleshooting.api_access import ApiAccess, ApiResponse, api_request
+from labkit.troubleshooting.images import cri_image_id, image_names, remove_image
+from labkit.troubleshooting.joins import (
     JOIN_CONFIG,
     join_token_in_use,
     kubeadm_join,
     unjoin,
 )
-from labkit.lab.troubleshooting.kubelet import (
+from labkit.troubleshooting.kubelet import (
     CONTROLLER_MANAGER_MANIFEST,
     node_monitor_grace_period,
 )
-from labkit.lab.troubleshooting.network import (
+from labkit.troubleshooting.network import (
     install_cni,
     wait_for_ready_condition,
     wait_until_healthy,
 )
-from labkit.lab.troubleshooting.pod_watch import wait_for_events, watch_waiting_reasons
-from labkit.lab.troubleshooting.preflight import (
+from labkit.troubleshooting.pod_watch import wait_for_events, watch_waiting_reasons
+from labkit.troubleshooting.preflight import (
     PREFLIGHT_LINE,
     port_taken,
     preflight,
     preflight_findings,
     sysctl_set,
 )
-from labkit.lab.troubleshooting.saved_spec import lab_spec
 
 __all__ = [
     "CONTROLLER_MANAGER_MANIFEST",
@@ -49,7 +48,6 @@ __all__ = [
     "install_cni",
     "join_token_in_use",
     "kubeadm_join",
-    "lab_spec",
     "node_monitor_grace_period",
     "port_taken",
     "preflight",

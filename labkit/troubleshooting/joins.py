@@ -21,12 +21,11 @@ from labkit.constants import (
 )
 from labkit.errors import LabkitError
 from labkit.kubeadm import BootstrapToken, join_config
-from labkit.lab.lab import Lab
+from labkit.lab.model import LabModel
 from labkit.lab.node import ExecResult, Node
-from labkit.lab.troubleshooting.saved_spec import lab_spec
 
 
-def unjoin(lab: Lab, node: Node) -> None:
+def unjoin(lab: LabModel, node: Node) -> None:
     """Undo `kubeadm join` on a worker: `kubeadm reset`, then delete its Node object, as an
     operator removing a node does."""
     node.exec(["kubeadm", "reset", "--force"], timeout=KUBEADM_RESET_TIMEOUT)
@@ -38,7 +37,7 @@ def unjoin(lab: Lab, node: Node) -> None:
 
 
 def kubeadm_join(
-    lab: Lab,
+    lab: LabModel,
     node: Node,
     *,
     endpoint: str,
@@ -51,7 +50,7 @@ def kubeadm_join(
 
     kubeadm retries discovery until its timeout (5 minutes by default) when a token is
     unknown, so a short one keeps a failing join short."""
-    spec = lab_spec(lab)
+    spec = lab.state.spec()
     node_spec = next(n for n in spec.node_names() if n.name == node.name)
     rendered = join_config(spec, node_spec, node.lab_address(), endpoint, token, ca_cert_hash)
     documents = list(yaml.safe_load_all(rendered))

@@ -13,12 +13,12 @@ import yaml
 from labkit.constants import manifest_path
 from labkit.errors import LabkitError
 from labkit.goduration import go_duration
-from labkit.lab.lab import Lab
+from labkit.lab.model import LabModel
 
 CONTROLLER_MANAGER_MANIFEST = manifest_path("kube-controller-manager")
 
 
-def node_monitor_grace_period(lab: Lab) -> float:
+def node_monitor_grace_period(lab: LabModel) -> float:
     """Seconds the node controller waits for a silent kubelet before it marks the node
     Unknown: the controller-manager's flag when kubeadm set one, else its own default."""
     node = lab.control_plane

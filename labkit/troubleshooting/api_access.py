@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from labkit.errors import LabkitError
-from labkit.lab.lab import Lab
+from labkit.lab.model import LabModel
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ApiAccess:
     client_key_pem: bytes
 
     @classmethod
-    def of(cls, lab: Lab) -> ApiAccess:
+    def of(cls, lab: LabModel) -> ApiAccess:
         config = yaml.safe_load(lab.kubeconfig.read_text())
         cluster = config["clusters"][0]["cluster"]
         user = config["users"][0]["user"]

@@ -15,22 +15,21 @@ from kubernetes import client as k8s
 from labkit.constants import READY_TIMEOUT
 from labkit.lab import waits
 from labkit.lab.cni import apply_cni_manifest
-from labkit.lab.lab import Lab
-from labkit.lab.troubleshooting.saved_spec import lab_spec
+from labkit.lab.model import LabModel
 
 
-def install_cni(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
+def install_cni(lab: LabModel, timeout: float = READY_TIMEOUT) -> None:
     """Apply the node image's flannel manifest with the lab's pod subnet, as `lab up` does
     for `cni: flannel`, then wait until every node is Ready and CoreDNS runs. Applying it
     again is harmless."""
-    apply_cni_manifest(lab.control_plane, lab_spec(lab).networking.pod_subnet)
+    apply_cni_manifest(lab.control_plane, lab.state.spec().networking.pod_subnet)
     wait_until_healthy(lab, timeout)
 
 
-def wait_until_healthy(lab: Lab, timeout: float = READY_TIMEOUT) -> None:
+def wait_until_healthy(lab: LabModel, timeout: float = READY_TIMEOUT) -> None:
     """What `lab up` waits for with a CNI (every node Ready, the control plane, CoreDNS
     and kube-proxy); TimeoutError naming the first condition not met otherwise."""
-    spec = lab_spec(lab)
+    spec = lab.state.spec()
     with contextlib.closing(lab.api_client()) as api:
         checks = waits.readiness_checks(
             api, [n.name for n in lab.nodes], control_planes=spec.control_planes
