@@ -44,6 +44,9 @@ STEP_WAIT_TIMEOUT = 600.0
 # The whole output of a CLI run that failed.
 LOG_DIR = Path("/tmp/lab_cycles-logs")
 CLI_TIMEOUT = 900.0
+# The labkit installed beside this interpreter (the checkout's .venv), not whichever is
+# first on PATH: another checkout's would run other code.
+LABKIT = str(Path(sys.executable).with_name("labkit"))
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class CliRun:
 def labkit(*args: str) -> CliRun:
     command = ["labkit", *args]
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    done = subprocess.run([LABKIT, *args], capture_output=True, text=True, timeout=CLI_TIMEOUT)
     return CliRun(command, done.returncode, time.monotonic() - started, done.stdout + done.stderr)
 
 
@@ -222,7 +225,7 @@ def up_killed_at(lab: str, point: KillPoint) -> tuple[bool, list[str]]:
     line it printed)."""
     began, ended = f" • {point.step} ...", f" ✓ {point.step} ("
     process = subprocess.Popen(
-        ["labkit", "lab", "up", "--name", lab, "--workers", "1"],
+        [LABKIT, "lab", "up", "--name", lab, "--workers", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

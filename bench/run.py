@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         runs,
         {
             "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": "python bench/run.py "
+            "command": ".venv/bin/python bench/run.py "
             + " ".join(argv if argv is not None else sys.argv[1:]),
             "image": args.image,
             "kind_version": KIND_VERSION,

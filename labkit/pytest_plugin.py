@@ -81,6 +81,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """What `labkit --version` says; a Docker engine that does not answer is one line."""
+    from labkit.version_report import version_report
+
+    return version_report().lines()
+
+
 def _option(config: pytest.Config, name: str) -> Any:
     value = config.getoption(f"lab_{name}")
     if value is None or value == "":

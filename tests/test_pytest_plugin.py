@@ -10,6 +10,7 @@ import pytest
 
 import labkit.host
 import labkit.lab.model
+import labkit.version_report
 from labkit import pytest_plugin
 from labkit.cli import main
 from labkit.errors import LabkitError
@@ -355,6 +356,9 @@ def no_docker(monkeypatch) -> list[str]:
     monkeypatch.setattr(docker.DockerClient, "__init__", refuse)
     monkeypatch.setattr(docker, "from_env", refuse)
     monkeypatch.setattr(labkit.host, "docker_client", refuse)
+    # pytest's header lists the node images before collection (tests/test_version.py): a
+    # read the marker check is not, so it is answered here without an engine.
+    monkeypatch.setattr(labkit.version_report, "_node_images", lambda: (None, "not asked"))
     return calls
 
 

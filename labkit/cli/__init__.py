@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from labkit.cli import version
 from labkit.errors import LabkitError, StepFailed
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="labkit", description="Kubernetes labs in Docker containers, brought up by kubeadm."
     )
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    version.add_options(parser)
+    # Required unless --version is given: main() says so as argparse would.
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"labkit.cli.{name}")
@@ -77,7 +80,14 @@ def _accept_debug_after_the_command(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        return version.run(args)
+    if args.version_json:
+        parser.error("--json goes with --version here; a command's own --json follows it")
+    if args.command is None:
+        parser.error("the following arguments are required: COMMAND")
     debug = bool(args.debug) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if not debug:
         # urllib3 warns of every retry of an API server that does not answer; the failure,
