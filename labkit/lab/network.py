@@ -73,6 +73,9 @@ def create_network(
                 labels=managed_labels(**{LABEL_LAB: lab}),
                 ipam=IPAMConfig(pool_configs=[_pool(subnet)]),
                 options={"com.docker.network.bridge.enable_ip_masquerade": "true"},
+                # A 409 for a name taken, where Docker would otherwise make a second network
+                # of it.
+                check_duplicate=True,
             )
             return lab
         except docker.errors.APIError as error:
