@@ -73,7 +73,7 @@ def re2_pattern(text: str) -> str:
     return text
 
 
-def output_directory(text: str) -> Path:
+def output_directory(text: str) -> str:
     """A directory to write into: one that exists and may be written, or one that can be
     made in the nearest folder that exists."""
     path = Path(text).expanduser().absolute()
@@ -84,7 +84,7 @@ def output_directory(text: str) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         where = "" if existing == path else f": it would be made in {existing}"
         raise argparse.ArgumentTypeError(f"{shown(text)} cannot be written{where}; give another")
-    return path
+    return text
 
 
 def image_reference(text: str) -> str:
