@@ -211,3 +211,46 @@ def test_the_kubeconfig_and_its_folder_are_private_even_when_they_exist(
         0o700,
         0o600,
     )
+
+
+NOT_SERVED = (
+    '{"Path": "k8s.io/kubernetes", "Version": "v1.37.99", "Error": "k8s.io/kubernetes@v1.37.99: '
+    "reading https://proxy.golang.org/k8s.io/kubernetes/@v/v1.37.99.info: 403 Forbidden\\n\\t"
+    'server response: This module version is not available."}'
+)
+
+
+def test_a_release_the_module_proxy_does_not_serve_is_the_users_to_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As `lab upgrade --to v1.37.99` refuses it (exit 2), `lab up` does, at the build's
+    first question to the proxy and before the lab's network (go said it only in its JSON:
+    the reason was empty, exit 1)."""
+    from labkit.nodeimage import build
+
+    answer = SimpleNamespace(returncode=1, stdout=NOT_SERVED, stderr="")
+    monkeypatch.setattr(build.subprocess, "run", lambda *a, **k: answer)
+    monkeypatch.setattr(
+        build, "build_node_image", lambda version, progress: build.kubernetes_go_mod(version)
+    )
+    client = FakeDocker(images=set())
+    with pytest.raises(
+        LabkitError,
+        match=r"^kubernetesVersion: v1\.37\.99 is not a release the Go module proxy serves "
+        r"\(server response: This module version is not available\.\)",
+    ):
+        bringup.bring_up(spec(kubernetesVersion="v1.37.99"), client=client, progress=quiet())
+    assert (client.created, client.claims) == ([], [])
+
+
+def test_a_proxy_that_fails_otherwise_is_an_environment_failure_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from labkit.nodeimage import build
+    from labkit.versions import DEFAULT_VERSION
+
+    error = '{"Error": "dial tcp: lookup proxy.golang.org: no such host"}'
+    answer = SimpleNamespace(returncode=1, stdout=error, stderr="")
+    monkeypatch.setattr(build.subprocess, "run", lambda *a, **k: answer)
+    with pytest.raises(StepFailed, match=r"exited 1: dial tcp: lookup proxy\.golang\.org"):
+        build.kubernetes_go_mod(DEFAULT_VERSION)
