@@ -6,6 +6,7 @@ Versions live in `labkit.versions`, labels and host paths in `labkit.naming`.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 # kubeadm's word for the control plane: a node role, an init phase, the static pods'
@@ -119,3 +120,8 @@ UPGRADE_HEALTH_TIMEOUT = 20.0
 # Until Docker lists nothing of a lab being removed (a container killed mid-create
 # lingers for seconds).
 REMOVAL_TIMEOUT = 60.0
+
+# Lab networks are /24s carved from here: clear of Docker's default pools (172.17-31),
+# kind's 172.18, and the pod and service subnets labs use (10.244/16, 10.96/12), which the
+# spec keeps out of it.
+SUBNET_POOL = ipaddress.ip_network("10.201.0.0/16")

@@ -312,3 +312,13 @@ def test_only_a_limited_node_reads_the_kubelet_patches(monkeypatch: pytest.Monke
         )
     )
     assert "patches" not in documents[0]
+
+
+def test_an_address_the_host_does_not_have_is_a_listen_address_problem() -> None:
+    lab = spec(ports({"containerPort": 80, "hostPort": 18080, "listenAddress": "192.0.2.1"}))
+    with pytest.raises(LabkitError) as caught:
+        check_port_mappings_free(lab, set())
+    assert str(caught.value).startswith(
+        f"lab.yaml: nodes.{WORKER}.extraPortMappings[0].listenAddress: 192.0.2.1 is not an "
+        "address of this host"
+    )

@@ -49,7 +49,9 @@ class EnvironmentFailure(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="labkit", description="Kubernetes labs in Docker containers, brought up by kubeadm."
+        prog="labkit",
+        description="Kubernetes labs in Docker containers, brought up by kubeadm.",
+        allow_abbrev=False,
     )
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     version.add_options(parser)
@@ -64,7 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(subparsers)
     _accept_debug_after_the_command(parser)
+    _refuse_abbreviations(parser)
     return parser
+
+
+def _refuse_abbreviations(parser: argparse.ArgumentParser) -> None:
+    # argparse takes a prefix of an option for the option (`--rule` for `--rules`): a typo
+    # would silently run another command than the one meant.
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                _refuse_abbreviations(command)
 
 
 def _accept_debug_after_the_command(parser: argparse.ArgumentParser) -> None:

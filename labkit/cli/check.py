@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from labkit.cli.arguments import seconds
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--wait",
-        type=float,
+        type=seconds,
         default=0.0,
         metavar="SECONDS",
         help="wait up to SECONDS for the API server to be ready before the cluster rules "

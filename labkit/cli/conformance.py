@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from labkit.cli.arguments import positive_int, re2_pattern
 from labkit.suites.report import SuiteResult
 from labkit.suites.suites import SUITES
 
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="RE",
+        type=re2_pattern,
         help="run only specs matching RE (ginkgo's --focus; repeatable)",
     )
     parser.add_argument(
@@ -42,10 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="RE",
+        type=re2_pattern,
         help="skip specs matching RE (ginkgo's --skip; repeatable)",
     )
     parser.add_argument(
-        "--parallel", type=int, default=1, metavar="N", help="ginkgo processes (default 1)"
+        "--parallel", type=positive_int, default=1, metavar="N", help="ginkgo processes (default 1)"
     )
     parser.add_argument(
         "--report",

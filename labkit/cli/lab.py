@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from labkit.cli.arguments import image_reference
 from labkit.cli.lab_logs import register_export_logs
 from labkit.errors import LabkitError
 from labkit.spec import CNI_CHOICES, CONTROL_PLANE_COUNTS, DEFAULT_NAME, INIT_MODES, MAX_WORKERS
@@ -93,7 +94,7 @@ def _register_inspection(actions: argparse._SubParsersAction) -> None:
 
     load = actions.add_parser("load-image", help="copy an image from the host into nodes")
     load.add_argument("name")
-    load.add_argument("image")
+    load.add_argument("image", type=image_reference)
     load.add_argument("--nodes", nargs="+", help="only these nodes (default: all)")
     load.set_defaults(run=run_load_image)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from labkit.cli.arguments import output_directory
+
 
 def register_export_logs(actions: argparse._SubParsersAction) -> None:
     export = actions.add_parser(
@@ -12,7 +14,10 @@ def register_export_logs(actions: argparse._SubParsersAction) -> None:
     )
     export.add_argument("name")
     export.add_argument(
-        "directory", nargs="?", help="where to write (default: ./labkit-logs/<lab>-<timestamp>)"
+        "directory",
+        nargs="?",
+        type=output_directory,
+        help="where to write (default: ./labkit-logs/<lab>-<timestamp>)",
     )
     export.set_defaults(run=run_export_logs)
 

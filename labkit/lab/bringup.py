@@ -10,8 +10,11 @@ and carries that node's evidence, and the lab is removed unless the caller asked
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 import docker
@@ -43,6 +46,7 @@ from labkit.lab.node_limits import reserve_beyond_limits
 from labkit.lab.node_releases import build_missing_images, prepare_skewed_workers
 from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_ports
 from labkit.lab.state import host_kubeconfig
+from labkit.naming import LABEL_LAB, managed_labels
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
 from labkit.spec import LabSpec, NodeSpec
@@ -50,11 +54,7 @@ from labkit.spec import LabSpec, NodeSpec
 
 def check_inputs(up: BringUp) -> None:
     """Everything that can be wrong before anything is created."""
-    if up.spec.name in list_labs(up.client) or _named_containers_exist(up):
-        raise LabkitError(
-            f"name: a lab named {up.spec.name!r} already exists; choose another "
-            f"name or remove it with `labkit lab down {up.spec.name}`"
-        )
+    _check_name_free(up)
     if up.spec.image and not image_exists(up.client, up.spec.image):
         raise LabkitError(
             f"image: node image {up.spec.image} is missing; build it (`labkit image build "
@@ -66,11 +66,26 @@ def check_inputs(up: BringUp) -> None:
     up.runtime = host.node_runtime(up.client)
 
 
-def _named_containers_exist(up: BringUp) -> bool:
-    names = {n.name for n in up.spec.node_names()} | {up.spec.name}
-    existing = {name.lstrip("/") for c in up.client.api.containers(all=True) for name in c["Names"]}
-    networks = {n.name for n in up.client.networks.list()}
-    return bool(names & existing or up.spec.name in networks)
+def _check_name_free(up: BringUp) -> None:
+    """A first look, to refuse early; `make_network` claims the name for good."""
+    name = up.spec.name
+    if name in list_labs(up.client):
+        raise _name_taken(up, f"a lab named {name!r} already exists")
+    names = {n.name for n in up.spec.node_names()} | {name}
+    containers = {n.lstrip("/") for c in up.client.api.containers(all=True) for n in c["Names"]}
+    taken = sorted(names & containers)
+    if taken:
+        raise _name_taken(up, f"Docker has a container named {taken[0]!r}, not of a lab")
+    if name in {n.name for n in up.client.networks.list()}:
+        raise _name_taken(up, f"Docker has a network named {name!r}, not of a lab")
+
+
+def _name_taken(up: BringUp, what: str) -> LabkitError:
+    name = up.spec.name
+    return LabkitError(
+        f"{up.spec.source}: name: {what} (a lab's network and containers are named after "
+        f"it); choose another name, or remove the lab with `labkit lab down {name}`"
+    )
 
 
 def make_network(up: BringUp) -> None:
@@ -78,8 +93,41 @@ def make_network(up: BringUp) -> None:
     avoid = tuple(
         ipaddress.ip_network(s) for s in (networking.pod_subnet, networking.service_subnet)
     )
-    up.created = True
-    up.network = create_network(up.client, up.spec.name, avoid)
+    with _name_claim(up):
+        try:
+            up.network = create_network(up.client, up.spec.name, avoid)
+        except docker.errors.APIError as error:
+            if error.status_code != HTTPStatus.CONFLICT:
+                raise
+            raise _name_taken(up, f"a lab named {up.spec.name!r} already exists") from None
+        # Only from here on is what carries the lab's label this run's to remove.
+        up.created = True
+
+
+@contextlib.contextmanager
+def _name_claim(up: BringUp) -> Iterator[None]:
+    """Hold the lab's name while its network is made. Docker reserves a container's name
+    atomically (two creates of one name at once: one refused 409, 10 times in 10 here) but
+    checks a network's before it creates it (both created, 10 times in 10, Docker 20.10):
+    so a container named after the lab, created and never started, is the claim. A run
+    that loses it has created nothing and removes nothing."""
+    try:
+        claim = up.client.api.create_container(
+            up.spec.node_image,
+            name=up.spec.name,
+            command=["true"],
+            labels=managed_labels(**{LABEL_LAB: up.spec.name}),
+        )
+    except docker.errors.APIError as error:
+        if error.status_code != HTTPStatus.CONFLICT:
+            raise
+        raise _name_taken(
+            up, f"another `labkit lab up` is making a lab named {up.spec.name!r}"
+        ) from None
+    try:
+        yield
+    finally:
+        up.client.api.remove_container(claim["Id"], v=True, force=True)
 
 
 def create_nodes(up: BringUp) -> None:

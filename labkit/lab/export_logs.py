@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from labkit.constants import KUBECTL_ON_NODE, ROLE_LOAD_BALANCER
+from labkit.errors import LabkitError
 from labkit.lab.model import LabModel
 from labkit.lab.node import Node
 
@@ -244,14 +245,18 @@ def export_logs(
     timeouts: ExportTimeouts = ExportTimeouts(),
 ) -> Path:
     """Collect every node's and the lab's logs into `directory` (default
-    `./labkit-logs/<lab>-<timestamp>`); returns it. Never raises for what it cannot read."""
+    `./labkit-logs/<lab>-<timestamp>`); returns it. Never raises for what it cannot read;
+    a `directory` it cannot make is a LabkitError."""
     started = datetime.now()
     target = (
         Path(directory)
         if directory
         else Path.cwd() / DEFAULT_PARENT / f"{lab.name}-{started:%Y%m%d-%H%M%S}"
     )
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LabkitError(f"cannot write the logs into {target}: {error.strerror}") from None
     containers = lab.containers
     for stale in [target / "errors.txt", *(target / n.name / "errors.txt" for n in containers)]:
         stale.unlink(missing_ok=True)  # of an earlier export into the same directory

@@ -18,6 +18,8 @@ from labkit.lab.node import Node
 from labkit.naming import cache_dir
 from labkit.nodeimage.images import save_named
 from labkit.parallel import parallel
+from labkit.spec.fields import shown
+from labkit.spec.image_reference import image_reference_problem
 
 IMPORT_DIR = "/var/tmp"  # on the node's /var volume, not its memory-backed /tmp
 
@@ -30,6 +32,10 @@ def load_image(
 ) -> list[str]:
     """Save the image once and import it into every node that lacks it; returns the nodes
     it was loaded into."""
+    # Docker answers a malformed reference with a 400, which reads as the engine failing.
+    problem = image_reference_problem(reference)
+    if problem:
+        raise LabkitError(f"image {shown(reference)} {problem}")
     try:
         image = client.images.get(reference)
     except docker.errors.ImageNotFound:

@@ -23,12 +23,10 @@ import docker
 import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
+from labkit.constants import SUBNET_POOL
 from labkit.errors import LabkitError
 from labkit.naming import LABEL_LAB, managed_labels
 
-# Lab networks are /24s carved from here: clear of Docker's default pools (172.17-31),
-# kind's 172.18, and the pod and service subnets labs use (10.244/16, 10.96/12).
-SUBNET_POOL = ipaddress.ip_network("10.201.0.0/16")
 SUBNET_PREFIX = 24
 
 
@@ -75,6 +73,9 @@ def create_network(
                 labels=managed_labels(**{LABEL_LAB: lab}),
                 ipam=IPAMConfig(pool_configs=[_pool(subnet)]),
                 options={"com.docker.network.bridge.enable_ip_masquerade": "true"},
+                # A 409 for a name taken, where Docker would otherwise make a second network
+                # of it.
+                check_duplicate=True,
             )
             return lab
         except docker.errors.APIError as error:

@@ -30,15 +30,16 @@ def check_port_mappings_free(
     (even a stopped one, which takes it back when it starts) or that the host cannot bind."""
     probe = probe or bind_problem
     for path, mapping in _mappings(spec):
-        where = f"{spec.source}: {path}.hostPort"
         if mapping.host_port in published:
             raise LabkitError(
-                f"{where}: {mapping.host_port} is published by another Docker container "
-                "(`docker ps -a --filter publish=PORT` finds it); choose another host port"
+                f"{spec.source}: {path}.hostPort: {mapping.host_port} is published by another "
+                "Docker container (`docker ps -a --filter publish=PORT` finds it); choose "
+                "another host port"
             )
         problem = probe(mapping)
         if problem:
-            raise LabkitError(f"{where}: {problem}")
+            field = "listenAddress" if problem == not_this_hosts(mapping) else "hostPort"
+            raise LabkitError(f"{spec.source}: {path}.{field}: {problem}")
 
 
 def bind_problem(mapping: PortMapping) -> str | None:
@@ -54,14 +55,19 @@ def bind_problem(mapping: PortMapping) -> str | None:
             if error.errno == errno.EADDRINUSE:
                 return f"{endpoint} is in use on this host; free it or choose another host port"
             if error.errno == errno.EADDRNOTAVAIL:
-                return (
-                    f"{mapping.listen_address} is not an address of this host; "
-                    "use one it has, such as 127.0.0.1"
-                )
+                return not_this_hosts(mapping)
             if error.errno == errno.EACCES:
                 return f"{endpoint}: binding a port below 1024 needs root; choose a higher one"
             return f"{endpoint} cannot be bound: {error.strerror}"
     return None
+
+
+def not_this_hosts(mapping: PortMapping) -> str:
+    """A probe's answer when the listenAddress, not the port, is the problem."""
+    return (
+        f"{mapping.listen_address} is not an address of this host; use one it has, "
+        "such as 127.0.0.1"
+    )
 
 
 def _mappings(spec: LabSpec) -> Iterator[tuple[str, PortMapping]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 import docker
 
 from labkit import host
-from labkit.errors import StepFailed
+from labkit.errors import LabkitError, StepFailed
 from labkit.naming import LABEL_INPUTS, LABEL_KUBERNETES_VERSION, cache_dir, managed_labels
 from labkit.nodeimage import components, gomod, rootfs
 from labkit.nodeimage.components import KubeadmImages
@@ -33,7 +34,15 @@ from labkit.nodeimage.images import (
     save_image,
 )
 from labkit.pipeline import Progress, Step, StepTiming, heartbeat, required, run_steps
-from labkit.versions import FLANNEL_IMAGE, TOOLBOX_IMAGE, KubernetesVersion
+from labkit.versions import (
+    DEFAULT_KUBERNETES_VERSION,
+    FLANNEL_IMAGE,
+    TOOLBOX_IMAGE,
+    KubernetesVersion,
+)
+
+# How the module proxy (or go, for a direct fetch) says a version does not exist.
+_NOT_SERVED = re.compile(r"not available|unknown revision|invalid version|404 Not Found|410 Gone")
 
 FILES = Path(__file__).parent / "files"
 NODE_ENTRYPOINT = ["/usr/local/bin/labkit-entrypoint", "/sbin/init"]
@@ -316,13 +325,31 @@ def build_node_image(
 
 
 def kubernetes_go_mod(version: KubernetesVersion) -> str:
-    info = json.loads(
-        _run(
-            ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-            cwd=Path(tempfile.gettempdir()),
-        )
+    """The release's go.mod, the first thing a build asks of the Go module proxy: a release
+    it does not serve (v1.37.99) is refused here, as the user's to fix."""
+    command = ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=Path(tempfile.gettempdir())
     )
-    return Path(info["GoMod"]).read_text()
+    try:
+        info = json.loads(result.stdout)
+    except ValueError:
+        info = {}
+    # go reports a module it cannot get in the JSON, not on stderr, and exits 1.
+    error = info.get("Error") or result.stderr.strip()
+    if result.returncode == 0 and not error:
+        return Path(info["GoMod"]).read_text()
+    if _NOT_SERVED.search(error):
+        raise LabkitError(
+            f"kubernetesVersion: {version} is not a release the Go module proxy serves "
+            f"({error.splitlines()[-1].strip()}); choose a released patch, such as "
+            f"{DEFAULT_KUBERNETES_VERSION}"
+        )
+    raise StepFailed(
+        operation=" ".join(command[:3]),
+        reason=f"exited {result.returncode}: {error.splitlines()[0] if error else 'no reason'}",
+        evidence={"go's error": error[-3000:]},
+    )
 
 
 def _run(command: list[str], cwd: Path | None = None) -> str:

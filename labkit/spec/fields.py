@@ -18,8 +18,28 @@ def _at(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+# How much of a value a message echoes: a 200 000-character name is not printed back whole.
+SHOWN_LENGTH = 80
+
+
+def shown(value: Any) -> str:
+    """`repr(value)`, cut to SHOWN_LENGTH characters with the full length said."""
+    text = repr(value)
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    length = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[:SHOWN_LENGTH]}...{length}"
+
+
+def cut(text: str) -> str:
+    """`text` as it is, or cut to SHOWN_LENGTH characters with the full length said."""
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    return f"{text[:SHOWN_LENGTH]}... ({len(text)} characters)"
+
+
 def _type_error(path: str, expected: str, value: Any) -> _FieldError:
-    return _FieldError(path, f"expected {expected}, got {type(value).__name__} {value!r}")
+    return _FieldError(path, f"expected {expected}, got {type(value).__name__} {shown(value)}")
 
 
 def _fields(data: Any, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
@@ -31,7 +51,10 @@ def _fields(data: Any, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]
     for key in data:
         if key not in allowed:
             expected = ", ".join(allowed)
-            raise _FieldError(_at(path, key), f"unknown field; expected one of {expected}")
+            raise _FieldError(
+                _at(path, key if len(str(key)) <= SHOWN_LENGTH else shown(key)),
+                f"unknown field; expected one of {expected}",
+            )
     return data
 
 

@@ -20,7 +20,7 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
-from labkit.spec.fields import _at, _FieldError, _fields, _get, _type_error
+from labkit.spec.fields import _at, _FieldError, _fields, _get, _type_error, shown
 from labkit.spec.types import HostMount, PortMapping, Resources
 
 _RESOURCE_FIELDS = ("cpus", "memory")
@@ -33,6 +33,12 @@ MIN_CPUS = Decimal("0.01")
 MIN_MEMORY = 6 * 1024 * 1024
 # Where labkit itself mounts something into every node: a mount there would hide it.
 RESERVED_CONTAINER_PATHS = ("/", "/var", "/tmp", "/run", "/run/lock", "/lib/modules")
+# The node's own system: a host folder mounted over one of them would be written by the
+# node's kubeadm and packages (hostPath /etc on containerPath /etc: the host's /etc).
+NODE_SYSTEM_PATHS = ("/etc", "/usr", "/proc", "/sys", "/dev", "/boot", "/bin", "/sbin", "/lib")
+# Host folders a read-write mount would hand to a node (and every privileged pod in it)
+# to change: the host's system and kernel interfaces. `readOnly: true` lets them in.
+HOST_SYSTEM_PATHS = ("/etc", "/usr", "/boot", "/proc", "/sys", "/dev", "/bin", "/sbin", "/lib")
 
 # Kubernetes' quantity suffixes (k8s.io/apimachinery resource.Quantity), binary and decimal.
 _MEMORY_UNITS = {
@@ -82,16 +88,19 @@ def parse_cpus(value: Any, path: str, host_cpus: int | None = None) -> float:
         raise _type_error(path, expected, value)
     match = _CPU_QUANTITY.match(str(value)) if isinstance(value, str) else None
     if isinstance(value, str) and not match:
-        raise _FieldError(path, f"{value!r} is not {expected}")
+        raise _FieldError(path, f"{shown(value)} is not {expected}")
     cpus = Decimal(match[1]) / (1000 if match[2] else 1) if match else Decimal(str(value))
+    if not cpus.is_finite():  # YAML's .nan and .inf are floats
+        raise _FieldError(path, f"{shown(value)} is not {expected}")
     if cpus < MIN_CPUS:
         raise _FieldError(
-            path, f"{value!r} is too small; Docker limits a container to 0.01 CPU or more"
+            path, f"{shown(value)} is too small; Docker limits a container to 0.01 CPU or more"
         )
     if host_cpus is not None and cpus > host_cpus:
         raise _FieldError(
             path,
-            f"{value!r} is more CPUs than this host has ({host_cpus}); use at most {host_cpus}",
+            f"{shown(value)} is more CPUs than this host has ({host_cpus}); "
+            f"use at most {host_cpus}",
         )
     return float(cpus)
 
@@ -104,15 +113,15 @@ def parse_memory(value: Any, path: str, host_memory: int | None = None) -> int:
         raise _type_error(path, expected, value)
     match = _QUANTITY.match(str(value))
     if not match:
-        raise _FieldError(path, f"{value!r} is not {expected}")
+        raise _FieldError(path, f"{shown(value)} is not {expected}")
     size = Decimal(match[1]) * _MEMORY_UNITS[match[2] or ""]
     memory = int(size.to_integral_value(rounding=ROUND_CEILING))
     if memory < MIN_MEMORY:
-        raise _FieldError(path, f"{value!r} is too small; Docker needs at least 6Mi")
+        raise _FieldError(path, f"{shown(value)} is too small; Docker needs at least 6Mi")
     if host_memory is not None and memory > host_memory:
         raise _FieldError(
             path,
-            f"{value!r} is more memory than this host has ({host_memory // 2**20}Mi); "
+            f"{shown(value)} is more memory than this host has ({host_memory // 2**20}Mi); "
             "a limit above it limits nothing",
         )
     return memory
@@ -136,12 +145,12 @@ def _port_mapping(data: Any, path: str) -> PortMapping:
         ipaddress.ip_address(address)
     except ValueError:
         raise _FieldError(
-            _at(path, "listenAddress"), f"{address!r} is not an IP address such as 127.0.0.1"
+            _at(path, "listenAddress"), f"{shown(address)} is not an IP address such as 127.0.0.1"
         ) from None
     protocol = _get(entry, "protocol", str, PROTOCOLS[0], path)
     if protocol not in PROTOCOLS:
         raise _FieldError(
-            _at(path, "protocol"), f"{protocol!r} is not supported; expected TCP or UDP"
+            _at(path, "protocol"), f"{shown(protocol)} is not supported; expected TCP or UDP"
         )
     return PortMapping(ports["containerPort"], ports["hostPort"], address, protocol)
 
@@ -202,25 +211,53 @@ def _mount(data: Any, path: str, base_dir: Path) -> HostMount:
     text = _get(entry, "hostPath", str, None, path)
     if not text:
         raise _FieldError(_at(path, "hostPath"), "required: a file or folder of this host")
-    host_path = (base_dir / Path(text).expanduser()).absolute()
-    if not host_path.exists():
+    given = base_dir / Path(text).expanduser()
+    try:
+        # What Docker will bind: `..` and every symbolic link resolved.
+        host_path = given.resolve(strict=True)
+    except (OSError, RuntimeError):
         raise _FieldError(
-            _at(path, "hostPath"), f"{host_path} does not exist; create it or fix the path"
-        )
-    container = _get(entry, "containerPath", str, None, path)
-    if not container or not container.startswith("/"):
-        raise _FieldError(
-            _at(path, "containerPath"),
-            f"{container!r} is not an absolute path in the node, such as /data",
-        )
-    container = posixpath.normpath(container)
-    if container in RESERVED_CONTAINER_PATHS:
-        raise _FieldError(
-            _at(path, "containerPath"),
-            f"{container} is where labkit mounts the node's own "
-            f"filesystem ({', '.join(RESERVED_CONTAINER_PATHS)}); mount below another folder",
-        )
+            _at(path, "hostPath"),
+            f"{shown(str(given.absolute()))} does not exist; create it or fix the path",
+        ) from None
+    container = _container_path(_get(entry, "containerPath", str, None, path), path)
     read_only = entry.get("readOnly", False)
     if not isinstance(read_only, bool):
         raise _type_error(_at(path, "readOnly"), "true or false", read_only)
+    system = _within(str(host_path), HOST_SYSTEM_PATHS)
+    if not read_only and (host_path == Path("/") or system):
+        raise _FieldError(
+            _at(path, "hostPath"),
+            f"{shown(text)} ({host_path}) is the host's {system or 'root'} or in it: a "
+            "read-write mount lets the node change the host's system; set `readOnly: true` "
+            "or mount another folder",
+        )
     return HostMount(host_path, container, read_only)
+
+
+def _container_path(text: str | None, path: str) -> str:
+    where = _at(path, "containerPath")
+    if not text or not text.startswith("/"):
+        expected = "an absolute path in the node, such as /data"
+        raise _FieldError(where, f"{shown(text)} is not {expected}")
+    # normpath keeps a leading `//` (POSIX leaves its meaning open); Docker and Linux read
+    # it as `/`.
+    container = "/" + posixpath.normpath(text).lstrip("/")
+    if container in RESERVED_CONTAINER_PATHS:
+        raise _FieldError(
+            where,
+            f"{container} is where labkit mounts the node's own "
+            f"filesystem ({', '.join(RESERVED_CONTAINER_PATHS)}); mount below another folder",
+        )
+    if container in NODE_SYSTEM_PATHS:
+        raise _FieldError(
+            where,
+            f"{container} is a system folder of the node ({', '.join(NODE_SYSTEM_PATHS)}); "
+            "its kubeadm and packages write there: mount below it or elsewhere",
+        )
+    return container
+
+
+def _within(path: str, folders: Sequence[str]) -> str | None:
+    """The folder of `folders` that `path` is or lies in, if any."""
+    return next((f for f in folders if path == f or path.startswith(f + "/")), None)

@@ -19,18 +19,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
+from labkit.constants import SUBNET_POOL
 from labkit.errors import LabkitError
 
 # The defaults, limits and choices a user sees (the CLI shows them too) read as `spec.X`,
 # apart from the kubeadm limits below that only parsing knows.
 from labkit.spec import node_options
 from labkit.spec import types as spec
-from labkit.spec.fields import _at, _FieldError, _fields, _get, _type_error
+from labkit.spec.fields import _at, _FieldError, _fields, _get, _type_error, shown
+from labkit.spec.image_reference import image_reference_problem
+from labkit.spec.source import read_spec_data
 from labkit.spec.types import Binaries, LabSpec, Networking, NodeOverride, NodeSpec, Patches
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, MAX_KUBELET_SKEW, KubernetesVersion
-from labkit.yamldata import StrictLoader, freeze
+from labkit.yamldata import freeze
 
 _TOP_FIELDS = (
     "name",
@@ -57,7 +58,20 @@ _NODE_FIELDS = (
     "extraMounts",
 )
 _BINARY_FIELDS = ("kubeadm", "kubelet")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Matched whole (fullmatch): `$` would let a trailing newline through into hostnames,
+# container names and haproxy's config lines.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# Docker's own networks: a lab's network is named after the lab.
+_DOCKER_NETWORKS = ("bridge", "host", "none")
+# Where a pod or service subnet would take addresses the host or Docker routes elsewhere.
+_UNUSABLE_SUBNETS = (
+    (SUBNET_POOL, "the pool labkit takes lab networks from"),
+    (ipaddress.ip_network("0.0.0.0/8"), "'this network' (0.0.0.0/8)"),
+    (ipaddress.ip_network("127.0.0.0/8"), "loopback (127.0.0.0/8)"),
+    (ipaddress.ip_network("169.254.0.0/16"), "link-local (169.254.0.0/16)"),
+    (ipaddress.ip_network("224.0.0.0/4"), "multicast (224.0.0.0/4)"),
+    (ipaddress.ip_network("240.0.0.0/4"), "reserved (240.0.0.0/4)"),
+)
 # kube-controller-manager gives each node a /24 of the pod subnet by default, and kubeadm
 # refuses a pod subnet more than 16 bits wider than that (PodSubnetNodeMaskMaxDiff).
 _NODE_CIDR_PREFIX = 24
@@ -71,14 +85,7 @@ _ARG_LISTS = ("extraArgs", "kubeletExtraArgs")
 def spec_from_file(path: str | os.PathLike[str]) -> LabSpec:
     source = str(path)
     file = Path(path).expanduser()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise LabkitError(f"{source}: cannot read the lab spec: {error.strerror}") from None
-    try:
-        data = yaml.load(text, Loader=StrictLoader)
-    except yaml.YAMLError as error:
-        raise LabkitError(f"{source}: not valid YAML: {error}") from None
+    data = read_spec_data(file, source)
     return spec_from_dict(data, source=source, base_dir=file.parent)
 
 
@@ -100,8 +107,8 @@ def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
         raise _FieldError("workers", f"{workers} is out of range; expected 0 to {spec.MAX_WORKERS}")
     nodes = spec.node_specs(name, control_planes, workers)
     image = _get(top, "image", str, None)
-    if image is not None and (not image or any(c.isspace() for c in image)):
-        raise _FieldError("image", f"{image!r} is not an image such as labkit/node:v1.34.4")
+    if image is not None and (problem := image_reference_problem(image)):
+        raise _FieldError("image", f"{shown(image)} {problem}")
     lab_version = KubernetesVersion.parse(version, field="kubernetesVersion")
     return LabSpec(
         name=name,
@@ -124,7 +131,8 @@ def _parse(data: Any, source: str, base_dir: Path) -> LabSpec:
 def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
     value = _get(data, key, str, choices[0])
     if value not in choices:
-        raise _FieldError(key, f"{value!r} is not supported; expected one of {', '.join(choices)}")
+        expected = ", ".join(choices)
+        raise _FieldError(key, f"{shown(value)} is not supported; expected one of {expected}")
     return value
 
 
@@ -140,19 +148,25 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
 
 
 def _lab_name(name: str) -> str:
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         raise _FieldError(
             "name",
-            f"{name!r} is not a lowercase DNS label: use a-z, 0-9 and '-', "
+            f"{shown(name)} is not a lowercase DNS label: use a-z, 0-9 and '-', "
             "starting and ending with a letter or digit (it prefixes node hostnames "
             "and container names)",
         )
     if len(name) > spec.MAX_NAME_LENGTH:
         raise _FieldError(
             "name",
-            f"{name!r} is {len(name)} characters long; use at most "
+            f"{shown(name)} is {len(name)} characters long; use at most "
             f"{spec.MAX_NAME_LENGTH} so that '<name>-control-plane' stays a valid "
             "63-character hostname",
+        )
+    if name in _DOCKER_NETWORKS:
+        raise _FieldError(
+            "name",
+            f"{name!r} is one of Docker's own networks ({', '.join(_DOCKER_NETWORKS)}), and a "
+            "lab's network is named after the lab; choose another name",
         )
     return name
 
@@ -197,15 +211,17 @@ def _networking(data: Any, node_count: int) -> Networking:
             "networking.serviceSubnet",
             f"{service} must be between /{low} and /{high} (a kubeadm limit)",
         )
+    for network, path in ((pod, "networking.podSubnet"), (service, "networking.serviceSubnet")):
+        _check_usable(network, path)
     if pod.overlaps(service):
         raise _FieldError(
             "networking",
             f"podSubnet {pod} and serviceSubnet {service} overlap; give them disjoint ranges",
         )
-    if len(domain) > 253 or not all(_DNS_LABEL.match(label) for label in domain.split(".")):
+    if len(domain) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in domain.split(".")):
         raise _FieldError(
             "networking.dnsDomain",
-            f"{domain!r} is not a lowercase DNS domain such as cluster.local",
+            f"{shown(domain)} is not a lowercase DNS domain such as cluster.local",
         )
     return Networking(str(pod), str(service), domain)
 
@@ -215,12 +231,25 @@ def _ipv4_cidr(text: str, path: str) -> ipaddress.IPv4Network:
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise _FieldError(path, f"{text!r} is not a CIDR; {expected}") from None
+        raise _FieldError(path, f"{shown(text)} is not a CIDR; {expected}") from None
     if not isinstance(network, ipaddress.IPv4Network) or "/" not in text:
-        raise _FieldError(path, f"{text!r} is not an IPv4 CIDR; {expected}")
-    if str(network) != text:
-        raise _FieldError(path, f"{text!r} has host bits set; did you mean {network}?")
-    return network
+        raise _FieldError(path, f"{shown(text)} is not an IPv4 CIDR; {expected}")
+    if str(network) == text:
+        return network
+    if ipaddress.ip_address(text.split("/", 1)[0]) != network.network_address:
+        raise _FieldError(path, f"{shown(text)} has host bits set; did you mean {network}?")
+    # 10.0.0.0/255.255.0.0 or 10.0.0.0/0.0.255.255: a netmask, not a prefix length.
+    raise _FieldError(path, f"{shown(text)}: write it as an address and a prefix length: {network}")
+
+
+def _check_usable(network: ipaddress.IPv4Network, path: str) -> None:
+    for unusable, what in _UNUSABLE_SUBNETS:
+        if network.overlaps(unusable):
+            raise _FieldError(
+                path,
+                f"{network} overlaps {what}; choose a private range such as "
+                f"{spec.DEFAULT_POD_SUBNET} or {spec.DEFAULT_SERVICE_SUBNET}",
+            )
 
 
 def _patches(data: Any, path: str) -> Patches:
@@ -245,11 +274,12 @@ def _check_arg_lists(value: Any, path: str) -> None:
     )
     for key, item in items:
         where = f"{path}[{key}]" if isinstance(key, int) else _at(path, key)
-        if key in _ARG_LISTS and isinstance(item, Mapping):
+        if key in _ARG_LISTS and not isinstance(item, list):
             raise _FieldError(
                 where,
-                "kubeadm v1beta4 takes a list of {name, value}, not a "
-                "mapping, e.g. [{name: v, value: '4'}]",
+                "kubeadm v1beta4 takes a list of {name, value}, not "
+                f"{'a mapping' if isinstance(item, Mapping) else shown(item)}, "
+                "e.g. [{name: v, value: '4'}]",
             )
         _check_arg_lists(item, where)
 

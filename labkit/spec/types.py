@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER, ROLE_WORKER
+from labkit.spec.fields import cut
 from labkit.versions import DEFAULT_VERSION, KubernetesVersion
 from labkit.yamldata import thaw
 
@@ -208,7 +209,7 @@ class LabSpec:
                 for key, value in data.get("nodes", {}).items()
             }
         data.update(changes)
-        described = ", ".join(f"{key}={value}" for key, value in changes.items())
+        described = ", ".join(f"{key}={cut(str(value))}" for key, value in changes.items())
         return LabSpec.from_dict(data, source=f"{self.source} (with {described})")
 
     def to_dict(self) -> dict[str, Any]:
