@@ -19,7 +19,6 @@ from kubernetes.client.exceptions import ApiException
 
 from labkit.checks.lab import check_lab
 from labkit.constants import API_REQUEST_TIMEOUT, PKI_DIR
-from labkit.diagnose import diagnose
 from labkit.facade import Lab
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
 from labkit.lab import waits
@@ -208,7 +207,7 @@ def test_one_control_plane_lost_the_api_still_answers_and_writes(
     assert not_ready is not None, f"{lost.name} still Ready {grace + 60:.0f}s after its loss"
     assert serves(lab, service_address)
 
-    found = {d.subject: d for d in diagnose(lab)}
+    found = {d.subject: d for d in lab.diagnose().diagnoses}
     assert found[f"node/{lost.name}"].cause_id == "node.container-stopped"
     assert not [d for d in found.values() if d.cause_id.startswith(("api.", "etcd."))]
 
@@ -226,10 +225,10 @@ def test_two_of_three_lost_is_etcd_quorum_lost_and_nothing_is_lost(lab: Lab) -> 
     with pytest.raises((*API_FAILURES, ApiException)):
         write(lab, "written-without-quorum")
 
-    found = {d.cause_id: d for d in diagnose(lab)}
+    found = {d.cause_id: d for d in lab.diagnose().diagnoses}
     quorum = found["etcd.quorum-lost"]
     assert "1 of its 3 members run and it needs 2" in quorum.summary
-    assert all(node.name in quorum.summary for node in lost)
+    assert all(node.name in quorum.fix for node in lost)
     assert f"labkit lab start {lab.name}" in quorum.fix
 
     assert_recovered(lab)
@@ -241,7 +240,7 @@ def test_the_load_balancer_lost_is_named_rather_than_the_api_servers(lab: Lab) -
     balancer = lab.load_balancer
     assert balancer is not None
     balancer.container.kill()
-    found = diagnose(lab)
+    found = lab.diagnose().diagnoses
     assert [d.cause_id for d in found] == ["api.load-balancer-stopped"], found
     assert f"labkit lab start {lab.name}" in found[0].fix
     for node in lab.control_planes:

@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 
-from labkit.diagnose import diagnose
 from labkit.troubleshooting import ApiAccess, ApiResponse, api_request
 
 pytestmark = pytest.mark.lab(workers=0, cni="none")
@@ -63,7 +62,7 @@ def test_an_anonymous_request_is_forbidden(lab, access: ApiAccess) -> None:
         forbidden_to_list_pods("system:anonymous"),
     )
     # Authorization, not an outage: diagnose finds the API answering.
-    assert not [d for d in diagnose(lab) if d.cause_id.startswith("api.")]
+    assert not [d for d in lab.diagnose().diagnoses if d.cause_id.startswith("api.")]
 
 
 def test_a_service_account_token_is_allowed_once_bound_to_cluster_admin(

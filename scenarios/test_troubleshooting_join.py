@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client as k8s
 
 from labkit.constants import API_SERVER_PORT, CA_CERT
-from labkit.diagnose import Diagnosis, diagnose
+from labkit.diagnose import Diagnosis
 from labkit.kubeadm import BootstrapToken, ca_cert_hash, parse_join_command
 from labkit.lab import waits
 from labkit.lab.node import ExecResult, Node
@@ -44,7 +44,7 @@ def registered(lab_api: k8s.ApiClient) -> set[str]:
 
 
 def diagnosis_of(lab, node: Node) -> Diagnosis:
-    found = [d for d in diagnose(lab) if d.subject == f"node/{node.name}"]
+    found = [d for d in lab.diagnose().diagnoses if d.subject == f"node/{node.name}"]
     assert len(found) == 1, found
     return found[0]
 
@@ -107,7 +107,7 @@ def test_a_deleted_token_fails_discovery_and_a_new_join_command_joins(
         ca_cert_hash=command.ca_cert_hashes[0],
     )
     assert_joined(lab_api, unjoined, joined)
-    assert all(d.cause_id != "node.not-registered" for d in diagnose(lab))
+    assert all(d.cause_id != "node.not-registered" for d in lab.diagnose().diagnoses)
 
 
 def test_a_wrong_ca_pin_is_refused_and_the_pin_of_ca_crt_joins(lab, lab_api, unjoined) -> None:

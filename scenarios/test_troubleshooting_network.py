@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client as k8s
 
 from labkit.constants import CNI_MANIFEST
-from labkit.diagnose import Diagnosis, diagnose
+from labkit.diagnose import Diagnosis
 from labkit.kubeadm.config import COREDNS_REPLICAS, COREDNS_SELECTOR
 from labkit.lab import waits
 from labkit.spec import DEFAULT_POD_SUBNET
@@ -57,7 +57,7 @@ NODE_MONITOR_PERIOD = 5.0
 SLACK = 5.0
 
 
-def by_subject(found: list[Diagnosis]) -> dict[str, Diagnosis]:
+def by_subject(found: tuple[Diagnosis, ...]) -> dict[str, Diagnosis]:
     subjects = {d.subject: d for d in found}
     assert len(subjects) == len(found), f"a subject with two causes: {found}"
     return subjects
@@ -77,7 +77,7 @@ def assert_recovered(lab, api: k8s.ApiClient) -> None:
     ]
     unmet = waits.first_unmet(checks, RECOVERY_TIMEOUT)
     assert unmet is None, f"not recovered within {RECOVERY_TIMEOUT:.0f}s: {unmet}"
-    assert diagnose(lab) == []
+    assert lab.diagnose().diagnoses == ()
 
 
 def taint_set(node: k8s.V1Node) -> set[tuple[str, str]]:
@@ -113,7 +113,7 @@ def test_without_a_cni_nodes_are_not_ready_and_coredns_stays_pending(lab, lab_ap
         assert scheduled.reason == "Unschedulable"
         assert UNTOLERATED.match(scheduled.message), scheduled.message
 
-    found = by_subject(diagnose(lab))
+    found = by_subject(lab.diagnose().diagnoses)
     assert {d.cause_id for d in found.values()} == {"node.no-cni", "pod.unschedulable"}
     for node in lab.nodes:
         no_cni = found[f"node/{node.name}"]
@@ -138,7 +138,7 @@ def test_without_a_cni_nodes_are_not_ready_and_coredns_stays_pending(lab, lab_ap
         assert (ready.status, ready.reason) == ("True", "KubeletReady")
     running = core.list_namespaced_pod("kube-system", label_selector=COREDNS_SELECTOR).items
     assert [p.status.phase for p in running] == ["Running"] * COREDNS_REPLICAS
-    assert diagnose(lab) == []
+    assert lab.diagnose().diagnoses == ()
 
 
 def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> None:
@@ -215,7 +215,7 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
     assert ready.status == "True"
     assert ready.last_transition_time == ready_before.last_transition_time
 
-    found = by_subject(diagnose(lab))
+    found = by_subject(lab.diagnose().diagnoses)
     assert [d.cause_id for d in found.values()] == ["pod.image-pull"], found
     pull = found[f"pod/{FLANNEL_NAMESPACE}/{name}"]
     assert pull.summary == f"pod {name} cannot pull image {FLANNEL_IMAGE} on node {worker.name}"
@@ -258,7 +258,7 @@ def test_a_stopped_kubelet_makes_its_node_unknown_within_the_grace_period(lab, l
             field_selector=f"metadata.name={worker.name}",
         )
 
-        found = by_subject(diagnose(lab))
+        found = by_subject(lab.diagnose().diagnoses)
         stopped_kubelet = found[f"node/{worker.name}"]
         assert stopped_kubelet.cause_id == "node.kubelet-stopped"
         assert "systemd shows the kubelet stopped" in stopped_kubelet.summary

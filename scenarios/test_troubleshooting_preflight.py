@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from labkit.constants import KUBEADM_CONFIG
-from labkit.diagnose import diagnose
 from labkit.errors import StepFailed
 from labkit.facade import Lab
 from labkit.host import docker_client
@@ -118,7 +117,7 @@ def test_bring_up_stops_at_kubeadm_init_with_kubeadms_output(failed: FailedLab) 
     assert not node.exec(["test", "-e", "/var/lib/kubelet/config.yaml"], check=False).ok
     assert not failed.lab.kubeconfig.exists()
 
-    found = diagnose(failed.lab)
+    found = failed.lab.diagnose().diagnoses
     assert [(d.cause_id, d.subject) for d in found] == [
         ("api.not-initialized", f"node/{node.name}")
     ]

@@ -319,7 +319,8 @@ def test_status_says_the_api_server_crash_loops_and_why(
         "(ConnectionRefusedError: [Errno 111] Connection refused): "
     )
     assert problem.endswith(
-        "kube-apiserver is crash-looping (attempt 4); its log says: Error: unknown flag: "
+        "kube-apiserver is not running: crash-looping (attempt 4); its log says: "
+        "Error: unknown flag: "
         "--no-such-flag"
     )
     assert ("crictl", "logs", "--tail", "40", "a" * 64) in docker.api.run

@@ -39,7 +39,7 @@ def test_fewer_control_planes_than_a_quorum_is_named_with_the_nodes_to_start(
     stopped = [
         f"ha-control-plane{i if i > 1 else ''}" for i, s in enumerate(states, 1) if s != "running"
     ]
-    assert problem.fix == f"`labkit lab start ha` starts {', '.join(stopped)}"
+    assert problem.fix.startswith(f"`labkit lab start ha` starts {', '.join(stopped)} (")
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,27 @@ def test_a_stopped_load_balancer_is_named_as_such() -> None:
     problem = stopped_node(lab_of("running"), balancer)
     assert problem is not None and problem.subject == "container/ha-load-balancer"
     assert problem.problem.startswith("load balancer ha-load-balancer is exited (exit code 137")
+
+
+def test_status_and_diagnose_say_a_lost_quorum_and_a_stopped_node_alike() -> None:
+    from labkit.diagnose import LabSnapshot, diagnose_snapshot
+
+    lab = lab_of("running", "exited", "exited")
+    names = [n.name for n in lab.nodes]
+    snapshot = LabSnapshot(
+        lab="ha",
+        control_plane=names[0],
+        containers={n.name: n.container.status for n in lab.nodes},
+        control_planes=tuple(names),
+        api_error="refused",
+    )
+    found = {d.cause_id: d for d in diagnose_snapshot(snapshot)}
+    lost = quorum_problem(lab)
+    assert lost is not None
+    assert (found["etcd.quorum-lost"].summary, found["etcd.quorum-lost"].fix) == (
+        lost.problem,
+        lost.fix,
+    )
+    stopped = next(d for d in diagnose_snapshot(snapshot) if d.cause_id == "node.container-stopped")
+    assert stopped.summary == f"node container {names[1]} is exited"
+    assert stopped.fix.startswith("`labkit lab start ha` starts the stopped nodes in order")

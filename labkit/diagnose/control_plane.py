@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from labkit.constants import (
-    API_SERVER_PORT,
     CONTROL_PLANE,
     KUBEADM_CONFIG,
     KUBELET_CONFIG,
-    MANIFESTS_DIR,
 )
 from labkit.diagnose.nodes import kubelet_failing_fix
 from labkit.diagnose.rules import RuleSet
@@ -22,6 +20,7 @@ from labkit.diagnose.snapshot import (
     tail,
 )
 from labkit.kubeadm.config import CONTROL_PLANE_COMPONENTS
+from labkit.lab import problems
 from labkit.lab.runtime import newest
 
 RULES = RuleSet(CONTROL_PLANE)
@@ -31,50 +30,25 @@ def _cause(snapshot: LabSnapshot) -> tuple[str, str]:
     """(summary, fix) from what the control-plane node shows."""
     cp = snapshot.control_plane
     status = snapshot.containers.get(cp, "missing")
-
-    def on_cp(command: str) -> str:
-        return f"`labkit lab exec {snapshot.lab} {cp} -- {command}`"
-
     if status != "running":
-        return (
-            f"the control-plane node container is {status}",
-            f"start it (`docker start {cp}`) or recreate the lab (see the node diagnosis)",
-        )
+        stopped = problems.container_stopped(snapshot.lab, cp, status)
+        return stopped.problem, stopped.fix
     if snapshot.control_plane_runtime is None:
         return (
             "the container runtime on the control plane does not answer `crictl ps`",
-            f"check containerd: {on_cp('systemctl status containerd')} and "
-            f"{on_cp('journalctl -u containerd -n 100')}",
+            "check containerd: "
+            + problems.on_node(snapshot.lab, cp, "systemctl status containerd")
+            + " and "
+            + problems.on_node(snapshot.lab, cp, "journalctl -u containerd -n 100"),
         )
-    runtime = snapshot.control_plane_runtime
     kubelet_failed = kubelet_exit_error(snapshot.journal(cp, "kubelet"))
-    for name in CONTROL_PLANE_COMPONENTS[:2]:
-        current = newest(runtime, name)
-        if current is None and kubelet_failed:
-            return (
-                f"the kubelet on the control plane fails to start, so it never started "
-                f"{name}: {kubelet_failed}",
-                kubelet_failing_fix(snapshot, cp),
-            )
-        if current is None:
-            return (
-                f"the kubelet has not started {name} on the control plane",
-                f"the kubelet starts it from {MANIFESTS_DIR}/{name}.yaml: check that file and "
-                f"the kubelet's account in {on_cp('journalctl -u kubelet -n 100')}",
-            )
-        if not current.running:
-            return (
-                f"{name} is not running on the control plane ({current})",
-                f"its logs say why it exits: {on_cp(f'crictl logs {current.id[:13]}')}; "
-                f"its flags are in {MANIFESTS_DIR}/{name}.yaml",
-            )
-    apiserver = newest(runtime, "kube-apiserver")
-    assert apiserver is not None
-    return (
-        "etcd and kube-apiserver run, yet the API does not answer from the host",
-        f"compare the published port (`docker port {cp} {API_SERVER_PORT}`) with the server in the "
-        f"lab's kubeconfig (`labkit lab kubeconfig {snapshot.lab}`), and read the "
-        f"apiserver's logs: {on_cp(f'crictl logs {apiserver.id[:13]}')}",
+    return problems.api_components_problem(
+        snapshot.lab,
+        cp,
+        snapshot.control_plane_runtime,
+        kubelet_failed=(kubelet_failed, kubelet_failing_fix(snapshot, cp))
+        if kubelet_failed
+        else None,
     )
 
 
@@ -108,23 +82,16 @@ def load_balancer_down(snapshot: LabSnapshot) -> Diagnosis | None:
 
 def quorum_lost(snapshot: LabSnapshot) -> Diagnosis | None:
     """etcd, one member per control plane, serves nothing without a majority of them."""
-    if len(snapshot.control_planes) < 2:
-        return None
     status = {cp: snapshot.containers.get(cp, "missing") for cp in snapshot.control_planes}
-    stopped = [cp for cp, state in status.items() if state != "running"]
-    running = len(status) - len(stopped)
-    if running >= snapshot.etcd_quorum:
+    lost = problems.quorum_lost(snapshot.lab, status)
+    if lost is None:
         return None
     return Diagnosis(
         "etcd.quorum-lost",
-        f"etcd lost its quorum: {running} of its {len(status)} members run and it needs "
-        f"{snapshot.etcd_quorum}, so every API server refuses reads and writes; start "
-        f"{', '.join(stopped)}",
+        lost.problem,
         f"etcd/{snapshot.lab}",
         (f"API: {snapshot.api_error}", *(f"docker: {cp} is {s}" for cp, s in status.items())),
-        f"start the stopped control planes: `labkit lab start {snapshot.lab}` (or `docker "
-        f"start {' '.join(stopped)}`); etcd serves again once {snapshot.etcd_quorum} members "
-        "run, with no object lost",
+        lost.fix,
     )
 
 

@@ -25,6 +25,7 @@ from labkit.diagnose.snapshot import (
     node_subject,
     tail,
 )
+from labkit.lab import problems
 
 RULES = RuleSet("nodes")
 
@@ -76,15 +77,14 @@ def container_stopped(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
         evidence = [f"docker: container {name} is {status}"]
         if console:
             evidence.append(f"docker logs {name} (tail):\n{tail(console, 15)}")
+        stopped = problems.container_stopped(snapshot.lab, name, status)
         yield Diagnosis(
             "node.container-stopped",
-            f"node container {name} is {status}, not running",
+            stopped.problem,
             node_subject(name),
             tuple(evidence),
-            f"start it again with `labkit lab start {snapshot.lab}` (or `docker start "
-            f"{name}`); if it stops again, `docker logs "
-            f"{name}` shows why systemd in it exited. Or recreate the lab: `labkit lab down "
-            f"{snapshot.lab}` and `labkit lab up`.",
+            f"{stopped.fix}. If it stops again, systemd in it exited: recreate the lab "
+            f"(`labkit lab down {snapshot.lab}` and `labkit lab up`).",
         )
 
 

@@ -13,7 +13,7 @@ restarted, so the lab's kubeconfig points at a port nobody listens on. Each gets
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,28 +23,15 @@ from labkit.constants import (
     API_REQUEST_TIMEOUT,
     API_SERVER_PORT,
     ROLE_LOAD_BALANCER,
-    manifest_path,
 )
 from labkit.errors import LabkitError
+from labkit.lab import problems
 from labkit.lab.api import API_FAILURES, failure_reason
 from labkit.lab.model import LabModel
 from labkit.lab.node import Node
-from labkit.lab.runtime import last_log_reason, newest, read_runtime
+from labkit.lab.problems import Problem
+from labkit.lab.runtime import last_log_reason, read_runtime
 from labkit.lab.waits import is_ready
-from labkit.pipeline import required
-from labkit.spec import etcd_quorum
-
-# Components the API server needs, in the order they have to come up.
-_API_COMPONENTS = ("etcd", "kube-apiserver")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something of the lab that does not answer: what, with the evidence, and the fix."""
-
-    subject: str  # node/<name> or api
-    problem: str
-    fix: str
 
 
 def lab_status(lab: LabModel) -> dict[str, Any]:
@@ -118,17 +105,7 @@ def lab_problems(lab: LabModel, server: str | None, api_error: str | None) -> li
 
 def quorum_problem(lab: LabModel) -> Problem | None:
     """Fewer control planes run than etcd's quorum (a majority of its members)."""
-    control_planes = lab.control_planes
-    stopped = [n.name for n in control_planes if n.container.status != "running"]
-    quorum = etcd_quorum(len(control_planes))
-    if len(control_planes) < 2 or len(control_planes) - len(stopped) >= quorum:
-        return None
-    return Problem(
-        "etcd",
-        f"etcd lost its quorum: {len(control_planes) - len(stopped)} of its "
-        f"{len(control_planes)} members run and it needs {quorum}",
-        f"`labkit lab start {lab.name}` starts {', '.join(stopped)}",
-    )
+    return problems.quorum_lost(lab.name, {n.name: n.container.status for n in lab.control_planes})
 
 
 def stopped_node(lab: LabModel, node: Node) -> Problem | None:
@@ -138,16 +115,12 @@ def stopped_node(lab: LabModel, node: Node) -> Problem | None:
         return None
     node.container.reload()
     state = node.container.attrs.get("State") or {}
-    said = f"exit code {state.get('ExitCode')}, finished {state.get('FinishedAt', '?')}"
+    ending = f"exit code {state.get('ExitCode')}, finished {state.get('FinishedAt', '?')}"
     if state.get("Error"):
-        said += f", {state['Error']}"
-    fix = (
-        f"`labkit lab start {lab.name}` starts the stopped nodes in order and waits until "
-        f"Ready; `docker logs --tail 30 {node.container.name}` shows how it ended"
+        ending += f", {state['Error']}"
+    return problems.container_stopped(
+        lab.name, node.name, status, load_balancer=node.role == ROLE_LOAD_BALANCER, ending=ending
     )
-    what = "load balancer" if node.role == ROLE_LOAD_BALANCER else "node container"
-    kind = "container" if node.role == ROLE_LOAD_BALANCER else "node"
-    return Problem(f"{kind}/{node.name}", f"{what} {node.name} is {status} ({said})", fix)
 
 
 def published_api_port(node: Node) -> int | None:
@@ -181,50 +154,19 @@ def kubeconfig_port_mismatch(lab: LabModel) -> Problem | None:
 def api_server_problem(lab: LabModel, what: str, api_error: str) -> Problem:
     """Why the API server does not answer, from the control plane's container runtime."""
     control_plane = lab.control_plane
-
-    def on_cp(command: str) -> str:
-        return f"`labkit lab exec {lab.name} {control_plane.name} -- {command}`"
-
     head = f"{what} does not answer ({api_error})"
     runtime, runtime_error = read_runtime(control_plane)
     if runtime is None:
         return Problem(
             "api",
             f"{head}, nor does the container runtime on {control_plane.name}: {runtime_error}",
-            f"check containerd: {on_cp('systemctl status containerd')}",
+            "check containerd: "
+            + problems.on_node(lab.name, control_plane.name, "systemctl status containerd"),
         )
-    for component in _API_COMPONENTS:
-        current = newest(runtime, component)
-        manifest = manifest_path(component)
-        if current is None:
-            return Problem(
-                "api",
-                f"{head}: no {component} container runs",
-                f"when {manifest} changes, the kubelet removes the old container and starts a "
-                f"new one within seconds: wait (`labkit check {lab.name} --wait 120`); if none "
-                f"comes, the kubelet cannot use that file: check it and "
-                f"{on_cp('journalctl -u kubelet -n 100')}",
-            )
-        if not current.running:
-            looping = "crash-looping" if current.attempt > 0 else "exited and not restarted yet"
-            return Problem(
-                "api",
-                f"{head}: {component} is {looping} (attempt {current.attempt}); its log "
-                f"says: {last_log_reason(control_plane, current.id)}",
-                f"its flags are in {manifest} (the kubelet restarts it when the file "
-                f"changes); its whole log: {on_cp(f'crictl logs {current.id[:13]}')}",
-            )
-    apiserver = required(newest(runtime, "kube-apiserver"))
-    state = (
-        f"was restarted (attempt {apiserver.attempt}) and is not ready yet"
-        if apiserver.attempt
-        else "runs but is not ready: it is starting, or stopping to be restarted"
+    cause, fix = problems.api_components_problem(
+        lab.name,
+        control_plane.name,
+        runtime,
+        log_reason=lambda container: last_log_reason(control_plane, container.id),
     )
-    return Problem(
-        "api",
-        f"{head}: kube-apiserver {state}; its log says: "
-        f"{last_log_reason(control_plane, apiserver.id)}",
-        f"wait for it (`labkit check {lab.name} --wait 120` waits until it answers); if it "
-        f"keeps restarting, its flags are in {manifest_path('kube-apiserver')} and "
-        f"{on_cp(f'crictl logs {apiserver.id[:13]}')} says why",
-    )
+    return Problem("api", f"{head}: {cause}", fix)
