@@ -11,6 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+# How much of a user's value an error message repeats (a 200 000-character name is not).
+SHOWN_LENGTH = 80
+
+
+def shown(value: Any) -> str:
+    """`repr(value)`, cut to SHOWN_LENGTH characters with the full length said."""
+    text = repr(value)
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    length = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[:SHOWN_LENGTH]}...{length}"
+
+
+def cut(text: str) -> str:
+    """`text` as it is, or cut to SHOWN_LENGTH characters with the full length said."""
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    return f"{text[:SHOWN_LENGTH]}... ({len(text)} characters)"
 
 
 class LabkitError(Exception):

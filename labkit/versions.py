@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, shown
 
 # Newest patch of the newest minor the Go module proxy serves.
 DEFAULT_KUBERNETES_VERSION = "v1.37.2"
@@ -67,7 +67,7 @@ class KubernetesVersion:
         match = _RELEASE.match(text.strip())
         if not match:
             raise LabkitError(
-                f"{field}: {text!r} is not a Kubernetes release; expected vMAJOR.MINOR.PATCH "
+                f"{field}: {shown(text)} is not a Kubernetes release; expected vMAJOR.MINOR.PATCH "
                 f"such as {DEFAULT_KUBERNETES_VERSION}"
             )
         version = cls(int(match["major"]), int(match["minor"]), int(match["patch"]))

@@ -93,3 +93,24 @@ def test_export_logs_that_cannot_make_its_directory_is_a_user_error() -> None:
 def test_load_image_checks_the_reference_before_asking_docker() -> None:
     with pytest.raises(LabkitError, match="image 'x::y' is not an image reference"):
         load_image(None, "x::y", [])
+
+
+def test_a_huge_name_or_release_is_not_echoed_back_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import labkit.host
+
+    client = SimpleNamespace(
+        api=SimpleNamespace(containers=lambda **kwargs: []),
+        containers=SimpleNamespace(list=lambda **kwargs: []),
+        networks=SimpleNamespace(list=lambda **kwargs: []),
+    )
+    monkeypatch.setattr(labkit.host, "docker_client", lambda: client)
+    monkeypatch.setattr("labkit.lab.node.find_nodes", lambda client, name: [])
+    monkeypatch.setattr("labkit.lab.model.find_nodes", lambda client, name: [])
+    huge = "a" * 200_000
+    for argv in (("lab", "status", huge), ("image", "build", "--kubernetes-version", huge)):
+        assert main(list(argv)) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, err
+        assert "(200000 characters)" in err and len(err) < 1000, err[:300]

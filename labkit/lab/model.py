@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, shown
 from labkit.lab.load_balancer import find_load_balancer
 from labkit.lab.network import LabAddresses
 from labkit.lab.node import Node, find_nodes
@@ -37,7 +37,7 @@ class LabModel:
         nodes = find_nodes(client, name)
         if not nodes:
             known = ", ".join(list_labs(client)) or "none"
-            raise LabkitError(f"no lab named {name!r} (labs: {known})")
+            raise LabkitError(f"no lab named {shown(name)} (labs: {known})")
         return cls(name, client, nodes)
 
     @property
@@ -97,7 +97,7 @@ class LabModel:
             if node.name in (name, f"{self.name}-{name}"):
                 return node
         names = ", ".join(n.name for n in self.nodes)
-        raise LabkitError(f"lab {self.name!r} has no node {name!r} (nodes: {names})")
+        raise LabkitError(f"lab {self.name!r} has no node {shown(name)} (nodes: {names})")
 
     def api_client(self) -> k8s.ApiClient:
         """A client of this lab's API only: never the process-wide kubeconfig."""

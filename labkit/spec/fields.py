@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from labkit.errors import SHOWN_LENGTH, cut, shown
+
+__all__ = ["SHOWN_LENGTH", "cut", "shown"]
+
 
 class _FieldError(Exception):
     """A problem at one field; `spec_from_dict` prefixes the source."""
@@ -16,26 +20,6 @@ class _FieldError(Exception):
 
 def _at(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
-
-
-# How much of a value a message echoes: a 200 000-character name is not printed back whole.
-SHOWN_LENGTH = 80
-
-
-def shown(value: Any) -> str:
-    """`repr(value)`, cut to SHOWN_LENGTH characters with the full length said."""
-    text = repr(value)
-    if len(text) <= SHOWN_LENGTH:
-        return text
-    length = f" ({len(value)} characters)" if isinstance(value, str) else ""
-    return f"{text[:SHOWN_LENGTH]}...{length}"
-
-
-def cut(text: str) -> str:
-    """`text` as it is, or cut to SHOWN_LENGTH characters with the full length said."""
-    if len(text) <= SHOWN_LENGTH:
-        return text
-    return f"{text[:SHOWN_LENGTH]}... ({len(text)} characters)"
 
 
 def _type_error(path: str, expected: str, value: Any) -> _FieldError:
