@@ -17,7 +17,7 @@ image_flags := $(if $(KUBERNETES_VERSION),--kubernetes-version $(KUBERNETES_VERS
 stamp := $(VENV)/.labkit-installed
 lint_paths := labkit tests scenarios conftest.py bench
 
-.PHONY: help host install image scenario-images lab-up lab-down test test-unit test-integration scenarios lint prune
+.PHONY: help host install image scenario-images suites lab-up lab-down test test-unit test-integration scenarios lint prune
 
 help:
 	@echo "make lab-up        bring up a lab ($(LAB): 1 control plane + $(WORKERS) workers)"
@@ -63,14 +63,25 @@ test-unit: install
 test-integration: image
 	$(PYTHON) -m pytest tests/ -m integration $(PYTEST_ARGS)
 
-# --dist loadscope keeps a module's tests, hence its one lab, on one xdist worker; it is
-# inert without -n (`make scenarios PYTEST_ARGS="-n 2"`). Not loadgroup: xdist 3.8 loses
-# its groups on pytest 9 (bench/xdist_notes.md).
-scenarios: scenario-images
-	$(PYTHON) -m pytest scenarios/ --dist loadscope $(PYTEST_ARGS)
+# The suites' binaries and test images of the default release, built before any lab
+# exists rather than while a scenario's lab waits for them (a no-op once cached).
+suites: image
+	$(LABKIT) image suites
 
-test: scenario-images
-	$(PYTHON) -m pytest tests/ scenarios/ --dist loadscope $(PYTEST_ARGS)
+# The scenarios run on SCENARIO_WORKERS xdist workers; --dist loadscope keeps a module's
+# tests, hence its one lab, on one worker (not loadgroup: xdist 3.8 loses its groups on
+# pytest 9, bench/xdist_notes.md). A host_wide scenario (the host-wide prune) removes every
+# lab on the host, so it runs alone afterwards.
+SCENARIO_WORKERS ?= 2
+xdist := -n $(SCENARIO_WORKERS) --dist loadscope
+
+scenarios: scenario-images suites
+	$(PYTHON) -m pytest scenarios/ $(xdist) -m "not host_wide" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest scenarios/ -m host_wide $(PYTEST_ARGS)
+
+test: scenario-images suites
+	$(PYTHON) -m pytest tests/ scenarios/ $(xdist) -m "not host_wide" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest scenarios/ -m host_wide $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check $(lint_paths)

@@ -4,7 +4,7 @@ are these plus printing, and the `labkit_host` pytest fixture hands them to scen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +81,19 @@ class LabkitHost:
 
         built, timings = build_node_image(version, progress=progress, reference=reference)
         return ImageBuilt(built, timings)
+
+    def build_suites(
+        self,
+        version: KubernetesVersion,
+        suites: Sequence[str] = ("kubeadm", "conformance"),
+        *,
+        progress: Progress | None = None,
+    ) -> list[Path]:
+        """Build (or find cached) what `Lab.conformance` needs for a lab of `version`: the
+        suites' binaries and the Conformance test images; returns the binaries' paths."""
+        from labkit.suites.run import build_suites
+
+        return build_suites(self.client, version, suites, progress)
 
     def write_go_modules(
         self, into: Path | None = None, *, log: Callable[[str], None] = print

@@ -12,6 +12,8 @@ import pytest
 
 from labkit.naming import LABEL_LAB, LABEL_MANAGED, state_dir
 
+pytestmark = pytest.mark.host_wide
+
 MANAGED = {"label": f"{LABEL_MANAGED}=true"}
 
 

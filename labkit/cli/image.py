@@ -1,4 +1,5 @@
-"""`labkit image build|gomod`: the offline node image."""
+"""`labkit image build|suites|gomod`: the offline node image, and what the upstream suites
+run with."""
 
 from __future__ import annotations
 
@@ -22,6 +23,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     build.set_defaults(run=run_build)
 
+    suites = actions.add_parser(
+        "suites",
+        help="build the suites' binaries and test images of a release (what `labkit "
+        "conformance` builds before its first run)",
+    )
+    suites.add_argument(
+        "--kubernetes-version",
+        default=DEFAULT_KUBERNETES_VERSION,
+        help=f"the labs' release (default {DEFAULT_KUBERNETES_VERSION})",
+    )
+    suites.add_argument(
+        "--suite",
+        action="append",
+        help="a suite to build for: kubeadm or conformance (repeat for several; default both)",
+    )
+    suites.set_defaults(run=run_suites)
+
     gomod = actions.add_parser(
         "gomod", help="rewrite the committed Go modules for the default versions"
     )
@@ -34,6 +52,17 @@ def run_build(args: argparse.Namespace) -> int:
     version = KubernetesVersion.parse(args.kubernetes_version, field="--kubernetes-version")
     built = LabkitHost().build_image(version, reference=args.image)
     print(f"{built.reference} ready in {built.total_seconds:.1f}s")
+    return 0
+
+
+def run_suites(args: argparse.Namespace) -> int:
+    from labkit.labkit_host import LabkitHost
+    from labkit.suites.suites import SUITES, SuiteRequest
+
+    version = KubernetesVersion.parse(args.kubernetes_version, field="--kubernetes-version")
+    suites = [SuiteRequest(suite=name).suite for name in args.suite or SUITES]
+    for path in LabkitHost().build_suites(version, suites):
+        print(f"ready: {path}")
     return 0
 
 

@@ -8,9 +8,11 @@ True
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import docker
 from kubernetes import client as k8s
 
 from labkit.naming import cache_dir, state_dir
@@ -69,9 +71,19 @@ def load_test_images(
 ) -> list[str]:
     """Build the images e2e.test lists that labkit makes, and load them into every node in
     one archive (what a node has already is not loaded again)."""
+    ready = build_test_images(lab.client, binaries, e2e_test, progress)
+    with heartbeat(progress, "loading the test images into the nodes"):
+        load_images(lab.client, ready, lab.nodes, say=progress.detail)
+    return ready
+
+
+def build_test_images(
+    client: docker.DockerClient, binaries: SuiteBinaries, e2e_test: Path, progress: Progress
+) -> list[str]:
+    """The images e2e.test lists that labkit makes, built or found up to date."""
     listed = images.list_images(e2e_test)
     build = images.E2EImageBuild(
-        client=lab.client,
+        client=client,
         binaries=binaries,
         progress=progress,
         module_images=binaries.module_dir() / "test" / "images",
@@ -84,9 +96,28 @@ def load_test_images(
         f"   {len(ready)} of {len(listed)} test images ready; not made here (specs that run "
         f"them fail): {', '.join(missing) or 'none'}"
     )
-    with heartbeat(progress, "loading the test images into the nodes"):
-        load_images(lab.client, ready, lab.nodes, say=progress.detail)
     return ready
+
+
+def build_suites(
+    client: docker.DockerClient,
+    version: KubernetesVersion,
+    suites: Sequence[str],
+    progress: Progress | None = None,
+) -> list[Path]:
+    """What running `suites` on a lab of `version` would build first (ginkgo, each suite's
+    binary, and for Conformance kubectl and the test images), built now or found cached:
+    so that a run, or CI, builds before its labs rather than while one waits."""
+    progress = progress or Progress(build_log_path())
+    binaries = SuiteBinaries(version, progress)
+    built = [binaries.path(GINKGO)]
+    for name in suites:
+        binary = binaries.path(SuiteRequest(suite=name).definition.program)
+        built.append(binary)
+        if name == "conformance":
+            built.append(binaries.kubectl())
+            build_test_images(client, binaries, binary, progress)
+    return built
 
 
 def lab_release(api: k8s.ApiClient) -> KubernetesVersion:
