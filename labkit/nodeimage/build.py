@@ -319,7 +319,9 @@ def build_node_image(
     build = ImageBuild(
         version=version, client=client, progress=progress, reference=reference or version.node_image
     )
-    progress.say(f"building {build.reference} (log: {progress.log_path})")
+    # A caller's Progress (the bring-up's) may keep no log: then its own output is the log.
+    logged = f" (log: {progress.log_path})" if progress.log_path else ""
+    progress.say(f"building {build.reference}{logged}")
     timings = run_steps(BUILD_STEPS, build, progress)
     return build.reference, timings
 

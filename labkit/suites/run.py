@@ -42,7 +42,7 @@ def run_suite(
     report_dir.mkdir(parents=True, exist_ok=True)
     progress.say(
         f"{request.suite} suite of Kubernetes {version} on lab {lab.name!r} "
-        f"(log: {progress.log_path})"
+        + (f"(log: {progress.log_path})" if progress.log_path else "")
     )
     binaries = SuiteBinaries(version, progress)
     binary = binaries.path(request.definition.program)
