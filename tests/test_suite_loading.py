@@ -103,3 +103,36 @@ def test_nodes_that_have_every_image_are_left_alone(saved: list[list[str]]) -> N
     full = FakeNode("worker", dict(zip(IDS, IDS.values(), strict=True)))
     assert load_images(FakeClient(), list(IDS), [full], say=lambda line: None) == {}  # type: ignore[arg-type]
     assert saved == [] and full.container.archives == []
+
+
+def test_building_the_suites_builds_what_each_run_would_build_first(monkeypatch) -> None:
+    from labkit.suites import run
+    from labkit.versions import DEFAULT_VERSION
+
+    built: list[str] = []
+
+    class Binaries:
+        def __init__(self, version, progress) -> None:
+            assert version == DEFAULT_VERSION
+
+        def path(self, program):
+            built.append(program.name)
+            return program.name
+
+        def kubectl(self):
+            built.append("kubectl")
+            return "kubectl"
+
+    monkeypatch.setattr(run, "SuiteBinaries", Binaries)
+    monkeypatch.setattr(
+        run,
+        "build_test_images",
+        lambda client, binaries, e2e, progress: built.append(f"images of {e2e}"),
+    )
+    assert run.build_suites("client", DEFAULT_VERSION, ["kubeadm"]) == [
+        "ginkgo",
+        "e2e_kubeadm.test",
+    ]
+    built.clear()
+    run.build_suites("client", DEFAULT_VERSION, ["conformance"])
+    assert built == ["ginkgo", "e2e.test", "kubectl", "images of e2e.test"]
