@@ -44,6 +44,13 @@ class TimedResult:
     def total_seconds(self) -> float:
         return sum(t.seconds for t in self.timings)
 
+    def timings_dict(self) -> dict[str, object]:
+        """The run's seconds and each step's, as a result's `as_dict()` carries them."""
+        return {
+            "seconds": round(self.total_seconds, 2),
+            "timings": {t.name: round(t.seconds, 2) for t in self.timings},
+        }
+
 
 class Progress:
     """Prints one line per event to the terminal and every detail to a log file."""

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -49,6 +50,7 @@ from labkit.lab.state import host_kubeconfig
 from labkit.naming import LABEL_LAB, managed_labels
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
+from labkit.results import Result
 from labkit.spec import LabSpec, NodeSpec
 
 
@@ -283,10 +285,36 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
 ]
 
 
-@dataclass(frozen=True)
-class BringUpResult(TimedResult):
+@dataclass(frozen=True, repr=False)
+class BringUpResult(TimedResult, Result):
+    """A lab that is up (a failed bring-up raises); `str()` is what `labkit lab up` prints
+    at its end."""
+
     lab: LabModel
     timings: list[StepTiming]
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        kubeconfig = self.lab.kubeconfig
+        return (
+            f"lab {self.lab.name!r} is up in {self.total_seconds:.1f}s; kubeconfig: {kubeconfig}"
+            f"\n  kubectl --kubeconfig {kubeconfig} get nodes"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab.name,
+            "ok": self.ok,
+            "kubeconfig": str(self.lab.kubeconfig),
+            "nodes": [node.name for node in self.lab.nodes],
+            **self.timings_dict(),
+        }
+
+    def _headline(self) -> str:
+        return f"{self.lab.name!r}: {len(self.lab.nodes)} nodes in {self.total_seconds:.1f}s"
 
 
 def bring_up(
