@@ -58,7 +58,7 @@ def format_text(diagnoses: Sequence[Diagnosis], snapshot: LabSnapshot | None = N
 def as_data(diagnoses: Sequence[Diagnosis], snapshot: LabSnapshot) -> dict[str, Any]:
     return {
         "lab": snapshot.lab,
-        "problems": [asdict(d) for d in diagnoses],
+        "problems": [{**asdict(d), "evidence": list(d.evidence)} for d in diagnoses],
         "looked_at": looked_at(snapshot),
     }
 
