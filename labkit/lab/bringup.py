@@ -49,8 +49,7 @@ from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_port
 from labkit.lab.state import host_kubeconfig
 from labkit.naming import LABEL_LAB, managed_labels
 from labkit.parallel import parallel
-from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
-from labkit.results import Result
+from labkit.pipeline import LabRunResult, Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec, NodeSpec
 
 
@@ -286,16 +285,12 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
 
 
 @dataclass(frozen=True, repr=False)
-class BringUpResult(TimedResult, Result):
+class BringUpResult(LabRunResult):
     """A lab that is up (a failed bring-up raises); `str()` is what `labkit lab up` prints
     at its end."""
 
     lab: LabModel
     timings: list[StepTiming]
-
-    @property
-    def ok(self) -> bool:
-        return True
 
     def __str__(self) -> str:
         kubeconfig = self.lab.kubeconfig
@@ -304,13 +299,10 @@ class BringUpResult(TimedResult, Result):
             f"\n  kubectl --kubeconfig {kubeconfig} get nodes"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         return {
-            "lab": self.lab.name,
-            "ok": self.ok,
             "kubeconfig": str(self.lab.kubeconfig),
             "nodes": [node.name for node in self.lab.nodes],
-            **self.timings_dict(),
         }
 
     def _headline(self) -> str:

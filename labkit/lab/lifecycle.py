@@ -37,8 +37,7 @@ from labkit.lab.model import LabModel
 from labkit.lab.network import PORT_TAKEN
 from labkit.lab.node import RESTART_POLICY, Node
 from labkit.parallel import parallel
-from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
-from labkit.results import Result
+from labkit.pipeline import LabRunResult, Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec
 
 _STOPPED = ("created", "exited")
@@ -57,7 +56,7 @@ class Restart:
 
 
 @dataclass(frozen=True, repr=False)
-class RestartResult(TimedResult, Result):
+class RestartResult(LabRunResult):
     """A lab stopped or started (a failure raises); `str()` is what `labkit lab stop` or
     `labkit lab start` prints at its end."""
 
@@ -66,10 +65,6 @@ class RestartResult(TimedResult, Result):
     # Nodes this run stopped or started: none when the lab was so already.
     acted_on: list[str]
     action: Literal["stop", "start"]
-
-    @property
-    def ok(self) -> bool:
-        return True
 
     def __str__(self) -> str:
         name = self.lab.name
@@ -86,14 +81,8 @@ class RestartResult(TimedResult, Result):
             f"kubeconfig: {self.lab.kubeconfig}"
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "lab": self.lab.name,
-            "ok": self.ok,
-            "action": self.action,
-            "acted_on": list(self.acted_on),
-            **self.timings_dict(),
-        }
+    def _fields(self) -> dict[str, Any]:
+        return {"action": self.action, "acted_on": list(self.acted_on)}
 
     def _headline(self) -> str:
         return f"{self.lab.name!r} {self.action}: {len(self.acted_on)} nodes"

@@ -35,8 +35,7 @@ from labkit.lab.node_limits import kubeadm_patches_directory
 from labkit.lab.release import release_material
 from labkit.lab.upgrade_commands import kubectl, run_kubeadm
 from labkit.lab.upgrade_context import Upgrade
-from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
-from labkit.results import Result
+from labkit.pipeline import LabRunResult, Progress, Step, StepTiming, required, run_steps
 from labkit.versions import KubernetesVersion
 
 
@@ -267,7 +266,7 @@ UPGRADE_STEPS: list[Step[Upgrade]] = [
 
 
 @dataclass(frozen=True, repr=False)
-class UpgradeResult(TimedResult, Result):
+class UpgradeResult(LabRunResult):
     """A lab upgraded (a failed upgrade raises); `str()` is what `labkit lab upgrade` prints
     at its end."""
 
@@ -276,24 +275,14 @@ class UpgradeResult(TimedResult, Result):
     target: KubernetesVersion
     timings: list[StepTiming]
 
-    @property
-    def ok(self) -> bool:
-        return True
-
     def __str__(self) -> str:
         return (
             f"lab {self.lab.name!r} upgraded from {self.current} to {self.target} in "
             f"{self.total_seconds:.1f}s"
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "lab": self.lab.name,
-            "ok": self.ok,
-            "from": str(self.current),
-            "to": str(self.target),
-            **self.timings_dict(),
-        }
+    def _fields(self) -> dict[str, Any]:
+        return {"from": str(self.current), "to": str(self.target)}
 
     def _headline(self) -> str:
         return f"{self.lab.name!r}: {self.current} -> {self.target}"
