@@ -25,6 +25,7 @@ import docker
 from labkit import diagnose
 from labkit.checks import lab as checks_lab
 from labkit.lab import attach, bringup, export_logs, images, lifecycle, status, upgrade, workloads
+from labkit.lab.exported_logs import ExportedLogs
 from labkit.lab.model import LabModel
 from labkit.lab.node import ExecFailed, ExecResult, Node
 from labkit.pipeline import Progress
@@ -90,12 +91,13 @@ class Lab(LabModel):
         """The likely causes of whatever is wrong, each with its fix; none when healthy."""
         return diagnose.diagnose(self)
 
-    def status(self) -> dict[str, Any]:
-        """What `labkit lab status --json` prints: containers, the API, problems and fixes."""
+    def status(self) -> status.LabStatus:
+        """What `labkit lab status` prints: containers, the API, problems and fixes."""
         return status.lab_status(self)
 
-    def export_logs(self, directory: str | Path | None = None) -> Path:
-        """Every node's and the lab's logs, as `labkit lab export-logs` collects them."""
+    def export_logs(self, directory: str | Path | None = None) -> ExportedLogs:
+        """Every node's and the lab's logs, as `labkit lab export-logs` collects them: the
+        directory (a path-like; `.path`) and `.complete`, whether all could be read."""
         return export_logs.export_logs(self, directory)
 
     def load_image(

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 
 from labkit import host
-from labkit.host import DoctorCheck
+from labkit.host import DoctorReport
 from labkit.pipeline import Progress, StepTiming, TimedResult
 from labkit.versions import KubernetesVersion
 
@@ -33,10 +33,10 @@ class LabkitHost:
             self._client = host.docker_client()
         return self._client
 
-    def doctor(self) -> list[DoctorCheck]:
+    def doctor(self) -> DoctorReport:
         """Can this host bring labs up: engine, privileged containers, limits, node images.
-        Each check says what is wrong and what to do; none raises."""
-        return host.doctor_checks()
+        Each check says what is wrong and what to do; none raises. `.ok` when all pass."""
+        return DoctorReport(tuple(host.doctor_checks()))
 
     def labs(self) -> list[str]:
         """The names of the labs on this host, whoever made them."""

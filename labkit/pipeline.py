@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TextIO, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 from labkit.errors import LabkitError, StepFailed
+from labkit.results import Result
 
 Context = TypeVar("Context")
 _Value = TypeVar("_Value")
@@ -43,6 +44,30 @@ class TimedResult:
     @property
     def total_seconds(self) -> float:
         return sum(t.seconds for t in self.timings)
+
+
+class LabRunResult(TimedResult, Result):
+    """A pipeline run over a lab that finished: a failed one raises, so `.ok` is always
+    True. Mixed into a result dataclass declaring `lab` (a LabModel) and `timings`."""
+
+    lab: Any
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab.name,
+            "ok": self.ok,
+            **self._fields(),
+            "seconds": round(self.total_seconds, 2),
+            "timings": {t.name: round(t.seconds, 2) for t in self.timings},
+        }
+
+    def _fields(self) -> dict[str, Any]:
+        """What this kind of run adds to `as_dict()`."""
+        return {}
 
 
 class Progress:

@@ -125,7 +125,7 @@ def _failure_sections(config: pytest.Config, lab: Lab) -> list[tuple[str, str]]:
     """What a failing scenario's report carries: the diagnosis and where the logs are."""
     sections = []
     try:
-        sections.append((f"labkit diagnosis of {lab.name}", lab.diagnose().text()))
+        sections.append((f"labkit diagnosis of {lab.name}", str(lab.diagnose())))
     except Exception as error:
         sections.append((f"labkit diagnosis of {lab.name}", f"unavailable: {error}"))
     try:

@@ -57,4 +57,4 @@ def test_two_lab_ups_of_one_name_leave_the_winners_lab_whole(race_name: str, lab
     assert lab.kubeconfig.stat().st_mode & 0o777 == 0o600
     assert lab.state_dir.stat().st_mode & 0o777 == 0o700
     assert lab.api_client() is not None
-    assert lab.status()["api"]["answers"]
+    assert lab.status().api.answers

@@ -101,7 +101,7 @@ def files(directory: Path) -> set[str]:
 def test_a_healthy_lab_gives_every_file(tmp_path: Path) -> None:
     lab = FakeLab([FakeNode("lab-control-plane", "control-plane"), FakeNode("lab-worker")])
     out = export_logs(lab, tmp_path / "out", timeouts=FAST)
-    assert out == tmp_path / "out"
+    assert out.path == tmp_path / "out"
     assert files(out) == {
         "summary.txt",
         "lab-control-plane",

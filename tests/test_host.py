@@ -16,7 +16,7 @@ import pytest
 from labkit.cli import main
 from labkit.errors import LabkitError
 from labkit.host import doctor, engine, wrapper
-from labkit.host.doctor import DoctorCheck
+from labkit.host.doctor import DoctorCheck, DoctorReport
 from labkit.host.kernel import (
     CAPABILITY_NAMES,
     INOTIFY_MINIMUMS,
@@ -145,20 +145,16 @@ CHECKS = [
 
 
 def test_table_lists_every_check_and_the_fixes_of_failures() -> None:
-    from labkit.cli.doctor import format_table
-
-    lines = format_table(CHECKS).splitlines()
+    lines = str(DoctorReport(tuple(CHECKS))).splitlines()
     assert lines[0].split() == ["CHECK", "STATUS", "DETAIL"]
     assert lines[1].split()[:2] == ["engine", "OK"]
     assert lines[2].startswith("node images  FAIL    no labkit/node image")
     assert lines[-2:] == ["To fix:", "  node images: run `make image`"]
-    assert "To fix" not in format_table(CHECKS[:1])
+    assert "To fix" not in str(DoctorReport(tuple(CHECKS[:1])))
 
 
 def test_json_output_keeps_every_field() -> None:
-    from labkit.cli.doctor import format_json
-
-    assert json.loads(format_json(CHECKS))[1] == {
+    assert json.loads(DoctorReport(tuple(CHECKS)).json_text())[1] == {
         "name": "node images",
         "ok": False,
         "detail": "no labkit/node image",

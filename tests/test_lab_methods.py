@@ -20,12 +20,17 @@ import labkit.lab.images
 import labkit.lab.lifecycle
 import labkit.lab.upgrade
 import labkit.lab.workloads
+from labkit.checks.lab import CheckRun
 from labkit.cli import main
 from labkit.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
 from labkit.diagnose import LabDiagnosis
 from labkit.errors import LabkitError
 from labkit.facade import Lab
+from labkit.host import DoctorReport
+from labkit.lab.exported_logs import ExportedLogs
+from labkit.lab.lifecycle import RestartResult
 from labkit.lab.node import ExecFailed, ExecResult, Node
+from labkit.lab.upgrade import UpgradeResult
 from labkit.versions import KubernetesVersion
 
 NAME = "h15-unit"
@@ -110,8 +115,8 @@ def test_diagnose_returns_the_diagnoses_with_the_snapshot_read(monkeypatch) -> N
     monkeypatch.setattr(labkit.diagnose.report, "as_data", lambda d, s: {"diagnoses": d})
     result = fake_lab().diagnose()
     assert result == LabDiagnosis(("a cause",), snapshot)
-    assert result.text() == "text ('a cause',) True"
-    assert result.as_data() == {"diagnoses": ("a cause",)}
+    assert str(result) == "text ('a cause',) True"
+    assert result.as_dict() == {"diagnoses": ("a cause",)}
 
 
 def fake_kubectl(monkeypatch, exit_code: int = 0, stdout: str = "") -> list[tuple[str, ...]]:
@@ -153,15 +158,15 @@ class RecordingLab(Lab):
 
     def upgrade(self, to: Any, **_: Any) -> Any:
         self.called.append(("upgrade", str(to)))
-        return SimpleNamespace(current="v1.37.2", target=to, total_seconds=1.0)
+        return UpgradeResult(self, KubernetesVersion.parse("v1.37.2"), to, [])
 
     def stop(self, **_: Any) -> Any:
         self.called.append(("stop", None))
-        return SimpleNamespace(acted_on=["x"], total_seconds=1.0)
+        return RestartResult(self, [], ["x"], "stop")
 
     def start(self, **_: Any) -> Any:
         self.called.append(("start", None))
-        return SimpleNamespace(acted_on=["x"], total_seconds=1.0, lab=self)
+        return RestartResult(self, [], ["x"], "start")
 
     def load_image(self, reference: str, nodes: Any = None, **_: Any) -> list[str]:
         self.called.append(("load_image", (reference, [n.name for n in nodes])))
@@ -169,7 +174,7 @@ class RecordingLab(Lab):
 
     def export_logs(self, directory: Any = None) -> Any:
         self.called.append(("export_logs", directory))
-        return pathlib.Path(directory)
+        return ExportedLogs(pathlib.Path(directory))
 
     def down(self) -> None:
         self.called.append(("down", None))
@@ -180,9 +185,7 @@ class RecordingLab(Lab):
 
     def check(self, **kwargs: Any) -> Any:
         self.called.append(("check", kwargs))
-        return SimpleNamespace(
-            findings=(), rules=0, nodes=(), total_seconds=1.0, api_problem=None, failures=[]
-        )
+        return CheckRun(self.name, (), (), 0, (), 0.0, 1.0)
 
 
 @pytest.fixture
@@ -226,9 +229,9 @@ class RecordingHost:
     called: list[tuple[str, Any]] = field(default_factory=list)
     client: Any = "client"
 
-    def doctor(self) -> list[Any]:
+    def doctor(self) -> DoctorReport:
         self.called.append(("doctor", None))
-        return []
+        return DoctorReport(())
 
     def labs(self) -> list[str]:
         self.called.append(("labs", None))

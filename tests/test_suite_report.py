@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from labkit.cli.conformance import render_summary
 from labkit.errors import StepFailed
 from labkit.suites.progress import SpecCounter
 from labkit.suites.report import read_report
@@ -52,7 +51,7 @@ def test_a_failed_spec_fails_the_result_with_its_message(tmp_path: Path) -> None
     result = read_report(write(tmp_path, broken), suite="kubeadm")
     assert not result.ok
     assert [s.location for s in result.failed] == ["test/e2e_kubeadm/dns_addon_test.go:91"]
-    summary = render_summary(result)
+    summary = str(result)
     assert "34 passed, 1 failed" in summary
     assert "FAILED (failed) [sig-cluster-lifecycle]" in summary
     assert "  to equal" in summary
@@ -98,7 +97,7 @@ def test_ginkgo_saying_the_suite_failed_is_a_failure_even_with_no_failed_spec(
     broken[0]["SpecialSuiteFailureReasons"] = ["Interrupted by User"]
     result = read_report(write(tmp_path, broken), suite="kubeadm")
     assert not result.ok
-    assert "FAILED suite: Interrupted by User" in render_summary(result)
+    assert "FAILED suite: Interrupted by User" in str(result)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ parallel), the kubeadm under test and the cluster's objects, builds a `CheckCont
 and a `ClusterContext` (labkit.checks.lab_context), and runs every rule.
 
     run = check_lab(LabModel.find(docker_client(), "demo"), wait=60)
-    print(render_table(run.findings)); exit(1 if run.failures else 0)
+    print(run); exit(0 if run.ok else 1)
 
 The node rules read files, so they run whether the API server answers or not (a user runs
 `check` exactly when something on the control plane is wrong). When it does not answer,
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from labkit.checks import (
     ClusterSnapshot,
@@ -42,10 +42,17 @@ from labkit.checks.lab_context import (
     read_etcd_members,
     read_node,
 )
-from labkit.checks.report import NOT_CHECKED
+from labkit.checks.report import (
+    NOT_CHECKED,
+    findings_as_dicts,
+    render_rules,
+    render_table,
+    summary_line,
+)
 from labkit.errors import LabkitError
 from labkit.lab.api import API_FAILURES, failure_reason, wait_for_api
 from labkit.lab.model import LabModel
+from labkit.results import Result
 
 _Result = TypeVar("_Result")
 
@@ -57,9 +64,10 @@ class NodeTiming:
     check_seconds: float  # every node rule, in-process
 
 
-@dataclass(frozen=True)
-class CheckRun:
-    """Every rule over every node and the cluster, with where the time went."""
+@dataclass(frozen=True, repr=False)
+class CheckRun(Result):
+    """Every rule over every node and the cluster, with where the time went; `str()` is
+    what `labkit check` prints, `as_json()` what `labkit check --json` prints."""
 
     lab: str
     findings: tuple[Finding, ...]
@@ -75,6 +83,53 @@ class CheckRun:
     def failures(self) -> list[Finding]:
         """What makes the run fail: rules that failed and rules that could not run."""
         return [f for f in self.findings if f.status in ("fail", NOT_CHECKED)]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def __str__(self) -> str:
+        return f"{render_table(self.findings)}\n{self.summary()}"
+
+    def rules_text(self) -> str:
+        """What `labkit check --rules` prints: every rule with its result, then the summary."""
+        return f"{render_rules(all_rules(), self.findings)}\n{self.summary()}"
+
+    def summary(self) -> str:
+        """The counts and the time, and why the cluster rules did not run if they did not
+        (`labkit check --json` prints this on stderr)."""
+        lines = [
+            summary_line(self.findings, rules=self.rules, nodes=len(self.nodes))
+            + f" in {self.total_seconds:.1f}s"
+        ]
+        if self.api_problem:
+            lines.append(
+                f"the cluster rules were not checked: {self.api_problem}. "
+                f"`labkit lab status {self.lab}` says why; "
+                f"`labkit check {self.lab} --wait 120` waits for the API server"
+            )
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab,
+            "ok": self.ok,
+            "rules": self.rules,
+            "nodes": list(self.nodes),
+            "seconds": round(self.total_seconds, 2),
+            "api_problem": self.api_problem,
+            "findings": findings_as_dicts(self.findings),
+        }
+
+    def as_json(self) -> list[dict[str, str]]:
+        # `labkit check --json` has always printed the findings alone.
+        return findings_as_dicts(self.findings)
+
+    def _headline(self) -> str:
+        return (
+            f"{self.lab!r}: {self.rules} rules, {len(self.nodes)} nodes, "
+            f"{len(self.failures)} failures"
+        )
 
 
 def _timed(action: Callable[[], _Result]) -> tuple[_Result, float]:

@@ -47,8 +47,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labkit.checks import all_rules
-    from labkit.checks.report import render_json, render_rules, render_table, summary_line
     from labkit.cli import require_running
     from labkit.errors import LabkitError
     from labkit.facade import Lab
@@ -62,20 +60,8 @@ def run(args: argparse.Namespace) -> int:
     require_running(lab, lab.nodes)
     result = lab.check(strict=args.strict, wait=args.wait)
     if args.json:
-        print(render_json(result.findings))
-    elif args.rules:
-        print(render_rules(all_rules(), result.findings))
+        print(result.json_text())
+        print(result.summary(), file=sys.stderr)
     else:
-        print(render_table(result.findings))
-    summary = summary_line(result.findings, rules=result.rules, nodes=len(result.nodes))
-    timing = f" in {result.total_seconds:.1f}s"
-    out = sys.stderr if args.json else sys.stdout
-    print(summary + timing, file=out)
-    if result.api_problem:
-        print(
-            f"the cluster rules were not checked: {result.api_problem}. "
-            f"`labkit lab status {args.name}` says why; "
-            f"`labkit check {args.name} --wait 120` waits for the API server",
-            file=out,
-        )
-    return 1 if result.failures else 0
+        print(result.rules_text() if args.rules else result)
+    return 0 if result.ok else 1

@@ -12,11 +12,8 @@ import argparse
 from pathlib import Path
 
 from labkit.cli.arguments import positive_int, re2_pattern
-from labkit.suites.report import SuiteResult
+from labkit.cli.output import add_json_option, print_result
 from labkit.suites.suites import SUITES
-
-SLOWEST = 5
-MESSAGE_LINES = 6
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where ginkgo's JSON and JUnit reports and the failures go "
         "(default: a new folder under ~/.local/state/labkit/reports)",
     )
+    add_json_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -80,28 +78,6 @@ def run(args: argparse.Namespace) -> int:
     except SuiteInterrupted as interrupted:
         if interrupted.partial is not None:
             print("interrupted; what ran before:")
-            print(render_summary(interrupted.partial))
+            print(interrupted.partial)
         raise
-    print(render_summary(result))
-    return 0 if result.ok else 1
-
-
-def render_summary(result: SuiteResult) -> str:
-    lines = [f"{result.suite} suite: {result.summary()}"]
-    slowest = result.slowest(SLOWEST)
-    if slowest:
-        lines.append("slowest:")
-        lines += [f"  {spec.seconds:7.1f}s  {spec.name}" for spec in slowest]
-    for spec in result.failed:
-        lines.append(f"FAILED ({spec.state}) {spec.name}")
-        if spec.location:
-            lines.append(f"  at {spec.location}")
-        message = spec.message.splitlines()[:MESSAGE_LINES] or ["(no message)"]
-        lines += [f"  {line}" for line in message]
-    for reason in result.special_failures:
-        lines.append(f"FAILED suite: {reason}")
-    if not result.succeeded and not result.failed and not result.special_failures:
-        lines.append(f"FAILED suite: ginkgo reported failure (exit {result.exit_code})")
-    if result.report_dir is not None:
-        lines.append(f"reports: {result.report_dir}")
-    return "\n".join(lines)
+    return print_result(result, args)

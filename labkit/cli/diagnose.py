@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from labkit.cli.output import print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,5 +21,4 @@ def run(args: argparse.Namespace) -> int:
     from labkit.host import docker_client
 
     result = Lab.find(docker_client(), args.name).diagnose()
-    print(json.dumps(result.as_data(), indent=2) if args.json else result.text())
-    return 1 if result.diagnoses else 0
+    return print_result(result, args)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from labkit.cli.arguments import image_reference
 from labkit.cli.lab_logs import register_export_logs
+from labkit.cli.output import add_json_option, print_result
 from labkit.errors import LabkitError
 from labkit.spec import CNI_CHOICES, CONTROL_PLANE_COUNTS, DEFAULT_NAME, INIT_MODES, MAX_WORKERS
 from labkit.versions import DEFAULT_KUBERNETES_VERSION
@@ -55,6 +55,7 @@ def _register_up(actions: argparse._SubParsersAction) -> None:
         help=f"run kubeadm init whole or by phase (default {INIT_MODES[0]})",
     )
     up.add_argument("--keep", action="store_true", help="keep the nodes when bring-up fails")
+    add_json_option(up)
     up.set_defaults(run=run_up)
 
 
@@ -66,6 +67,7 @@ def _register_upgrade(actions: argparse._SubParsersAction) -> None:
     upgrade.add_argument(
         "--to", required=True, metavar="vX.Y.Z", help="target release (this minor or the next)"
     )
+    add_json_option(upgrade)
     upgrade.set_defaults(run=run_upgrade)
 
 
@@ -79,7 +81,7 @@ def _register_inspection(actions: argparse._SubParsersAction) -> None:
 
     status = actions.add_parser("status", help="nodes, their state and the bring-up times")
     status.add_argument("name")
-    status.add_argument("--json", action="store_true")
+    add_json_option(status)
     status.set_defaults(run=run_status)
 
     kubeconfig = actions.add_parser("kubeconfig", help="print the path of the lab's kubeconfig")
@@ -103,12 +105,14 @@ def _register_lifecycle(actions: argparse._SubParsersAction) -> None:
     """stop, start: a lab keeps its addresses and its kubeconfig across restarts."""
     stop = actions.add_parser("stop", help="stop a lab's nodes (workers first); start it later")
     stop.add_argument("name")
+    add_json_option(stop)
     stop.set_defaults(run=run_stop)
 
     start = actions.add_parser(
         "start", help="start a stopped lab (control plane first) and wait until it is Ready"
     )
     start.add_argument("name")
+    add_json_option(start)
     start.set_defaults(run=run_start)
 
 
@@ -131,13 +135,7 @@ def run_up(args: argparse.Namespace) -> int:
         kubernetes_version=args.kubernetes_version,
         init=args.init,
     )
-    result = Lab.up(spec, client=_client(), keep_on_failure=args.keep)
-    print(
-        f"lab {spec.name!r} is up in {result.total_seconds:.1f}s; "
-        f"kubeconfig: {result.lab.kubeconfig}"
-    )
-    print(f"  kubectl --kubeconfig {result.lab.kubeconfig} get nodes")
-    return 0
+    return print_result(Lab.up(spec, client=_client(), keep_on_failure=args.keep), args)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -148,12 +146,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
     target = KubernetesVersion.parse(args.to, field="--to")
     lab = Lab.find(_client(), args.name)
     require_running(lab, lab.nodes)
-    result = lab.upgrade(to=target)
-    print(
-        f"lab {args.name!r} upgraded from {result.current} to {result.target} in "
-        f"{result.total_seconds:.1f}s"
-    )
-    return 0
+    return print_result(lab.upgrade(to=target), args)
 
 
 def run_down(args: argparse.Namespace) -> int:
@@ -177,31 +170,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     from labkit.facade import Lab
 
-    status = Lab.find(_client(), args.name).status()
-    # Exit 1 when something does not answer, as `diagnose` does when it finds something.
-    code = 1 if status["problems"] else 0
-    if args.json:
-        print(json.dumps(status, indent=2))
-        return code
-    print(f"lab {status['name']}: kubeconfig {status['kubeconfig']}")
-    for node in status["nodes"]:
-        print(
-            f"  {node['name']:<28} {node['role']:<14} {node['container']:<10} "
-            f"{node['ip'] or '-':<15} {node['kubernetes']}"
-        )
-    for step, seconds in status.get("timings", {}).items():
-        print(f"  step {step:<28} {seconds:>7.1f}s")
-    upgrade = status.get("upgrade")
-    if upgrade:
-        state = "pending: " + ", ".join(upgrade["pending"]) if upgrade["pending"] else "done"
-        print(f"  upgrade {upgrade['from']} -> {upgrade['to']}: {state}")
-    api = status["api"]
-    if api["answers"]:
-        print(f"  API server {api['server']} answers")
-    for problem in status["problems"]:
-        print(f"  {problem['subject']}: {problem['problem']}")
-        print(f"    what to do: {problem['fix']}")
-    return code
+    return print_result(Lab.find(_client(), args.name).status(), args)
 
 
 def run_kubeconfig(args: argparse.Namespace) -> int:
@@ -263,24 +232,10 @@ def run_prune(args: argparse.Namespace) -> int:
 def run_stop(args: argparse.Namespace) -> int:
     from labkit.facade import Lab
 
-    result = Lab.find(_client(), args.name).stop()
-    if not result.acted_on:
-        print(f"lab {args.name!r} was stopped already")
-        return 0
-    print(
-        f"lab {args.name!r} stopped in {result.total_seconds:.1f}s; "
-        f"`labkit lab start {args.name}` starts it again"
-    )
-    return 0
+    return print_result(Lab.find(_client(), args.name).stop(), args)
 
 
 def run_start(args: argparse.Namespace) -> int:
     from labkit.facade import Lab
 
-    result = Lab.find(_client(), args.name).start()
-    started = "started and " if result.acted_on else "was running; "
-    print(
-        f"lab {args.name!r} {started}Ready in {result.total_seconds:.1f}s; "
-        f"kubeconfig: {result.lab.kubeconfig}"
-    )
-    return 0
+    return print_result(Lab.find(_client(), args.name).start(), args)

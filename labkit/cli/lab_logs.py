@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from labkit.cli.arguments import output_directory
+from labkit.cli.output import add_json_option, print_result
 
 
 def register_export_logs(actions: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def register_export_logs(actions: argparse._SubParsersAction) -> None:
         type=output_directory,
         help="where to write (default: ./labkit-logs/<lab>-<timestamp>)",
     )
+    add_json_option(export)
     export.set_defaults(run=run_export_logs)
 
 
@@ -26,9 +28,7 @@ def run_export_logs(args: argparse.Namespace) -> int:
     from labkit.facade import Lab
     from labkit.host import docker_client
 
-    directory = Lab.find(docker_client(), args.name).export_logs(args.directory)
-    # errors.txt exists, in the lab's directory or a node's, exactly when something failed.
-    if any(directory.rglob("errors.txt")):
-        print(f"some logs could not be collected; see {directory / 'summary.txt'}", file=sys.stderr)
-    print(directory)
-    return 0
+    logs = Lab.find(docker_client(), args.name).export_logs(args.directory)
+    if logs.warning:
+        print(logs.warning, file=sys.stderr)
+    return print_result(logs, args)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from labkit.diagnose.snapshot import Diagnosis, LabSnapshot, is_failing, is_ready
+from labkit.results import Result
 
 
 def looked_at(snapshot: LabSnapshot) -> list[str]:
@@ -57,20 +58,29 @@ def format_text(diagnoses: Sequence[Diagnosis], snapshot: LabSnapshot | None = N
 def as_data(diagnoses: Sequence[Diagnosis], snapshot: LabSnapshot) -> dict[str, Any]:
     return {
         "lab": snapshot.lab,
-        "problems": [asdict(d) for d in diagnoses],
+        "problems": [{**asdict(d), "evidence": list(d.evidence)} for d in diagnoses],
         "looked_at": looked_at(snapshot),
     }
 
 
-@dataclass(frozen=True)
-class LabDiagnosis:
-    """What `diagnose` found and the snapshot it read; `labkit diagnose` prints both."""
+@dataclass(frozen=True, repr=False)
+class LabDiagnosis(Result):
+    """What `diagnose` found and the snapshot it read; `str()` is what `labkit diagnose`
+    prints, `as_dict()` what its `--json` prints."""
 
     diagnoses: tuple[Diagnosis, ...]
     snapshot: LabSnapshot
 
-    def text(self) -> str:
+    @property
+    def ok(self) -> bool:
+        return not self.diagnoses
+
+    def __str__(self) -> str:
         return format_text(self.diagnoses, self.snapshot)
 
-    def as_data(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return as_data(self.diagnoses, self.snapshot)
+
+    def _headline(self) -> str:
+        count = len(self.diagnoses)
+        return f"{self.snapshot.lab!r}: {count} problem{'' if count == 1 else 's'}"

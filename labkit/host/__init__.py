@@ -6,7 +6,7 @@ runtime that makes privileged node containers work where the bounding set is sho
 
 from __future__ import annotations
 
-from labkit.host.doctor import DoctorCheck, doctor_checks
+from labkit.host.doctor import DoctorCheck, DoctorReport, doctor_checks
 from labkit.host.engine import docker_client, engine_address, node_runtime
 from labkit.host.kernel import cgroup_mode, missing_capabilities
 from labkit.host.wrapper import (
@@ -20,6 +20,7 @@ from labkit.host.wrapper import (
 __all__ = [
     "INSTALLED_RUNTIME_PATH",
     "DoctorCheck",
+    "DoctorReport",
     "build_capwrap",
     "capwrap_source_dir",
     "capwrap_source_hash",

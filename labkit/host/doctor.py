@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 from docker import DockerClient
@@ -15,6 +16,7 @@ from labkit.host.engine import docker_client, engine_address, node_runtime
 from labkit.host.kernel import INOTIFY_MINIMUMS, cgroup_mode, inotify_limits
 from labkit.host.wrapper import probe_image
 from labkit.naming import cache_dir, managed_labels
+from labkit.results import Result
 from labkit.versions import DEFAULT_VERSION, NODE_IMAGE_REPOSITORY
 
 GIB = 1024**3
@@ -34,6 +36,52 @@ class DoctorCheck:
     ok: bool
     detail: str
     fix: str = ""
+
+
+@dataclass(frozen=True, repr=False)
+class DoctorReport(Result):
+    """Every check of the host; `str()` is what `labkit doctor` prints, `as_json()` what its
+    `--json` prints. Iterating it gives the checks, as the list it used to be."""
+
+    checks: tuple[DoctorCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> list[DoctorCheck]:
+        return [check for check in self.checks if not check.ok]
+
+    def __iter__(self) -> Iterator[DoctorCheck]:
+        return iter(self.checks)
+
+    def __len__(self) -> int:
+        return len(self.checks)
+
+    def __str__(self) -> str:
+        width = max([len("CHECK"), *(len(check.name) for check in self.checks)])
+        lines = [f"{'CHECK':<{width}}  STATUS  DETAIL"]
+        lines += [
+            f"{check.name:<{width}}  {'OK' if check.ok else 'FAIL':<6}  {check.detail}"
+            for check in self.checks
+        ]
+        if self.failed:
+            lines += ["", "To fix:"]
+            lines += [
+                f"  {check.name}: {check.fix or 'see the detail above'}" for check in self.failed
+            ]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": self.as_json()}
+
+    def as_json(self) -> list[dict[str, Any]]:
+        # `labkit doctor --json` has always printed the list of checks alone.
+        return [asdict(check) for check in self.checks]
+
+    def _headline(self) -> str:
+        return f"{len(self.checks)} checks, {len(self.failed)} failed"
 
 
 def doctor_checks() -> list[DoctorCheck]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -48,7 +49,7 @@ from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_port
 from labkit.lab.state import host_kubeconfig
 from labkit.naming import LABEL_LAB, managed_labels
 from labkit.parallel import parallel
-from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
+from labkit.pipeline import LabRunResult, Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec, NodeSpec
 
 
@@ -283,10 +284,29 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
 ]
 
 
-@dataclass(frozen=True)
-class BringUpResult(TimedResult):
+@dataclass(frozen=True, repr=False)
+class BringUpResult(LabRunResult):
+    """A lab that is up (a failed bring-up raises); `str()` is what `labkit lab up` prints
+    at its end."""
+
     lab: LabModel
     timings: list[StepTiming]
+
+    def __str__(self) -> str:
+        kubeconfig = self.lab.kubeconfig
+        return (
+            f"lab {self.lab.name!r} is up in {self.total_seconds:.1f}s; kubeconfig: {kubeconfig}"
+            f"\n  kubectl --kubeconfig {kubeconfig} get nodes"
+        )
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "kubeconfig": str(self.lab.kubeconfig),
+            "nodes": [node.name for node in self.lab.nodes],
+        }
+
+    def _headline(self) -> str:
+        return f"{self.lab.name!r}: {len(self.lab.nodes)} nodes in {self.total_seconds:.1f}s"
 
 
 def bring_up(

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from labkit.constants import KUBECTL_ON_NODE, ROLE_LOAD_BALANCER
 from labkit.errors import LabkitError
+from labkit.lab.exported_logs import ERRORS_FILE, ExportedLogs
 from labkit.lab.model import LabModel
 from labkit.lab.node import Node
 
@@ -243,10 +244,10 @@ def export_logs(
     directory: str | Path | None = None,
     *,
     timeouts: ExportTimeouts = ExportTimeouts(),
-) -> Path:
+) -> ExportedLogs:
     """Collect every node's and the lab's logs into `directory` (default
-    `./labkit-logs/<lab>-<timestamp>`); returns it. Never raises for what it cannot read;
-    a `directory` it cannot make is a LabkitError."""
+    `./labkit-logs/<lab>-<timestamp>`); returns it, with what could not be collected. Never
+    raises for what it cannot read; a `directory` it cannot make is a LabkitError."""
     started = datetime.now()
     target = (
         Path(directory)
@@ -258,7 +259,7 @@ def export_logs(
     except OSError as error:
         raise LabkitError(f"cannot write the logs into {target}: {error.strerror}") from None
     containers = lab.containers
-    for stale in [target / "errors.txt", *(target / n.name / "errors.txt" for n in containers)]:
+    for stale in [target / ERRORS_FILE, *(target / n.name / ERRORS_FILE for n in containers)]:
         stale.unlink(missing_ok=True)  # of an earlier export into the same directory
     control_plane = next((n for n in lab.nodes if n.is_control_plane), lab.nodes[0])
     jobs = [
@@ -294,7 +295,7 @@ def export_logs(
     (target / "summary.txt").write_text(
         summary(lab.name, started, target, [p for p, _ in jobs], timeouts)
     )
-    return target
+    return ExportedLogs.read(target)
 
 
 def _unfinished(collection: Collection, timeouts: ExportTimeouts) -> str | None:
@@ -312,7 +313,7 @@ def _write_errors(directory: Path, collection: Collection, timeouts: ExportTimeo
         lines.append(unfinished)
     if lines:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "errors.txt").write_text("\n".join(lines) + "\n")
+        (directory / ERRORS_FILE).write_text("\n".join(lines) + "\n")
 
 
 def summary(

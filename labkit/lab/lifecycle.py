@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Literal
 
 import docker.errors
 from kubernetes import client as k8s
@@ -36,7 +37,7 @@ from labkit.lab.model import LabModel
 from labkit.lab.network import PORT_TAKEN
 from labkit.lab.node import RESTART_POLICY, Node
 from labkit.parallel import parallel
-from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
+from labkit.pipeline import LabRunResult, Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec
 
 _STOPPED = ("created", "exited")
@@ -54,11 +55,37 @@ class Restart:
     acted_on: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class RestartResult(TimedResult):
+@dataclass(frozen=True, repr=False)
+class RestartResult(LabRunResult):
+    """A lab stopped or started (a failure raises); `str()` is what `labkit lab stop` or
+    `labkit lab start` prints at its end."""
+
     lab: LabModel
     timings: list[StepTiming]
+    # Nodes this run stopped or started: none when the lab was so already.
     acted_on: list[str]
+    action: Literal["stop", "start"]
+
+    def __str__(self) -> str:
+        name = self.lab.name
+        if self.action == "stop":
+            if not self.acted_on:
+                return f"lab {name!r} was stopped already"
+            return (
+                f"lab {name!r} stopped in {self.total_seconds:.1f}s; "
+                f"`labkit lab start {name}` starts it again"
+            )
+        started = "started and " if self.acted_on else "was running; "
+        return (
+            f"lab {name!r} {started}Ready in {self.total_seconds:.1f}s; "
+            f"kubeconfig: {self.lab.kubeconfig}"
+        )
+
+    def _fields(self) -> dict[str, Any]:
+        return {"action": self.action, "acted_on": list(self.acted_on)}
+
+    def _headline(self) -> str:
+        return f"{self.lab.name!r} {self.action}: {len(self.acted_on)} nodes"
 
 
 def _reload(nodes: list[Node]) -> None:
@@ -250,26 +277,29 @@ START_STEPS: list[Step[Restart]] = [
 
 def stop_lab(lab: LabModel, *, progress: Progress | None = None) -> RestartResult:
     """Stop the workers, then the control plane; nodes already stopped stay so."""
-    return _run(STOP_STEPS, lab, progress, f"stopping lab {lab.name!r}")
+    return _run(STOP_STEPS, lab, progress, "stop")
 
 
 def start_lab(lab: LabModel, *, progress: Progress | None = None) -> RestartResult:
     """Start what is stopped, control plane first, and wait until the lab is Ready."""
-    return _run(START_STEPS, lab, progress, f"starting lab {lab.name!r}")
+    return _run(START_STEPS, lab, progress, "start")
 
 
 def _run(
-    steps: list[Step[Restart]], lab: LabModel, progress: Progress | None, title: str
+    steps: list[Step[Restart]],
+    lab: LabModel,
+    progress: Progress | None,
+    action: Literal["stop", "start"],
 ) -> RestartResult:
     progress = progress or Progress()
-    progress.say(title)
+    progress.say(f"{'stopping' if action == 'stop' else 'starting'} lab {lab.name!r}")
     run = Restart(lab=lab, progress=progress)
     try:
         timings = run_steps(steps, run, progress)
     finally:
         if run.api is not None:
             run.api.close()
-    return RestartResult(lab, timings, run.acted_on)
+    return RestartResult(lab, timings, run.acted_on, action)
 
 
 def _started_at(node: Node) -> datetime:

@@ -20,7 +20,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, SYSTEMD_BOOT_TIMEOUT
-from labkit.errors import StepFailed
+from labkit.errors import StepFailed, cut
 from labkit.lab.network import PORT_TAKEN, bound_host_ports, free_host_port
 from labkit.naming import LABEL_LAB, LABEL_NODE, LABEL_ROLE, managed_labels
 from labkit.spec import HostMount, PortMapping, Resources
@@ -43,7 +43,7 @@ RESTART_POLICY = {"Name": "on-failure", "MaximumRetryCount": 1}
 SERVICE_SUBNET_VARIABLE = "LABKIT_SERVICE_SUBNET"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ExecResult:
     command: tuple[str, ...]
     exit_code: int
@@ -53,6 +53,13 @@ class ExecResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+    def __repr__(self) -> str:
+        # The output can be a whole `kubectl get -o yaml`: its size, not its text.
+        return (
+            f"<ExecResult `{cut(' '.join(self.command))}` exited {self.exit_code}, "
+            f"stdout {len(self.stdout)} chars, stderr {len(self.stderr)} chars>"
+        )
 
 
 class ExecFailed(Exception):

@@ -1,9 +1,10 @@
 """`labkit lab status`: the lab as Docker and the API see it, and when something does not
 answer, which thing, why, and what to do.
 
-    status = LabModel.find(docker_client(), "demo").status()
-    for problem in status["problems"]:
-        print(problem["problem"], problem["fix"])
+    status = lab_status(LabModel.find(docker_client(), "demo"))
+    print(status)  # what `labkit lab status demo` prints
+    for problem in status.problems:
+        print(problem.problem, problem.fix)
 
 The API server of a lab fails to answer in a few distinct ways: its node container is
 stopped; it restarts or crash-loops (a changed manifest, a bad flag, etcd down), which
@@ -13,7 +14,9 @@ restarted, so the lab's kubeconfig points at a port nobody listens on. Each gets
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,12 +35,83 @@ from labkit.lab.node import Node
 from labkit.lab.problems import Problem
 from labkit.lab.runtime import last_log_reason, read_runtime
 from labkit.lab.waits import is_ready
+from labkit.results import Result
 
 
-def lab_status(lab: LabModel) -> dict[str, Any]:
-    """What `labkit lab status` prints (its --json): each container, the API, the problems
-    with their fixes, the bring-up's timings and the last upgrade."""
-    name = lab.name
+@dataclass(frozen=True)
+class NodeStatus:
+    """One container of the lab: its role, Docker's state, and the API's (Ready, NotReady,
+    or why it is not known)."""
+
+    name: str
+    role: str
+    container: str
+    ip: str | None
+    kubernetes: str
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    server: str | None
+    answers: bool
+    error: str | None
+
+
+@dataclass(frozen=True, repr=False)
+class LabStatus(Result):
+    """The lab as Docker and the API see it; `str()` is what `labkit lab status` prints,
+    `as_dict()` what its `--json` prints."""
+
+    name: str
+    kubeconfig: Path
+    nodes: tuple[NodeStatus, ...]
+    api: ApiStatus
+    problems: tuple[Problem, ...]
+    # The bring-up's steps and their seconds, and the last upgrade, as the state recorded.
+    timings: Mapping[str, float]
+    upgrade: Mapping[str, Any] | None
+
+    @property
+    def ok(self) -> bool:
+        # Exit 1 when something does not answer, as `diagnose` does when it finds something.
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kubeconfig": str(self.kubeconfig),
+            "nodes": [asdict(node) for node in self.nodes],
+            "api": asdict(self.api),
+            "problems": [asdict(problem) for problem in self.problems],
+            "timings": dict(self.timings),
+            "upgrade": None if self.upgrade is None else dict(self.upgrade),
+        }
+
+    def __str__(self) -> str:
+        lines = [f"lab {self.name}: kubeconfig {self.kubeconfig}"]
+        lines += [
+            f"  {node.name:<28} {node.role:<14} {node.container:<10} "
+            f"{node.ip or '-':<15} {node.kubernetes}"
+            for node in self.nodes
+        ]
+        lines += [f"  step {step:<28} {seconds:>7.1f}s" for step, seconds in self.timings.items()]
+        if self.upgrade:
+            pending = self.upgrade["pending"]
+            state = "pending: " + ", ".join(pending) if pending else "done"
+            lines.append(f"  upgrade {self.upgrade['from']} -> {self.upgrade['to']}: {state}")
+        if self.api.answers:
+            lines.append(f"  API server {self.api.server} answers")
+        for problem in self.problems:
+            lines += [f"  {problem.subject}: {problem.problem}", f"    what to do: {problem.fix}"]
+        return "\n".join(lines)
+
+    def _headline(self) -> str:
+        return f"{self.name!r}: {len(self.nodes)} containers, {len(self.problems)} problems"
+
+
+def lab_status(lab: LabModel) -> LabStatus:
+    """What `labkit lab status` prints: each container, the API, the problems with their
+    fixes, the bring-up's timings and the last upgrade."""
     server, kube_state, api_error = _kubernetes_state(lab)
     nodes = []
     for node in lab.containers:
@@ -47,24 +121,23 @@ def lab_status(lab: LabModel) -> dict[str, Any]:
         if node.role == ROLE_LOAD_BALANCER:
             unknown = "-"  # not a node of the cluster
         nodes.append(
-            {
-                "name": node.name,
-                "role": node.role,
-                "container": node.container.status,
-                "ip": ip or None,
-                "kubernetes": kube_state.get(node.name, unknown),
-            }
+            NodeStatus(
+                node.name,
+                node.role,
+                node.container.status,
+                ip or None,
+                kube_state.get(node.name, unknown),
+            )
         )
-    record = lab.bringup_record()
-    return {
-        "name": name,
-        "kubeconfig": str(lab.kubeconfig),
-        "nodes": nodes,
-        "api": {"server": server, "answers": api_error is None, "error": api_error},
-        "problems": [asdict(problem) for problem in lab_problems(lab, server, api_error)],
-        "timings": record.get("timings", {}),
-        "upgrade": lab.state.upgrade_record(),
-    }
+    return LabStatus(
+        name=lab.name,
+        kubeconfig=lab.kubeconfig,
+        nodes=tuple(nodes),
+        api=ApiStatus(server, api_error is None, api_error),
+        problems=tuple(lab_problems(lab, server, api_error)),
+        timings=lab.bringup_record().get("timings", {}),
+        upgrade=lab.state.upgrade_record(),
+    )
 
 
 def _kubernetes_state(lab: LabModel) -> tuple[str | None, dict[str, str], str | None]:

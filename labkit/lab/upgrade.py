@@ -12,6 +12,7 @@ as it is (`lab status` says which nodes were upgraded).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from kubernetes import client as k8s
@@ -34,7 +35,7 @@ from labkit.lab.node_limits import kubeadm_patches_directory
 from labkit.lab.release import release_material
 from labkit.lab.upgrade_commands import kubectl, run_kubeadm
 from labkit.lab.upgrade_context import Upgrade
-from labkit.pipeline import Progress, Step, StepTiming, TimedResult, required, run_steps
+from labkit.pipeline import LabRunResult, Progress, Step, StepTiming, required, run_steps
 from labkit.versions import KubernetesVersion
 
 
@@ -264,12 +265,27 @@ UPGRADE_STEPS: list[Step[Upgrade]] = [
 ]
 
 
-@dataclass(frozen=True)
-class UpgradeResult(TimedResult):
+@dataclass(frozen=True, repr=False)
+class UpgradeResult(LabRunResult):
+    """A lab upgraded (a failed upgrade raises); `str()` is what `labkit lab upgrade` prints
+    at its end."""
+
     lab: LabModel
     current: KubernetesVersion
     target: KubernetesVersion
     timings: list[StepTiming]
+
+    def __str__(self) -> str:
+        return (
+            f"lab {self.lab.name!r} upgraded from {self.current} to {self.target} in "
+            f"{self.total_seconds:.1f}s"
+        )
+
+    def _fields(self) -> dict[str, Any]:
+        return {"from": str(self.current), "to": str(self.target)}
+
+    def _headline(self) -> str:
+        return f"{self.lab.name!r}: {self.current} -> {self.target}"
 
 
 def upgrade_lab(

@@ -10,16 +10,20 @@ suite, specs the filters let run) and one `SpecReport` per spec and per suite-le
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import StepFailed
+from labkit.results import Result
 
 # Ginkgo's SpecState names (types.go, ssEnumSupport) that mean the spec did not pass.
 FAILED_STATES = frozenset({"failed", "aborted", "panicked", "interrupted", "timedout"})
 KNOWN_STATES = FAILED_STATES | {"passed", "skipped", "pending"}
 SPEC_NODE = "It"
+# What `labkit conformance` prints at its end: the slowest specs, each failure's first lines.
+SLOWEST = 5
+MESSAGE_LINES = 6
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,10 @@ class SpecResult:
         return self.state != "skipped" or bool(self.message)
 
 
-@dataclass(frozen=True)
-class SuiteResult:
+@dataclass(frozen=True, repr=False)
+class SuiteResult(Result):
     """A suite run: its specs with states, messages and durations, ginkgo's own verdict,
-    and where the reports are."""
+    and where the reports are; `str()` is what `labkit conformance` prints at its end."""
 
     suite: str
     specs: tuple[SpecResult, ...]
@@ -82,6 +86,46 @@ class SuiteResult:
         """Nothing failed, and ginkgo agrees: its verdict also counts failures outside any
         spec (a failed BeforeSuite, a process that died)."""
         return self.succeeded and not self.failed and not self.special_failures
+
+    def __str__(self) -> str:
+        lines = [f"{self.suite} suite: {self.summary()}"]
+        slowest = self.slowest(SLOWEST)
+        if slowest:
+            lines.append("slowest:")
+            lines += [f"  {spec.seconds:7.1f}s  {spec.name}" for spec in slowest]
+        for spec in self.failed:
+            lines.append(f"FAILED ({spec.state}) {spec.name}")
+            if spec.location:
+                lines.append(f"  at {spec.location}")
+            message = spec.message.splitlines()[:MESSAGE_LINES] or ["(no message)"]
+            lines += [f"  {line}" for line in message]
+        lines += [f"FAILED suite: {reason}" for reason in self.special_failures]
+        if not self.succeeded and not self.failed and not self.special_failures:
+            lines.append(f"FAILED suite: ginkgo reported failure (exit {self.exit_code})")
+        if self.report_dir is not None:
+            lines.append(f"reports: {self.report_dir}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        # Each spec without its captured output: that is in the report folder, and can be
+        # megabytes of the e2e framework's namespace dump.
+        specs = [{k: v for k, v in asdict(s).items() if k != "output"} for s in self.specs]
+        return {
+            "suite": self.suite,
+            "ok": self.ok,
+            "summary": self.summary(),
+            "total_specs": self.total_specs,
+            "will_run": self.will_run,
+            "seconds": round(self.seconds, 2),
+            "succeeded": self.succeeded,
+            "exit_code": self.exit_code,
+            "special_failures": list(self.special_failures),
+            "report_dir": None if self.report_dir is None else str(self.report_dir),
+            "specs": [{**spec, "labels": list(spec["labels"])} for spec in specs],
+        }
+
+    def _headline(self) -> str:
+        return f"{self.suite!r}: {len(self.specs)} specs, {len(self.failed)} failed"
 
     def slowest(self, count: int = 5) -> list[SpecResult]:
         ran = [s for s in self.specs if s.node_type == SPEC_NODE and s.state != "skipped"]
