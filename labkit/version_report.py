@@ -5,7 +5,7 @@ labkit's version is the installed package's (pyproject.toml, through its metadat
 is no second copy to forget.
 
 >>> print("\\n".join(version_report().lines()))
-labkit 0.3.0
+labkit 0.2.0
 Kubernetes v1.37.2 by default; supported minors v1.35, v1.36, v1.37
 node image labkit/node:v1.37.2: Kubernetes v1.37.2, inputs 7ed366facbd6d266, built ...
 """

@@ -474,3 +474,16 @@ def test_failure_reasons_are_one_line_and_name_the_underlying_error() -> None:
     assert failure_reason(not_ready) == (
         "HTTP 500 Internal Server Error: [-]etcd failed: reason withheld"
     )
+
+
+def test_a_reader_that_goes_away_ends_the_command_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import labkit.cli
+
+    def write_to_a_closed_pipe(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(labkit.cli.version, "run", write_to_a_closed_pipe)
+    assert labkit.cli.main(["--version"]) == 141
+    assert "Traceback" not in capfd.readouterr().err
