@@ -26,6 +26,8 @@ HA = LabShape(control_planes=3, nodes=4, kubeconfig=Path("/k"))
         ({"focus": ("",)}, "focus: expected a regular expression, found ''"),
         ({"skip": ("[copy-certs",)}, "skip: '[copy-certs' is not a regular expression"),
         ({"focus": ("(unbalanced",)}, "focus: '(unbalanced' is not a regular expression"),
+        ({"focus": ("a(?=b)",)}, "focus: 'a(?=b)': Go's regexp (RE2), which ginkgo uses, has no"),
+        ({"skip": (r"(a)\1",)}, "skip: '(a)\\\\1': Go's regexp (RE2), which ginkgo uses, has no"),
     ],
 )
 def test_a_bad_request_is_refused_naming_the_field(fields: dict, message: str) -> None:

@@ -11,24 +11,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 from pathlib import Path
 
 from labkit.spec.fields import shown
 from labkit.spec.image_reference import image_reference_problem
-
-# What Go's regexp (RE2) refuses that Python's re accepts: backreferences, lookarounds,
-# atomic groups, possessive quantifiers, conditionals (the last four looked for with every
-# escaped character taken out).
-_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=|\\g<")
-_NOT_RE2 = (
-    (re.compile(r"\(\?<?[=!]"), "lookarounds ((?=, (?!, (?<=, (?<!)"),
-    (re.compile(r"\(\?>"), "atomic groups ((?>)"),
-    (re.compile(r"[*+?}]\+"), "possessive quantifiers (*+, ++, ?+)"),
-    (re.compile(r"\(\?\("), "conditionals ((?(...))"),
-)
-# RE2's escapes that Python's re does not know, as Python may read them for the check.
-_RE2_ONLY_ESCAPES = re.compile(r"\\[pP](\{[^}]*\}|[A-Za-z])|\\[zCQE]")
+from labkit.suites.expressions import re2_problem
 
 
 def seconds(text: str) -> float:
@@ -54,22 +41,9 @@ def positive_int(text: str) -> int:
 
 def re2_pattern(text: str) -> str:
     """A regular expression as Go's regexp (ginkgo's --focus and --skip) reads it."""
-    if _BACKREFERENCE.search(re.sub(r"\\\\", "", text)):
-        raise argparse.ArgumentTypeError(
-            f"{shown(text)}: Go's regexp (RE2), which ginkgo uses, has no backreferences"
-        )
-    unescaped = re.sub(r"\\.", "", text)
-    for construct, what in _NOT_RE2:
-        if construct.search(unescaped):
-            raise argparse.ArgumentTypeError(
-                f"{shown(text)}: Go's regexp (RE2), which ginkgo uses, has no {what}"
-            )
-    try:
-        re.compile(_RE2_ONLY_ESCAPES.sub("a", text))
-    except re.error as error:
-        raise argparse.ArgumentTypeError(
-            f"{shown(text)} is not a regular expression: {error}"
-        ) from None
+    problem = re2_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{shown(text)}{problem}")
     return text
 
 

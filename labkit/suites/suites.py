@@ -9,13 +9,13 @@ The Conformance suite is the specs of e2e.test labelled `Conformance` (the frame
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabkitError
 from labkit.suites.binaries import E2E, E2E_KUBEADM, GoProgram
+from labkit.suites.expressions import re2_problem
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,10 @@ class SuiteRequest:
 
 
 def _check_expression(name: str, expression: str) -> None:
-    # Go's RE2 and Python's re agree on what these suites' names need; what Python refuses
-    # as unbalanced or dangling is refused by RE2 too, before ginkgo starts.
-    try:
-        re.compile(expression)
-    except re.error as error:
-        raise LabkitError(f"{name}: {expression!r} is not a regular expression ({error})") from None
+    # Refused here, before ginkgo starts, as ginkgo would refuse it.
+    problem = re2_problem(expression)
+    if problem:
+        raise LabkitError(f"{name}: {expression!r}{problem}")
 
 
 def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
