@@ -26,6 +26,8 @@ LABEL_NODE = f"{LABEL_PREFIX}.node"
 # reused, not redone.
 LABEL_INPUTS = f"{LABEL_PREFIX}.inputs"
 LABEL_KUBERNETES_VERSION = f"{LABEL_PREFIX}.kubernetes-version"
+# A node image's component versions, one label each (io.labkit.component.containerd=v2.4.2).
+LABEL_COMPONENT_PREFIX = f"{LABEL_PREFIX}.component."
 
 # The dockerd runtime that drops capabilities the host cannot grant (see labkit.host).
 WRAPPED_RUNTIME = "labkit-runc"

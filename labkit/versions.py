@@ -37,10 +37,33 @@ CRI_TOOLS_STAGING_VERSION = "v0.37.2"
 FLANNEL_VERSION = "v0.28.4"
 FLANNEL_CNI_PLUGIN_MODULE_VERSION = "v0.9.1"
 
+# The node's container runtime, built from the Go module proxy (the newest each serves):
+# containerd 2 answers the CRI RuntimeConfig call, so the kubelet takes its cgroup driver
+# from the runtime instead of falling back to its own setting.
+CONTAINERD_VERSION = "v2.4.2"
+RUNC_VERSION = "v1.5.3"
+CNI_PLUGINS_VERSION = "v1.10.0"
+# containerd's support matrix, by Kubernetes minor: the lowest patch of each containerd
+# release tested with it (RELEASES.md of the containerd above).
+CONTAINERD_SUPPORT: dict[int, tuple[tuple[int, int, int], ...]] = {
+    32: ((2, 1, 0), (2, 0, 1), (1, 7, 24), (1, 6, 36)),
+    33: ((2, 1, 0), (2, 0, 4), (1, 7, 24), (1, 6, 36)),
+    34: ((2, 1, 3), (2, 0, 6), (1, 7, 28), (1, 6, 39)),
+    35: ((2, 2, 0), (2, 1, 5), (1, 7, 28)),
+    36: ((2, 3, 0), (2, 2, 0)),
+    37: ((2, 4, 0), (2, 3, 0)),
+}
+CONTAINERD_SUPPORT_SOURCE = (
+    f"https://github.com/containerd/containerd/blob/{CONTAINERD_VERSION}/RELEASES.md"
+    "#kubernetes-support"
+)
+
 # The Go toolchain floor of the modules above (flannel v0.28 asks for go 1.25).
 GO_MINIMUM = (1, 25)
 
-DEBIAN_SUITE = "bookworm"
+# The Debian suite of every root filesystem labkit makes (nodes, component and test images,
+# the load balancer): stable, as kind's node base since v0.32.
+DEBIAN_SUITE = "trixie"
 
 KUBERNETES_REGISTRY = "registry.k8s.io"
 FLANNEL_IMAGE = f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}"

@@ -230,3 +230,82 @@ def test_generated_modules_of_one_version_with_other_replaces_do_not_share_a_go_
     assert "k8s.io/api v0.36.3" in (second / "go.mod").read_text()
     # The same inputs find their module again.
     assert gomod.module_dir(base, print) == first and len(written) == 2
+
+
+def test_the_runtime_is_built_at_the_pinned_releases() -> None:
+    from labkit import versions
+
+    containerd = components.containerd()
+    assert containerd.version == versions.CONTAINERD_VERSION
+    assert containerd.binaries() == ("containerd", "containerd-shim-runc-v2", "ctr")
+    assert f"-X {containerd.module}/version.Version={versions.CONTAINERD_VERSION}" in (
+        containerd.ldflags
+    )
+    runc = components.runc()
+    assert (runc.version, runc.binaries()) == (versions.RUNC_VERSION, ("runc",))
+    # seccomp needs cgo and libseccomp, linked statically so the node needs no library.
+    assert "seccomp" in runc.tags and runc.extra_env["CGO_ENABLED"] == "1"
+    assert "-extldflags=-static" in runc.ldflags
+    plugins = components.cni_plugins()
+    # What flannel's CNI config chains (bridge, host-local, portmap) and every pod's loopback.
+    assert {"bridge", "host-local", "portmap", "loopback"} <= set(plugins.binaries())
+
+
+def test_build_tags_are_part_of_the_build_key(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(gomod, "go_version", lambda: "go1.26.8")
+    (tmp_path / "go.mod").write_text("module x\n")
+    component = components.runc()
+    tagged = gomod.GoComponent(**{**component.__dict__, "tags": ("seccomp",)})
+    assert gomod.build_key(tagged, tmp_path) != gomod.build_key(component, tmp_path)
+
+
+def test_containerd_config_names_one_hosts_directory_and_the_test_handler() -> None:
+    import tomllib
+
+    template = (build_module.FILES / "containerd-config.toml.tmpl").read_text()
+    config = tomllib.loads(template.replace("${pause_image}", "registry.k8s.io/pause:3.10.2"))
+    assert config["version"] == 3
+    images = config["plugins"]["io.containerd.cri.v1.images"]
+    assert images["registry"]["config_path"] == "/etc/containerd/certs.d"
+    assert images["pinned_images"]["sandbox"] == "registry.k8s.io/pause:3.10.2"
+    runtimes = config["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]
+    assert set(runtimes) == {"runc", "test-handler"}
+    # The kubelet's cgroup driver (systemd in labkit's KubeletConfiguration) comes from here.
+    assert all(runtime["options"]["SystemdCgroup"] for runtime in runtimes.values())
+    # labkit-entrypoint turns this comment into BinaryName under every runtime.
+    assert template.count("# labkit-entrypoint sets BinaryName") == len(runtimes)
+
+
+def test_no_debian_runtime_package_is_in_the_node() -> None:
+    from labkit.nodeimage import rootfs
+
+    assert not {"containerd", "runc", "containernetworking-plugins"} & set(rootfs.NODE_PACKAGES)
+
+
+def test_a_rootfs_is_keyed_by_the_suites_date(tmp_path: Path, monkeypatch) -> None:
+    from labkit.nodeimage import rootfs
+
+    monkeypatch.setattr(rootfs, "suite_date", lambda: "Sat, 21 Nov 2026 09:15:44 UTC")
+    first = rootfs.cached_target(tmp_path, "node", ("bash",), ".tar")
+    monkeypatch.setattr(rootfs, "suite_date", lambda: "Sat, 28 Nov 2026 09:15:44 UTC")
+    assert rootfs.cached_target(tmp_path, "node", ("bash",), ".tar") != first
+    assert rootfs.cached_target(tmp_path, "node", ("bash", "curl"), ".tar").name.startswith(
+        "node-"
+    )
+
+
+def test_an_unreachable_mirror_takes_the_newest_cached_rootfs(tmp_path: Path, monkeypatch):
+    import os
+
+    from labkit.nodeimage import rootfs
+
+    monkeypatch.setattr(rootfs, "suite_date", lambda: None)
+    with pytest.raises(LabkitError, match=r"does not answer.*no node build is cached"):
+        rootfs.cached_target(tmp_path, "node", ("bash",), ".tar")
+    prefix = f"node-{rootfs.packages_key(('bash',))}"
+    older, newer = tmp_path / f"{prefix}-aaaa.tar", tmp_path / f"{prefix}-bbbb.tar"
+    for index, path in enumerate((newer, older)):
+        path.write_text("")
+        os.utime(path, (1000 - index, 1000 - index))
+    (tmp_path / f"node-{rootfs.packages_key(('curl',))}-cccc.tar").write_text("")
+    assert rootfs.cached_target(tmp_path, "node", ("bash",), ".tar") == newer

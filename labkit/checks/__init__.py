@@ -18,6 +18,7 @@ from labkit.checks import (
     addons,
     cis,
     cluster_objects,
+    container_runtime,
     control_planes,
     kubeconfigs,
     kubelet_files,
@@ -58,7 +59,12 @@ __all__ = [
 
 _NODE_RULE_SETS = (pki.RULES, kubeconfigs.RULES, manifests.RULES, kubelet_files.RULES, cis.RULES)
 _NODES_RULE_SETS = (control_planes.RULES,)
-_CLUSTER_RULE_SETS = (cluster_objects.RULES, addons.RULES, node_state.RULES)
+_CLUSTER_RULE_SETS = (
+    cluster_objects.RULES,
+    addons.RULES,
+    node_state.RULES,
+    container_runtime.RULES,
+)
 
 
 def node_rules() -> tuple[Rule, ...]:

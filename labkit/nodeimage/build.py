@@ -23,7 +23,13 @@ import docker
 
 from labkit import host
 from labkit.errors import LabkitError, StepFailed
-from labkit.naming import LABEL_INPUTS, LABEL_KUBERNETES_VERSION, cache_dir, managed_labels
+from labkit.naming import (
+    LABEL_COMPONENT_PREFIX,
+    LABEL_INPUTS,
+    LABEL_KUBERNETES_VERSION,
+    cache_dir,
+    managed_labels,
+)
 from labkit.nodeimage import components, gomod, rootfs
 from labkit.nodeimage.components import KubeadmImages
 from labkit.nodeimage.images import (
@@ -35,8 +41,14 @@ from labkit.nodeimage.images import (
 )
 from labkit.pipeline import Progress, Step, StepTiming, heartbeat, required, run_steps
 from labkit.versions import (
+    CNI_PLUGINS_VERSION,
+    CONTAINERD_VERSION,
+    CRI_TOOLS_VERSION,
     DEFAULT_KUBERNETES_VERSION,
+    FLANNEL_CNI_PLUGIN_MODULE_VERSION,
     FLANNEL_IMAGE,
+    FLANNEL_VERSION,
+    RUNC_VERSION,
     TOOLBOX_IMAGE,
     KubernetesVersion,
 )
@@ -48,7 +60,7 @@ FILES = Path(__file__).parent / "files"
 NODE_ENTRYPOINT = ["/usr/local/bin/labkit-entrypoint", "/sbin/init"]
 # Part of the inputs key: raise it when the assembly changes in a way the files and
 # versions do not show, so that an image assembled the old way is rebuilt.
-ASSEMBLY_REVISION = 2
+ASSEMBLY_REVISION = 3
 
 
 @dataclass
@@ -97,8 +109,36 @@ def build_go_components(build: ImageBuild) -> None:
     ):
         with heartbeat(build.progress, f"building {component.name} {component.version}"):
             build.binaries[name] = gomod.build(component, log) / binary
+    for component, stage_dir in (
+        (components.containerd(), "runtime"),
+        (components.runc(), "runtime"),
+        (components.cni_plugins(), "cni"),
+    ):
+        with heartbeat(build.progress, f"building {component.name} {component.version}"):
+            output = gomod.build(component, log)
+        for binary in component.binaries():
+            build.binaries[f"{stage_dir}/{binary}"] = output / binary
     build.binaries["labkit-runc"] = host.build_capwrap()
     build.progress.say(f"   {len(build.binaries)} static binaries ready")
+    versions = ", ".join(f"{name} {version}" for name, version in component_versions(build).items())
+    build.progress.say(f"   components: {versions}")
+
+
+def component_versions(build: ImageBuild) -> dict[str, str]:
+    """What the node image carries, by component: printed by the build and kept in its labels."""
+    images = required(build.kubeadm_images)
+    return {
+        "kubernetes": str(build.version),
+        "containerd": CONTAINERD_VERSION,
+        "runc": RUNC_VERSION,
+        "cni-plugins": CNI_PLUGINS_VERSION,
+        "crictl": CRI_TOOLS_VERSION,
+        "etcd": images.tag("etcd"),
+        "coredns": images.tag("coredns"),
+        "pause": images.tag("pause"),
+        "flannel": FLANNEL_VERSION,
+        "flannel-cni-plugin": FLANNEL_CNI_PLUGIN_MODULE_VERSION,
+    }
 
 
 def make_root_filesystems(build: ImageBuild) -> None:
@@ -216,11 +256,16 @@ def _stage_files(build: ImageBuild, stage: Path) -> None:
     (stage / "bin").mkdir()
     for name in ("kubeadm", "kubelet", "kubectl", "crictl"):
         shutil.copy2(build.binaries[name], stage / "bin" / name)
-    (stage / "cni").mkdir()
+    for staged in ("runtime", "cni"):
+        (stage / staged).mkdir()
+    for name, binary in build.binaries.items():
+        if name.startswith(("runtime/", "cni/")):
+            shutil.copy2(binary, stage / name)
     shutil.copy2(build.binaries["flannel-cni"], stage / "cni" / "flannel")
     shutil.copy2(build.binaries["labkit-runc"], stage / "labkit-runc")
     for name in (
         "kubelet.service",
+        "containerd.service",
         "10-kubeadm.conf",
         "crictl.yaml",
         "labkit-entrypoint",
@@ -277,7 +322,8 @@ def _set_node_metadata(build: ImageBuild, staged: str) -> None:
     """Entry point, stop signal and labels: `docker commit` cannot set STOPSIGNAL, which
     systemd needs (SIGRTMIN+3 halts it; SIGTERM only makes it re-execute)."""
     labels = managed_labels(
-        **{LABEL_INPUTS: build.inputs_key, LABEL_KUBERNETES_VERSION: str(build.version)}
+        **{LABEL_INPUTS: build.inputs_key, LABEL_KUBERNETES_VERSION: str(build.version)},
+        **{LABEL_COMPONENT_PREFIX + name: v for name, v in component_versions(build).items()},
     )
     dockerfile = (
         "\n".join(

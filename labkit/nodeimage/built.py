@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labkit.naming import LABEL_INPUTS, LABEL_KUBERNETES_VERSION
+from labkit.naming import LABEL_COMPONENT_PREFIX, LABEL_INPUTS, LABEL_KUBERNETES_VERSION
 
 if TYPE_CHECKING:
     import docker
@@ -23,6 +23,9 @@ class BuiltNodeImage:
     image_id: str
     # RFC 3339 in UTC, to the second (2026-12-07T05:13:56Z); empty where Docker has none.
     created: str
+    # Every component's version as the build recorded it (containerd, runc, etcd, ...);
+    # empty for an image built before labkit recorded them.
+    components: tuple[tuple[str, str], ...] = ()
 
     @property
     def summary(self) -> str:
@@ -31,6 +34,12 @@ class BuiltNodeImage:
             f"inputs {self.inputs or 'not recorded'}, built "
             + (f"{self.created[:19].replace('T', ' ')} UTC" if self.created else "when unknown")
         )
+
+    @property
+    def component_summary(self) -> str:
+        if not self.components:
+            return "components not recorded (built before labkit 0.2.0)"
+        return ", ".join(f"{name} {version}" for name, version in self.components)
 
 
 def built_node_images(client: docker.DockerClient) -> list[BuiltNodeImage]:
@@ -49,6 +58,11 @@ def built_node_images(client: docker.DockerClient) -> list[BuiltNodeImage]:
                 inputs=labels.get(LABEL_INPUTS, ""),
                 image_id=image.id.removeprefix("sha256:")[:12],
                 created=_utc(str(image.attrs.get("Created", ""))),
+                components=tuple(
+                    (name.removeprefix(LABEL_COMPONENT_PREFIX), version)
+                    for name, version in labels.items()
+                    if name.startswith(LABEL_COMPONENT_PREFIX)
+                ),
             )
         )
     return sorted(found, key=lambda image: _release_order(image.kubernetes_version), reverse=True)

@@ -14,10 +14,13 @@ from labkit.errors import LabkitError
 from labkit.kubeadm.images import image_tag, parse_images_list
 from labkit.nodeimage.gomod import GoComponent
 from labkit.versions import (
+    CNI_PLUGINS_VERSION,
+    CONTAINERD_VERSION,
     CRI_TOOLS_STAGING_VERSION,
     CRI_TOOLS_VERSION,
     FLANNEL_CNI_PLUGIN_MODULE_VERSION,
     FLANNEL_VERSION,
+    RUNC_VERSION,
     KubernetesVersion,
 )
 
@@ -41,6 +44,22 @@ CRI_TOOLS_STAGING = (
     "k8s.io/kubectl",
     "k8s.io/kubelet",
 )
+CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr")
+# The reference plugins flannel's CNI config chains (bridge with host-local, portmap), the
+# loopback every pod sandbox gets, and what kind's nodes carry beside them.
+CNI_PLUGINS = (
+    "main/bridge",
+    "main/loopback",
+    "main/ptp",
+    "ipam/host-local",
+    "meta/portmap",
+    "meta/tuning",
+)
+# kind's tags: the snapshotters that need C libraries or kernel features a node in a
+# container lacks; overlayfs and native stay.
+CONTAINERD_LEFT_OUT = ("no_aufs", "no_zfs", "no_btrfs", "no_devmapper")
+# Static binaries need no C library at run time (the user database and DNS in Go).
+STATIC_GO_TAGS = ("osusergo", "netgo")
 TENCENT_COMMON = "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 # The release's own go.mod replaces these with ./staging/src/...; as a dependency they
 # must be replaced with their published v0.X.Y tags instead.
@@ -131,6 +150,50 @@ def cri_tools() -> GoComponent:
         replaces=tuple((m, f"{m} {CRI_TOOLS_STAGING_VERSION}") for m in CRI_TOOLS_STAGING),
         # The proxy serves this release but sum.golang.org has no entry for it.
         no_sumdb=("sigs.k8s.io/cri-tools",),
+    )
+
+
+def containerd() -> GoComponent:
+    module = "github.com/containerd/containerd/v2"
+    return GoComponent(
+        name="containerd",
+        module=module,
+        version=CONTAINERD_VERSION,
+        packages=tuple(f"{module}/cmd/{command}" for command in CONTAINERD_COMMANDS),
+        ldflags=(
+            f"-X {module}/version.Version={CONTAINERD_VERSION}",
+            f"-X {module}/version.Package={module}",
+        ),
+        tags=("urfave_cli_no_docs", *CONTAINERD_LEFT_OUT, *STATIC_GO_TAGS),
+        go_directive="1.26.6",
+    )
+
+
+def runc() -> GoComponent:
+    return GoComponent(
+        name="runc",
+        module="github.com/opencontainers/runc",
+        version=RUNC_VERSION,
+        packages=("github.com/opencontainers/runc",),
+        # runc's own static build: libseccomp (Debian's libseccomp-dev) linked in by cgo,
+        # so seccomp profiles work with no library in the node. libpathrs (Rust) is left
+        # out; runc then uses its Go implementation of the same path checks.
+        ldflags=("-extldflags=-static",),
+        tags=("seccomp", "urfave_cli_no_docs", *STATIC_GO_TAGS),
+        extra_env={"CGO_ENABLED": "1"},
+        go_directive="1.25.0",
+    )
+
+
+def cni_plugins() -> GoComponent:
+    module = "github.com/containernetworking/plugins"
+    return GoComponent(
+        name="cni-plugins",
+        module=module,
+        version=CNI_PLUGINS_VERSION,
+        packages=tuple(f"{module}/plugins/{plugin}" for plugin in CNI_PLUGINS),
+        ldflags=(f"-X {module}/pkg/utils/buildversion.BuildVersion={CNI_PLUGINS_VERSION}",),
+        go_directive="1.26.8",
     )
 
 

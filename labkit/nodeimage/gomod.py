@@ -37,6 +37,7 @@ class GoComponent:
     version: str
     packages: tuple[str, ...]
     ldflags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
     replaces: tuple[tuple[str, str], ...] = ()
     go_directive: str = "1.24.0"
     # Modules whose go.sum lines the checksum database does not know; the committed
@@ -140,6 +141,7 @@ def build_key(component: GoComponent, source: Path) -> str:
         repr(GO_BUILD_ENV),
         repr(sorted(component.extra_env.items())),
         repr(component.ldflags),
+        repr(component.tags),
     ):
         digest.update(part.encode() + b"\0")
     for path in sorted(source.iterdir()):
@@ -167,6 +169,7 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
         *GO_BUILD_FLAGS,
         "-ldflags",
         ldflags,
+        *(("-tags", ",".join(component.tags)) if component.tags else ()),
         "-o",
         f"{partial}/",
         *component.packages,

@@ -35,6 +35,9 @@ def update_committed_modules(
         components.cri_tools(),
         components.flannel(),
         components.flannel_cni_plugin(),
+        components.containerd(),
+        components.runc(),
+        components.cni_plugins(),
     ):
         written.append(_write(component, log, into))
     return written

@@ -6,11 +6,13 @@ mirror's package indexes, so it is rebuilt only when Debian's packages could dif
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
 import subprocess
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from labkit.errors import LabkitError, StepFailed
@@ -19,7 +21,6 @@ from labkit.pipeline import Progress
 from labkit.versions import DEBIAN_SUITE
 
 APT_SOURCES = Path("/etc/apt/sources.list.d")
-APT_LISTS = Path("/var/lib/apt/lists")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # What a node needs to run systemd, containerd, the kubelet and kubeadm's preflight.
@@ -27,9 +28,6 @@ NODE_PACKAGES = (
     "systemd",
     "systemd-sysv",
     "dbus",
-    "containerd",
-    "runc",
-    "containernetworking-plugins",
     "iptables",
     "nftables",
     "conntrack",
@@ -47,7 +45,7 @@ NODE_PACKAGES = (
     "tar",
     "less",
     "curl",
-    "dnsutils",
+    "bind9-dnsutils",
     "ipset",
 )
 # What kube-proxy and flanneld call: the iptables/nft tools and conntrack.
@@ -64,7 +62,7 @@ NETWORK_TOOL_PACKAGES = (
 # The toolbox: what a probe pod needs to resolve names and reach other pods.
 TOOLBOX_PACKAGES = (
     "curl",
-    "dnsutils",
+    "bind9-dnsutils",
     "iproute2",
     "iputils-ping",
     "netcat-openbsd",
@@ -83,27 +81,58 @@ def mirror() -> str:
     return DEFAULT_MIRROR
 
 
-def _index_fingerprint() -> str:
-    """The Release files' Date lines: they change whenever a package could change."""
-    dates = []
-    for release in sorted(APT_LISTS.glob("*InRelease")):
-        match = re.search(r"^Date: (.+)$", release.read_text(errors="replace"), re.MULTILINE)
-        dates.append(f"{release.name}={match.group(1) if match else '?'}")
-    return ";".join(dates)
+@functools.cache
+def suite_date() -> str | None:
+    """The Date of the suite's Release file on the mirror: it changes whenever a package
+    could change. None when the mirror does not answer (then the newest cached build of
+    the same packages serves)."""
+    url = f"{mirror()}/dists/{DEBIAN_SUITE}/InRelease"
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            head = response.read(4096).decode(errors="replace")
+    except OSError:
+        return None
+    match = re.search(r"^Date: (.+)$", head, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+def packages_key(packages: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for part in (DEBIAN_SUITE, mirror(), " ".join(sorted(packages))):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:8]
 
 
 def rootfs_key(packages: tuple[str, ...]) -> str:
-    digest = hashlib.sha256()
-    for part in (DEBIAN_SUITE, mirror(), " ".join(sorted(packages)), _index_fingerprint()):
-        digest.update(part.encode() + b"\0")
-    return digest.hexdigest()[:16]
+    """`packages_key` and the suite's date: rebuilt only when Debian's packages could differ."""
+    date = suite_date() or "mirror-unreachable"
+    return f"{packages_key(packages)}-{hashlib.sha256(date.encode()).hexdigest()[:8]}"
+
+
+def cached_target(directory: Path, name: str, packages: tuple[str, ...], suffix: str) -> Path:
+    """Where the build of `packages` for the mirror's current suite goes; with the mirror
+    out of reach, the newest build of the same packages, if any (nothing could be
+    downloaded anyway)."""
+    target = directory / f"{name}-{rootfs_key(packages)}{suffix}"
+    if suite_date() is None:
+        cached = sorted(
+            directory.glob(f"{name}-{packages_key(packages)}-*{suffix}"),
+            key=lambda path: path.stat().st_mtime,
+        )
+        if cached:
+            return cached[-1]
+        raise LabkitError(
+            f"the Debian mirror {mirror()} does not answer ({DEBIAN_SUITE}'s InRelease) and "
+            f"no {name} build is cached; check the host's network or apt sources"
+        )
+    return target
 
 
 def debian_rootfs(name: str, packages: tuple[str, ...], progress: Progress) -> Path:
-    """A tarball of a bookworm minbase root filesystem with `packages` installed."""
+    """A tarball of a minbase root filesystem of DEBIAN_SUITE with `packages` installed."""
     if shutil.which("debootstrap") is None:
         raise LabkitError("debootstrap is missing: run `make host` (it installs it)")
-    target = cache_dir() / "rootfs" / f"{name}-{rootfs_key(packages)}.tar"
+    target = cached_target(cache_dir() / "rootfs", name, packages, ".tar")
     if target.exists():
         progress.say(f"   {name} root filesystem: cached ({target.name})")
         return target

@@ -78,8 +78,10 @@ def node(name: str, control_plane: bool) -> Object:
         spec["taints"] = [{"effect": "NoSchedule", "key": CP_LABEL}]
     ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
              "message": "kubelet is posting ready status"}  # fmt: skip
+    # What kind v0.30's nodes ran with v1.34: inside containerd's support matrix.
+    info = {"kubeletVersion": "v1.34.4", "containerRuntimeVersion": "containerd://2.1.4"}
     return {"metadata": meta(name, labels=labels), "spec": spec,
-            "status": {"conditions": [ready]}}  # fmt: skip
+            "status": {"conditions": [ready], "nodeInfo": info}}  # fmt: skip
 
 
 def pod(name: str, node_name: str, labels: dict[str, str]) -> Object:

@@ -228,6 +228,15 @@ CASES = [
                 edit("pods", "coredns-66bc5c9577-q9wz4", "kube-system",
                      lambda p: p.update(status={"phase": "Pending"})),
                 "kube-system/Pod/coredns-66bc5c9577-q9wz4", "found Pending, Ready=None"),
+    ClusterCase("container-runtime.supported", "Debian bookworm's containerd 1.6",
+                edit("nodes", WORKER, None, lambda n: n["status"]["nodeInfo"].update(
+                    containerRuntimeVersion="containerd://1.6.20~ds1")),
+                f"Node/{WORKER}", "containerd 2.1.3+, 2.0.6+, 1.7.28+, 1.6.39+ (kubelet v1.34.4)"
+                "; found containerd://1.6.20~ds1"),
+    ClusterCase("container-runtime.supported", "a containerd release the matrix skips",
+                edit("nodes", CONTROL_PLANE, None, lambda n: n["status"]["nodeInfo"].update(
+                    containerRuntimeVersion="containerd://2.4.2")),
+                f"Node/{CONTROL_PLANE}", "found containerd://2.4.2"),
     ClusterCase("node-state.coredns-ready", "every CoreDNS pod ended",
                 lambda o, p: [pod.update(status={"phase": "Succeeded"})
                               for pod in o.pods if pod["metadata"]["name"].startswith("coredns")],
@@ -266,3 +275,25 @@ def test_an_ended_coredns_replica_beside_ready_ones_is_not_a_failure(pki: Pki) -
     case = ClusterCase("node-state.coredns-ready", "ended replica", add_ended_replica, "", "")
     findings = run_cluster_case(case, pki)
     assert [f for f in findings if f.status == "fail"] == []
+
+
+@pytest.mark.parametrize(
+    ("runtime", "kubelet_minor", "supported"),
+    [
+        ((2, 4, 2), 37, True),
+        ((2, 3, 0), 37, True),
+        ((2, 2, 9), 37, False),
+        ((1, 7, 27), 35, False),
+        ((1, 7, 28), 35, True),
+        ((1, 6, 20), 36, False),
+        # A minor newer than the matrix (v1.38.0-beta.0) is held to its newest row.
+        ((2, 4, 2), 38, True),
+        ((2, 2, 0), 38, False),
+    ],
+)
+def test_containerd_support_matrix(
+    runtime: tuple[int, int, int], kubelet_minor: int, supported: bool
+) -> None:
+    from labkit.checks.container_runtime import is_supported
+
+    assert is_supported(runtime, kubelet_minor) is supported

@@ -5,11 +5,13 @@ set -o errexit -o nounset -o pipefail
 stage=/labkit-stage
 
 install -m 0755 "${stage}"/bin/* /usr/bin/
+# The runtime labkit builds: containerd, its shim and ctr; runc; the CNI plugins.
+install -D -m 0755 -t /usr/local/bin "${stage}"/runtime/containerd*  "${stage}/runtime/ctr"
+install -D -m 0755 "${stage}/runtime/runc" /usr/local/sbin/runc
+install -D -m 0755 -t /opt/cni/bin "${stage}"/cni/*
 install -D -m 0755 "${stage}/labkit-runc" /usr/local/sbin/labkit-runc
 install -D -m 0755 "${stage}/labkit-entrypoint" /usr/local/bin/labkit-entrypoint
-install -D -m 0755 "${stage}/cni/flannel" /opt/cni/bin/flannel
-# Debian ships the reference CNI plugins in /usr/lib/cni; containerd and flannel look in /opt/cni/bin.
-for plugin in /usr/lib/cni/*; do ln -sf "${plugin}" "/opt/cni/bin/$(basename "${plugin}")"; done
+install -D -m 0644 "${stage}/containerd.service" /etc/systemd/system/containerd.service
 install -D -m 0644 "${stage}/kubelet.service" /etc/systemd/system/kubelet.service
 install -D -m 0644 "${stage}/10-kubeadm.conf" /etc/systemd/system/kubelet.service.d/10-kubeadm.conf
 install -D -m 0644 "${stage}/containerd-config.toml" /etc/containerd/config.toml
@@ -18,10 +20,10 @@ install -D -m 0644 "${stage}/default-cni.yaml" /kind/manifests/default-cni.yaml
 install -D -m 0644 "${stage}/version" /kind/version
 install -D -m 0644 "${stage}/images.txt" /kind/images.txt
 mkdir -p /etc/systemd/system/multi-user.target.wants /etc/kubernetes/manifests /var/lib/kubelet \
-  /etc/cni/net.d /etc/systemd/system/containerd.service.d
-ln -sf /etc/systemd/system/kubelet.service /etc/systemd/system/multi-user.target.wants/kubelet.service
-# containerd must own its cgroup subtree for the kubelet's systemd cgroup driver.
-printf '[Service]\nDelegate=yes\n' > /etc/systemd/system/containerd.service.d/10-delegate.conf
+  /etc/cni/net.d /etc/containerd/certs.d
+for unit in containerd kubelet; do
+  ln -sf "/etc/systemd/system/${unit}.service" "/etc/systemd/system/multi-user.target.wants/${unit}.service"
+done
 # Units that make no sense in a container and slow its boot.
 for unit in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service \
     systemd-modules-load.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service; do
