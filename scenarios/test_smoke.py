@@ -6,6 +6,7 @@ import io
 import ipaddress
 
 import pytest
+from kubernetes import client as k8s
 
 from labkit.lab.workloads import (
     delete_probe_pods,
@@ -15,6 +16,7 @@ from labkit.lab.workloads import (
     run_probe_pods,
 )
 from labkit.spec.types import DEFAULT_SERVICE_SUBNET
+from labkit.versions import CNI_PLUGINS_VERSION, CONTAINERD_VERSION, RUNC_VERSION
 
 pytestmark = pytest.mark.lab(workers=2)
 
@@ -27,6 +29,53 @@ def test_every_node_is_ready_in_kubectl(lab) -> None:
     rows = [line.split() for line in result.stdout.splitlines()]
     assert sorted(row[0] for row in rows) == sorted(node.name for node in lab.nodes)
     assert all(row[1] == "Ready" for row in rows), result.stdout
+
+
+def test_every_node_runs_the_runtime_labkit_builds(lab) -> None:
+    for node in lab.nodes:
+        containerd = node.exec(["containerd", "--version"]).stdout.split()
+        assert containerd[2] == CONTAINERD_VERSION, f"{node.name}: {containerd}"
+        runc = node.exec(["runc", "--version"]).stdout
+        assert f"runc version {RUNC_VERSION.lstrip('v')}\n" in runc, f"{node.name}: {runc}"
+        bridge = node.exec(["/opt/cni/bin/bridge", "--version"], check=False)
+        assert f"CNI bridge plugin {CNI_PLUGINS_VERSION}" in bridge.stdout + bridge.stderr
+
+
+def test_the_kubelet_takes_its_cgroup_driver_from_the_runtime(lab) -> None:
+    """containerd 2 answers the CRI RuntimeConfig call: no fallback to the kubelet's own
+    cgroupDriver, which Kubernetes is removing (kubernetes/enhancements#6087)."""
+    for node in lab.nodes:
+        journal = node.exec(["journalctl", "-u", "kubelet", "--no-pager", "-o", "cat"]).stdout
+        assert "Using cgroup driver setting received from the CRI runtime" in journal, node.name
+        assert "CRI implementation should be updated" not in journal, node.name
+
+
+def test_a_pod_mounts_an_image_as_a_volume(lab) -> None:
+    """An image volume (containerd 2.1 and later; 1.6 cannot) of an image the node holds:
+    the kube-proxy image's files appear read-only in the toolbox container."""
+    kube_proxy = next(
+        line
+        for line in lab.control_plane.exec(["cat", "/kind/images.txt"]).stdout.split()
+        if "/kube-proxy:" in line
+    )
+    pod = probe_pod("image-volume", lab.workers[0].name, ["sleep", "infinity"])
+    pod.spec.volumes = [
+        k8s.V1Volume(
+            name="kube-proxy-image",
+            image=k8s.V1ImageVolumeSource(reference=kube_proxy, pull_policy="IfNotPresent"),
+        )
+    ]
+    pod.spec.containers[0].volume_mounts = [
+        k8s.V1VolumeMount(name="kube-proxy-image", mount_path="/image")
+    ]
+    run_probe_pods(lab, [pod])
+    try:
+        listed = exec_in_pod(lab, "image-volume", ["ls", "/image/usr/local/bin"])
+        assert listed.stdout.split() == ["kube-proxy"], listed.stdout + listed.stderr
+        written = exec_in_pod(lab, "image-volume", ["touch", "/image/written"])
+        assert not written.ok and "Read-only file system" in written.stderr, written
+    finally:
+        delete_probe_pods(lab, [pod])
 
 
 @pytest.fixture(scope="module")

@@ -36,11 +36,10 @@ RFC_1123 = (
 GOOD_CONFIG = "/etc/labkit/preflight.yaml"
 PREFLIGHT_FAILED = "error execution phase preflight: preflight checks failed"
 # The findings of a clean run on these hosts: cgroup v1 (see kubeadm-invariants; labkit
-# skips it by name), and, from kubeadm 1.36, Debian bookworm's containerd 1.6 lacking the
-# CRI RuntimeConfig call ("falling back to using cgroupDriver from kubelet config").
+# skips it by name). No ContainerRuntimeVersion: the node's containerd 2 answers the CRI
+# RuntimeConfig call, which kubeadm 1.36 and later ask for.
 CGROUP_V1 = "SystemVerification"
-CONTAINER_RUNTIME_VERSION = "ContainerRuntimeVersion"
-HOST_WARNINGS = {CGROUP_V1, CONTAINER_RUNTIME_VERSION}
+HOST_WARNINGS = {CGROUP_V1}
 HOSTNAME = "Hostname"
 
 

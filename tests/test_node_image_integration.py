@@ -18,8 +18,15 @@ from labkit.kubeadm.config import preflight_errors_to_skip
 from labkit.lab.model import delete_lab
 from labkit.lab.network import create_network
 from labkit.lab.node import Node, create_node
+from labkit.nodeimage.built import built_node_images
 from labkit.spec import LabSpec
-from labkit.versions import DEFAULT_VERSION
+from labkit.versions import (
+    CNI_PLUGINS_VERSION,
+    CONTAINERD_VERSION,
+    DEBIAN_SUITE,
+    DEFAULT_VERSION,
+    RUNC_VERSION,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +82,45 @@ def test_kubeadm_is_the_pinned_release(node: Node) -> None:
     version = node.exec(["kubeadm", "version", "-o", "short"]).stdout.strip()
     assert version == str(DEFAULT_VERSION)
     assert node.exec(["kubelet", "--version"]).stdout.strip() == f"Kubernetes {DEFAULT_VERSION}"
+
+
+def test_the_runtime_is_labkits_build_at_the_pinned_releases(node: Node) -> None:
+    containerd = node.exec(["containerd", "--version"]).stdout.split()
+    assert containerd[1:3] == ["github.com/containerd/containerd/v2", CONTAINERD_VERSION]
+    runc = node.exec(["runc", "--version"]).stdout
+    assert f"runc version {RUNC_VERSION.lstrip('v')}" in runc
+    # runc's seccomp support is linked in: it names the libseccomp it was built with.
+    assert "libseccomp: 2." in runc, runc
+    bridge = node.exec(["/opt/cni/bin/bridge", "--version"], check=False)
+    assert f"CNI bridge plugin {CNI_PLUGINS_VERSION}" in bridge.stdout + bridge.stderr
+    # Debian's runtime packages are not installed beside labkit's build.
+    packages = node.exec(["dpkg-query", "-W", "-f", "${Package}\\n"]).stdout.split()
+    assert not {"containerd", "runc", "containernetworking-plugins"} & set(packages)
+
+
+def test_the_node_runs_the_debian_suite_labkit_names(node: Node) -> None:
+    os_release = node.exec(["cat", "/etc/os-release"]).stdout
+    assert f"VERSION_CODENAME={DEBIAN_SUITE}" in os_release
+
+
+def test_containerd_serves_the_config_labkit_wrote(node: Node) -> None:
+    config = node.exec(["containerd", "config", "dump"], timeout=30).stdout
+    assert "config_path = '/etc/containerd/certs.d'" in config
+    assert "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.test-handler]" in config
+
+
+def test_the_image_labels_record_every_component(node: Node) -> None:
+    (image,) = [
+        image
+        for image in built_node_images(host.docker_client())
+        if DEFAULT_VERSION.node_image in image.references
+    ]
+    recorded = dict(image.components)
+    assert recorded["containerd"] == CONTAINERD_VERSION
+    assert recorded["kubernetes"] == str(DEFAULT_VERSION)
+    assert {"runc", "cni-plugins", "crictl", "etcd", "coredns", "pause", "flannel"} <= set(
+        recorded
+    )
 
 
 def test_every_kubeadm_image_is_preloaded(node: Node) -> None:
