@@ -12,6 +12,7 @@ import docker
 
 from labkit import host
 from labkit.host import DoctorReport
+from labkit.nodeimage.built import NodeImages
 from labkit.pipeline import Progress, StepTiming, TimedResult
 from labkit.versions import KubernetesVersion
 
@@ -67,6 +68,13 @@ class LabkitHost:
         from labkit.pytest_ownership import prune_pytest_run
 
         return prune_pytest_run(self.client, testrunuid)
+
+    def node_images(self) -> NodeImages:
+        """The node images built on this host, newest release first, each with the version
+        of every component its build recorded (containerd, runc, etcd, ...)."""
+        from labkit.nodeimage.built import built_node_images
+
+        return NodeImages(tuple(built_node_images(self.client)))
 
     def build_image(
         self,

@@ -55,16 +55,7 @@ class VersionReport:
             },
             "node_images": None
             if self.node_images is None
-            else [
-                {
-                    "references": list(image.references),
-                    "kubernetes_version": image.kubernetes_version,
-                    "inputs": image.inputs,
-                    "id": image.image_id,
-                    "created": image.created,
-                }
-                for image in self.node_images
-            ],
+            else [image.as_dict() for image in self.node_images],
             "docker_problem": self.docker_problem or None,
         }
 

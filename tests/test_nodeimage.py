@@ -289,9 +289,7 @@ def test_a_rootfs_is_keyed_by_the_suites_date(tmp_path: Path, monkeypatch) -> No
     first = rootfs.cached_target(tmp_path, "node", ("bash",), ".tar")
     monkeypatch.setattr(rootfs, "suite_date", lambda: "Sat, 28 Nov 2026 09:15:44 UTC")
     assert rootfs.cached_target(tmp_path, "node", ("bash",), ".tar") != first
-    assert rootfs.cached_target(tmp_path, "node", ("bash", "curl"), ".tar").name.startswith(
-        "node-"
-    )
+    assert rootfs.cached_target(tmp_path, "node", ("bash", "curl"), ".tar").name.startswith("node-")
 
 
 def test_an_unreachable_mirror_takes_the_newest_cached_rootfs(tmp_path: Path, monkeypatch):
@@ -309,3 +307,16 @@ def test_an_unreachable_mirror_takes_the_newest_cached_rootfs(tmp_path: Path, mo
         os.utime(path, (1000 - index, 1000 - index))
     (tmp_path / f"node-{rootfs.packages_key(('curl',))}-cccc.tar").write_text("")
     assert rootfs.cached_target(tmp_path, "node", ("bash",), ".tar") == newer
+
+
+def test_the_build_names_its_components_in_the_order_the_listing_shows() -> None:
+    from labkit.nodeimage.built import COMPONENT_ORDER
+
+    build = build_module.ImageBuild(
+        version=DEFAULT_VERSION,
+        client=None,
+        progress=None,
+        reference="labkit/node:test",  # type: ignore[arg-type]
+    )
+    build.kubeadm_images = KubeadmImages.parse(IMAGES_LIST_OUTPUT)
+    assert tuple(build_module.component_versions(build)) == COMPONENT_ORDER

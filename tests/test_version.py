@@ -18,7 +18,12 @@ import pytest
 import labkit.host
 from labkit.cli import main
 from labkit.errors import LabkitError
-from labkit.naming import LABEL_INPUTS, LABEL_KUBERNETES_VERSION, LABEL_MANAGED
+from labkit.naming import (
+    LABEL_COMPONENT_PREFIX,
+    LABEL_INPUTS,
+    LABEL_KUBERNETES_VERSION,
+    LABEL_MANAGED,
+)
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, SUPPORTED_MINORS
 
 pytest_plugins = ["pytester"]
@@ -31,6 +36,8 @@ def image(tags: list[str], version: str | None, created: str = "2026-12-07T05:13
     labels = {LABEL_MANAGED: "true", LABEL_INPUTS: f"inputs-of-{version}"}
     if version:
         labels[LABEL_KUBERNETES_VERSION] = version
+        labels[f"{LABEL_COMPONENT_PREFIX}containerd"] = "v2.4.2"
+        labels[f"{LABEL_COMPONENT_PREFIX}kubernetes"] = version
     return SimpleNamespace(
         tags=tags, labels=labels, id=f"sha256:{'ab' * 32}", attrs={"Created": created}
     )
@@ -113,6 +120,7 @@ def test_version_json_is_the_same_for_scripts(
                 "inputs": "inputs-of-v1.37.2",
                 "id": "ab" * 6,
                 "created": "2026-12-07T05:13:56Z",
+                "components": {"containerd": "v2.4.2", "kubernetes": "v1.37.2"},
             }
         ],
         "docker_problem": None,
@@ -179,3 +187,21 @@ def test_pytests_header_says_the_same_even_without_docker(
 def test_the_changelogs_newest_entry_is_this_version() -> None:
     entries = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
     assert entries and entries[0] == INSTALLED, entries[:3]
+
+
+def test_image_list_shows_every_components_version_in_the_builds_order(
+    engine: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.append(image(["labkit/node:v1.37.2"], "v1.37.2"))
+    old = image(["labkit/node:v1.36.3"], "v1.36.3")
+    old.labels = {k: v for k, v in old.labels.items() if LABEL_COMPONENT_PREFIX not in k}
+    engine.append(old)
+
+    assert main(["image", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  kubernetes v1.37.2, containerd v2.4.2"
+    assert lines[3].startswith("  components not recorded")
+    assert main(["image", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["node_images"]
+    assert listed[0]["components"] == {"kubernetes": "v1.37.2", "containerd": "v2.4.2"}
+    assert listed[1]["components"] == {}

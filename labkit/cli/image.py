@@ -1,10 +1,11 @@
-"""`labkit image build|suites|gomod`: the offline node image, and what the upstream suites
+"""`labkit image build|suites|list|gomod`: the offline node image, and what the upstream suites
 run with."""
 
 from __future__ import annotations
 
 import argparse
 
+from labkit.cli.output import add_json_option, print_result
 from labkit.versions import DEFAULT_KUBERNETES_VERSION, KubernetesVersion
 
 
@@ -40,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     suites.set_defaults(run=run_suites)
 
+    listing = actions.add_parser(
+        "list", help="the node images built here and every component's version in each"
+    )
+    add_json_option(listing)
+    listing.set_defaults(run=run_list)
+
     gomod = actions.add_parser(
         "gomod", help="rewrite the committed Go modules for the default versions"
     )
@@ -64,6 +71,12 @@ def run_suites(args: argparse.Namespace) -> int:
     for path in LabkitHost().build_suites(version, suites):
         print(f"ready: {path}")
     return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from labkit.labkit_host import LabkitHost
+
+    return print_result(LabkitHost().node_images(), args)
 
 
 def run_gomod(args: argparse.Namespace) -> int:

@@ -7,12 +7,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labkit.naming import LABEL_COMPONENT_PREFIX, LABEL_INPUTS, LABEL_KUBERNETES_VERSION
+from labkit.results import Result
 
 if TYPE_CHECKING:
     import docker
+
+# The order the image build names its components in (labkit.nodeimage.build).
+COMPONENT_ORDER = (
+    "kubernetes",
+    "containerd",
+    "runc",
+    "cni-plugins",
+    "crictl",
+    "etcd",
+    "coredns",
+    "pause",
+    "flannel",
+    "flannel-cni-plugin",
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +53,40 @@ class BuiltNodeImage:
     @property
     def component_summary(self) -> str:
         if not self.components:
-            return "components not recorded (built before labkit 0.2.0)"
+            return "components not recorded (built before labkit recorded them; rebuild it)"
         return ", ".join(f"{name} {version}" for name, version in self.components)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "references": list(self.references),
+            "kubernetes_version": self.kubernetes_version,
+            "inputs": self.inputs,
+            "id": self.image_id,
+            "created": self.created,
+            "components": dict(self.components),
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class NodeImages(Result):
+    """`labkit image list`: every node image built here, with what each carries."""
+
+    images: tuple[BuiltNodeImage, ...]
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        if not self.images:
+            return "no node image built on this host (`labkit image build`)"
+        return "\n".join(f"{image.summary}\n  {image.component_summary}" for image in self.images)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"node_images": [image.as_dict() for image in self.images]}
+
+    def _headline(self) -> str:
+        return f"{len(self.images)} node images"
 
 
 def built_node_images(client: docker.DockerClient) -> list[BuiltNodeImage]:
@@ -58,14 +105,20 @@ def built_node_images(client: docker.DockerClient) -> list[BuiltNodeImage]:
                 inputs=labels.get(LABEL_INPUTS, ""),
                 image_id=image.id.removeprefix("sha256:")[:12],
                 created=_utc(str(image.attrs.get("Created", ""))),
-                components=tuple(
-                    (name.removeprefix(LABEL_COMPONENT_PREFIX), version)
-                    for name, version in labels.items()
-                    if name.startswith(LABEL_COMPONENT_PREFIX)
-                ),
+                components=_components(labels),
             )
         )
     return sorted(found, key=lambda image: _release_order(image.kubernetes_version), reverse=True)
+
+
+def _components(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    recorded = {
+        name.removeprefix(LABEL_COMPONENT_PREFIX): version
+        for name, version in labels.items()
+        if name.startswith(LABEL_COMPONENT_PREFIX)
+    }
+    rank = {name: index for index, name in enumerate(COMPONENT_ORDER)}
+    return tuple(sorted(recorded.items(), key=lambda item: (rank.get(item[0], 99), item[0])))
 
 
 def _utc(created: str) -> str:
