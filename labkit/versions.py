@@ -74,16 +74,24 @@ TOOLBOX_IMAGE = f"docker.io/labkit/toolbox:{DEBIAN_SUITE}"
 # In front of several control planes: Debian's haproxy (kind's envoy cannot be built here).
 LOAD_BALANCER_IMAGE = f"labkit/load-balancer:{DEBIAN_SUITE}"
 
-_RELEASE = re.compile(r"^v(?P<major>1)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
+# The minor after the newest supported one is taken as a pre-release only (v1.38.0-beta.0,
+# the only 1.38 the module proxy serves), and only when named: never a default.
+PRE_RELEASE_MINOR = max(SUPPORTED_MINORS) + 1
+
+_RELEASE = re.compile(
+    r"^v(?P<major>1)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:-(?P<pre>(?:alpha|beta|rc)\.\d+))?$"
+)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class KubernetesVersion:
-    """A Kubernetes release such as v1.34.4."""
+    """A Kubernetes release such as v1.34.4, or a pre-release such as v1.38.0-beta.0."""
 
     major: int
     minor: int
     patch: int
+    # alpha.N, beta.N or rc.N; empty for a release.
+    pre_release: str = ""
 
     @classmethod
     def parse(cls, text: str, *, field: str = "kubernetes version") -> KubernetesVersion:
@@ -91,21 +99,52 @@ class KubernetesVersion:
         if not match:
             raise LabkitError(
                 f"{field}: {shown(text)} is not a Kubernetes release; expected vMAJOR.MINOR.PATCH "
-                f"such as {DEFAULT_KUBERNETES_VERSION}"
+                f"such as {DEFAULT_KUBERNETES_VERSION} (or a pre-release of "
+                f"v1.{PRE_RELEASE_MINOR}, such as v1.{PRE_RELEASE_MINOR}.0-beta.0)"
             )
-        version = cls(int(match["major"]), int(match["minor"]), int(match["patch"]))
-        if version.minor not in SUPPORTED_MINORS:
-            supported = ", ".join(f"v1.{m}" for m in SUPPORTED_MINORS)
+        version = cls(
+            int(match["major"]), int(match["minor"]), int(match["patch"]), match["pre"] or ""
+        )
+        if version.minor in SUPPORTED_MINORS:
+            return version
+        supported = ", ".join(f"v1.{m}" for m in SUPPORTED_MINORS)
+        if version.minor == PRE_RELEASE_MINOR and not version.pre_release:
+            raise LabkitError(
+                f"{field}: {text} is not supported; v1.{PRE_RELEASE_MINOR} only as a "
+                f"pre-release (v1.{PRE_RELEASE_MINOR}.0-beta.0); supported minors are {supported}"
+            )
+        if version.minor != PRE_RELEASE_MINOR:
             raise LabkitError(f"{field}: {text} is not supported; supported minors are {supported}")
         return version
 
     def __str__(self) -> str:
-        return f"v{self.major}.{self.minor}.{self.patch}"
+        suffix = f"-{self.pre_release}" if self.pre_release else ""
+        return f"v{self.major}.{self.minor}.{self.patch}{suffix}"
+
+    def _order(self) -> tuple[int, int, int, int, tuple[object, ...]]:
+        # A pre-release comes before its release; alpha < beta < rc, then by number.
+        if not self.pre_release:
+            return (self.major, self.minor, self.patch, 1, ())
+        stage, number = self.pre_release.split(".")
+        return (self.major, self.minor, self.patch, 0, (stage, int(number)))
+
+    def __lt__(self, other: KubernetesVersion) -> bool:
+        return self._order() < other._order()
+
+    def __le__(self, other: KubernetesVersion) -> bool:
+        return self._order() <= other._order()
+
+    def __gt__(self, other: KubernetesVersion) -> bool:
+        return self._order() > other._order()
+
+    def __ge__(self, other: KubernetesVersion) -> bool:
+        return self._order() >= other._order()
 
     @property
     def staging_version(self) -> str:
         """The tag of k8s.io/api, k8s.io/client-go, ... released with this Kubernetes."""
-        return f"v0.{self.minor}.{self.patch}"
+        suffix = f"-{self.pre_release}" if self.pre_release else ""
+        return f"v0.{self.minor}.{self.patch}{suffix}"
 
     @property
     def refuses_cgroup_v1(self) -> bool:

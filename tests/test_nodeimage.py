@@ -24,7 +24,7 @@ def test_default_is_a_1_37_release() -> None:
     assert DEFAULT_VERSION.staging_version == "v0.37." + DEFAULT_KUBERNETES_VERSION.rsplit(".")[-1]
 
 
-@pytest.mark.parametrize("text", ["1.34.4", "v1.34", "latest", "v2.0.0", "v1.34.4-rc.0"])
+@pytest.mark.parametrize("text", ["1.34.4", "v1.34", "latest", "v2.0.0", "v1.34.4-pre.0"])
 def test_version_rejects_what_is_not_a_release(text: str) -> None:
     with pytest.raises(LabkitError, match=r"--kubernetes-version.*expected vMAJOR\.MINOR\.PATCH"):
         KubernetesVersion.parse(text, field="--kubernetes-version")
@@ -40,7 +40,7 @@ def test_1_35_needs_the_cgroup_v1_override() -> None:
 
 
 def test_kubernetes_ldflags_set_the_version_kubeadm_prints() -> None:
-    component = components.kubernetes(DEFAULT_VERSION, ["k8s.io/api"])
+    component = components.kubernetes(DEFAULT_VERSION, "go 1.26.0\n")
     flags = " ".join(component.ldflags)
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         assert f"-X {package}.gitVersion={DEFAULT_VERSION}" in flags
@@ -55,7 +55,7 @@ def test_staging_modules_are_replaced_by_their_release_tags() -> None:
     )
     staging = components.staging_modules(go_mod)
     assert staging == ["k8s.io/api", "k8s.io/client-go"]
-    rendered = components.kubernetes(KubernetesVersion.parse("v1.36.1"), staging).go_mod()
+    rendered = components.kubernetes(KubernetesVersion.parse("v1.36.1"), go_mod).go_mod()
     assert "\tk8s.io/api => k8s.io/api v0.36.1" in rendered
     assert "require k8s.io/kubernetes v1.36.1" in rendered
 
@@ -94,7 +94,7 @@ def test_binary_names_skip_major_version_suffixes() -> None:
 
 
 def test_build_key_changes_with_sources_and_flags(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(gomod, "go_version", lambda: "go1.26.8")
+    monkeypatch.setattr(gomod, "go_version", lambda toolchain="": "go1.26.8")
     (tmp_path / "go.mod").write_text("module x\n")
     (tmp_path / "go.sum").write_text("a h1:x\n")
     component = components.pause()
@@ -252,7 +252,7 @@ def test_the_runtime_is_built_at_the_pinned_releases() -> None:
 
 
 def test_build_tags_are_part_of_the_build_key(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(gomod, "go_version", lambda: "go1.26.8")
+    monkeypatch.setattr(gomod, "go_version", lambda toolchain="": "go1.26.8")
     (tmp_path / "go.mod").write_text("module x\n")
     component = components.runc()
     tagged = gomod.GoComponent(**{**component.__dict__, "tags": ("seccomp",)})
@@ -320,3 +320,47 @@ def test_the_build_names_its_components_in_the_order_the_listing_shows() -> None
     )
     build.kubeadm_images = KubeadmImages.parse(IMAGES_LIST_OUTPUT)
     assert tuple(build_module.component_versions(build)) == COMPONENT_ORDER
+
+
+@pytest.mark.parametrize(
+    ("go_mod", "toolchain"),
+    [
+        ("module k8s.io/kubernetes\n\ngo 1.27.0\n", "go1.27.0"),
+        ("go 1.26.0\n\ntoolchain go1.27.3\n", "go1.27.3"),
+        ("go 1.26.0\n", ""),
+        ("go 1.26.8\n", ""),
+        ("module x\n", ""),
+    ],
+)
+def test_a_release_asking_for_a_newer_go_gets_that_toolchain(
+    go_mod: str, toolchain: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gomod, "go_version", lambda toolchain="": "go1.26.8")
+    assert gomod.toolchain_for(go_mod) == toolchain
+    component = components.kubernetes(KubernetesVersion.parse("v1.38.0-beta.0"), go_mod)
+    assert component.toolchain == toolchain
+    if toolchain:
+        assert gomod.go_environment(component)["GOTOOLCHAIN"] == toolchain
+
+
+def test_a_pre_release_is_taken_when_named_and_ordered_before_its_release() -> None:
+    beta = KubernetesVersion.parse("v1.38.0-beta.0")
+    assert str(beta) == "v1.38.0-beta.0"
+    assert beta.staging_version == "v0.38.0-beta.0"
+    assert beta.node_image == "labkit/node:v1.38.0-beta.0"
+    assert KubernetesVersion.parse("v1.37.2") < beta < KubernetesVersion(1, 38, 0)
+    assert KubernetesVersion(1, 38, 0, "alpha.3") < KubernetesVersion(1, 38, 0, "beta.0")
+    assert KubernetesVersion(1, 38, 0, "rc.0") < KubernetesVersion(1, 38, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("v1.38.0", "v1.38 only as a pre-release"),
+        ("v1.39.0-beta.0", "supported minors are v1.35, v1.36, v1.37"),
+        ("v1.38.0-gamma.1", "not a Kubernetes release"),
+    ],
+)
+def test_a_pre_release_is_the_next_minor_only(text: str, said: str) -> None:
+    with pytest.raises(LabkitError, match=re.escape(said)):
+        KubernetesVersion.parse(text)

@@ -61,6 +61,31 @@ def test_upgrade_configuration_is_v1beta4_for_plan_apply_and_node(monkeypatch) -
         assert document[section]["ignorePreflightErrors"] == ["SystemVerification"]
 
 
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [
+        ("v1.38.0-beta.0", {"allowExperimentalUpgrades": True}),
+        ("v1.37.2-rc.1", {"allowRCUpgrades": True}),
+        ("v1.37.2", {}),
+    ],
+)
+def test_a_pre_release_target_is_allowed_in_plan_and_apply_only(
+    monkeypatch, target: str, allowed: dict[str, bool]
+) -> None:
+    monkeypatch.setattr(upgrade.host, "cgroup_mode", lambda: "v2")
+    document = yaml.safe_load(upgrade_configuration(v(target)))
+    flags = ("allowExperimentalUpgrades", "allowRCUpgrades")
+    for section in ("plan", "apply"):
+        assert {k: document[section][k] for k in flags if k in document[section]} == allowed
+    # kubeadm's UpgradeNodeConfiguration has neither field.
+    assert not set(flags) & set(document["node"])
+
+
+def test_a_pre_release_of_the_next_minor_is_an_upgrade_of_one_minor() -> None:
+    assert upgrade_refusal(v("v1.37.2"), v("v1.38.0-beta.0")) is None
+    assert "skips a minor" in (upgrade_refusal(v("v1.36.3"), v("v1.38.0-beta.0")) or "")
+
+
 def test_upgrade_configuration_skips_nothing_on_a_cgroup_v2_host(monkeypatch) -> None:
     monkeypatch.setattr(upgrade.host, "cgroup_mode", lambda: "v2")
     document = yaml.safe_load(upgrade_configuration(v("v1.37.2")))

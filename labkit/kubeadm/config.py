@@ -24,7 +24,7 @@ from labkit.host.kernel import cgroup_mode
 from labkit.kubeadm.discovery import CA_CERT_HASH_PATTERN
 from labkit.kubeadm.token import BootstrapToken
 from labkit.spec import LabSpec, NodeSpec, Resources, thaw
-from labkit.versions import SUPPORTED_MINORS, KubernetesVersion
+from labkit.versions import PRE_RELEASE_MINOR, SUPPORTED_MINORS, KubernetesVersion
 
 KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4"
 KUBELET_API_VERSION = "kubelet.config.k8s.io/v1beta1"
@@ -317,7 +317,8 @@ def init_phases(
     """The `kubeadm init phase` runs that together do what `kubeadm init` does (as kinder's
     --use-phases does), so that a caller can check the node after each one. `upload_certs`
     (several control planes) stores the shared keys for the others' joins."""
-    if version.minor not in SUPPORTED_MINORS:
+    # kubeadm v1.38.0-beta.0 runs the phases of 1.37, in the same order.
+    if version.minor not in (*SUPPORTED_MINORS, PRE_RELEASE_MINOR):
         raise ValueError(f"no known kubeadm init phase order for {version}")
     phases = []
     for path, takes_config in _INIT_PHASES:

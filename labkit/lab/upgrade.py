@@ -238,16 +238,23 @@ def upgrade_configuration(
     own, which keep a limited node's kubelet reservation (`labkit.lab.node_limits`)."""
     ignored = list(preflight_errors_to_skip(target, host_cgroup_v1=host.cgroup_mode() != "v2"))
     common: dict[str, object] = {"ignorePreflightErrors": ignored} if ignored else {}
+    # kubeadm's plan and apply refuse a pre-release target unless told it is meant.
+    pre_release: dict[str, object] = {}
+    if target.pre_release.startswith("rc."):
+        pre_release["allowRCUpgrades"] = True
+    elif target.pre_release:
+        pre_release["allowExperimentalUpgrades"] = True
     patches = {"patches": {"directory": patches_directory}} if patches_directory else {}
     document = {
         "apiVersion": KUBEADM_API_VERSION,
         "kind": "UpgradeConfiguration",
-        "plan": {"kubernetesVersion": str(target), **common},
+        "plan": {"kubernetesVersion": str(target), **common, **pre_release},
         "apply": {
             "kubernetesVersion": str(target),
             "certificateRenewal": True,
             "etcdUpgrade": True,
             **common,
+            **pre_release,
             **patches,
         },
         "node": {"certificateRenewal": True, "etcdUpgrade": True, **common, **patches},

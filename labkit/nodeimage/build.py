@@ -81,9 +81,14 @@ class ImageBuild:
 
 def build_go_components(build: ImageBuild) -> None:
     log = build.progress.detail
-    staging = components.staging_modules(kubernetes_go_mod(build.version))
+    release = components.kubernetes(build.version, kubernetes_go_mod(build.version))
+    if release.toolchain:
+        build.progress.say(
+            f"   Go toolchain {release.toolchain} for Kubernetes {build.version}, as its go.mod "
+            "asks (GOTOOLCHAIN: fetched through the module proxy)"
+        )
     with heartbeat(build.progress, f"building Kubernetes {build.version} from source"):
-        output = gomod.build(components.kubernetes(build.version, staging), log)
+        output = gomod.build(release, log)
     for name in components.KUBERNETES_COMMANDS:
         build.binaries[name] = output / name
     images = KubeadmImages.parse(
@@ -385,8 +390,11 @@ def kubernetes_go_mod(version: KubernetesVersion) -> str:
         info = {}
     # go reports a module it cannot get in the JSON, not on stderr, and exits 1.
     error = info.get("Error") or result.stderr.strip()
-    if result.returncode == 0 and not error:
-        return Path(info["GoMod"]).read_text()
+    go_mod = Path(info.get("GoMod") or "/nonexistent")
+    # A release that needs a newer Go than this host's is still downloaded: its go.mod says
+    # which toolchain to build it with.
+    if (result.returncode == 0 and not error) or ("requires go >=" in error and go_mod.is_file()):
+        return go_mod.read_text()
     if _NOT_SERVED.search(error):
         raise LabkitError(
             f"kubernetesVersion: {version} is not a release the Go module proxy serves "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from labkit.errors import LabkitError
 from labkit.kubeadm.images import image_tag, parse_images_list
+from labkit.nodeimage import gomod
 from labkit.nodeimage.gomod import GoComponent
 from labkit.versions import (
     CNI_PLUGINS_VERSION,
@@ -95,7 +96,10 @@ def staging_modules(kubernetes_go_mod: str) -> list[str]:
     return sorted(set(_STAGING_REPLACE.findall(kubernetes_go_mod)))
 
 
-def kubernetes(version: KubernetesVersion, staging: list[str]) -> GoComponent:
+def kubernetes(version: KubernetesVersion, release_go_mod: str) -> GoComponent:
+    """The release's commands, from its go.mod: its staging modules replaced by their
+    tags, and the Go toolchain it asks for when the local one is older."""
+    staging = staging_modules(release_go_mod)
     variables = {
         "gitVersion": str(version),
         "gitMajor": str(version.major),
@@ -116,6 +120,7 @@ def kubernetes(version: KubernetesVersion, staging: list[str]) -> GoComponent:
         packages=tuple(f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_COMMANDS),
         ldflags=ldflags,
         replaces=tuple((m, f"{m} {version.staging_version}") for m in staging),
+        toolchain=gomod.toolchain_for(release_go_mod),
     )
 
 

@@ -46,6 +46,9 @@ class GoComponent:
     # Programs of ours (main.go committed beside go.mod) need no upstream module.
     local_source: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A Go toolchain newer than the local one that the module's go.mod asks for (go1.27.0):
+    # GOTOOLCHAIN fetches it through the module proxy. Empty: the local toolchain.
+    toolchain: str = ""
 
     def binaries(self) -> tuple[str, ...]:
         """The file names `go build -o DIR/` gives: the last path element that is not a
@@ -87,6 +90,8 @@ def _binary_name(package: str) -> str:
 
 def go_environment(component: GoComponent) -> dict[str, str]:
     env = {**os.environ, **GO_BUILD_ENV, **component.extra_env}
+    if component.toolchain:
+        env["GOTOOLCHAIN"] = component.toolchain
     if component.no_sumdb:
         env["GONOSUMDB"] = ",".join(component.no_sumdb)
     return env
@@ -123,12 +128,35 @@ def _declares(directory: Path, component: GoComponent) -> bool:
     return go_mod.exists() and bool(pinned.search(go_mod.read_text()))
 
 
-def go_version() -> str:
+def go_version(toolchain: str = "") -> str:
+    """The version of the toolchain a build runs: the local one, or `toolchain` (which go
+    fetches through the module proxy the first time)."""
     if shutil.which("go") is None:
         raise LabkitError("the `go` command is missing; install Go 1.25 or newer to build images")
-    return subprocess.run(
-        ["go", "env", "GOVERSION"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    env = {**os.environ, "GOTOOLCHAIN": toolchain} if toolchain else None
+    result = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise LabkitError(
+            f"Go toolchain {toolchain or 'local'} is not available: "
+            f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no reason'}"
+        )
+    return result.stdout.strip()
+
+
+def toolchain_for(go_mod: str) -> str:
+    """The toolchain a go.mod asks for (its `toolchain` line, else its `go` line) when the
+    local Go is older; empty when the local Go will do."""
+    wanted = re.search(r"^toolchain\s+go(\S+)", go_mod, re.MULTILINE) or re.search(
+        r"^go\s+(\d\S*)", go_mod, re.MULTILINE
+    )
+    if wanted is None:
+        return ""
+    local = go_version().removeprefix("go")
+    return f"go{wanted[1]}" if _release_tuple(wanted[1]) > _release_tuple(local) else ""
+
+
+def _release_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 def build_key(component: GoComponent, source: Path) -> str:
@@ -136,7 +164,7 @@ def build_key(component: GoComponent, source: Path) -> str:
     digest = hashlib.sha256()
     for part in (
         component.name,
-        go_version(),
+        go_version(component.toolchain),
         repr(GO_BUILD_FLAGS),
         repr(GO_BUILD_ENV),
         repr(sorted(component.extra_env.items())),
@@ -175,6 +203,8 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
         *component.packages,
     ]
     log(f"building {component.name} {component.version}: {', '.join(component.binaries())}")
+    if component.toolchain:
+        log(f"Go toolchain {component.toolchain}, which {component.module}'s go.mod asks for")
     run_go(command, source, component, f"go build {component.name}", log)
     shutil.rmtree(output, ignore_errors=True)
     partial.rename(output)

@@ -17,9 +17,7 @@ def update_committed_modules(
     """Each component's go.mod and go.sum for the default versions, written to `into`
     (the committed ones by default); returns the module directories written."""
     version = DEFAULT_VERSION
-    kubernetes = components.kubernetes(
-        version, components.staging_modules(kubernetes_go_mod(version))
-    )
+    kubernetes = components.kubernetes(version, kubernetes_go_mod(version))
     written = [_write(kubernetes, log, into)]
     kubeadm = gomod.build(kubernetes, log) / "kubeadm"
     listing = subprocess.run(

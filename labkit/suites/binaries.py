@@ -65,8 +65,7 @@ PROGRAMS = (E2E_KUBEADM, E2E, GINKGO, AGNHOST)
 def suites_component(version: KubernetesVersion, kubernetes_go_mod: str) -> GoComponent:
     """The generated module: the release, its staging modules at their tags, its ldflags
     (the suites print and compare the version they were built as)."""
-    staging = components.staging_modules(kubernetes_go_mod)
-    release = components.kubernetes(version, staging)
+    release = components.kubernetes(version, kubernetes_go_mod)
     return GoComponent(
         name="suites",
         module=release.module,
@@ -74,6 +73,7 @@ def suites_component(version: KubernetesVersion, kubernetes_go_mod: str) -> GoCo
         packages=tuple(p.package for p in PROGRAMS),
         ldflags=release.ldflags,
         replaces=release.replaces,
+        toolchain=release.toolchain,
     )
 
 
@@ -89,7 +89,7 @@ def program_key(component: GoComponent, program: GoProgram) -> str:
     digest = hashlib.sha256()
     for part in (
         f"revision {BUILD_REVISION}",
-        gomod.go_version(),
+        gomod.go_version(component.toolchain),
         component.go_mod(),
         component.tools_go(),
         repr(gomod.GO_BUILD_FLAGS),
@@ -168,8 +168,7 @@ class SuiteBinaries:
     def kubectl(self) -> Path:
         """The release's kubectl, as the node image build made it (cached there): the
         sig-cli specs run it from the host."""
-        staging = components.staging_modules(_release_go_mod(self.version))
-        component = components.kubernetes(self.version, staging)
+        component = components.kubernetes(self.version, _release_go_mod(self.version))
         return gomod.build(component, self.progress.detail) / "kubectl"
 
     def module_dir(self) -> Path:
@@ -179,6 +178,7 @@ class SuiteBinaries:
             capture_output=True,
             text=True,
             cwd=self.source(),
+            env=gomod.go_environment(self.component()),
         )
         if output.returncode != 0:
             raise StepFailed(
