@@ -118,9 +118,7 @@ def test_the_image_labels_record_every_component(node: Node) -> None:
     recorded = dict(image.components)
     assert recorded["containerd"] == CONTAINERD_VERSION
     assert recorded["kubernetes"] == str(DEFAULT_VERSION)
-    assert {"runc", "cni-plugins", "crictl", "etcd", "coredns", "pause", "flannel"} <= set(
-        recorded
-    )
+    assert {"runc", "cni-plugins", "crictl", "etcd", "coredns", "pause", "flannel"} <= set(recorded)
 
 
 def test_every_kubeadm_image_is_preloaded(node: Node) -> None:
