@@ -10,7 +10,7 @@ import docker.errors
 import pytest
 from kubeadm_output import IMAGES_LIST_OUTPUT, KLOG_WARNING
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, StepFailed
 from labkit.nodeimage import build as build_module
 from labkit.nodeimage import components, gomod
 from labkit.nodeimage.components import KubeadmImages
@@ -364,3 +364,22 @@ def test_a_pre_release_is_taken_when_named_and_ordered_before_its_release() -> N
 def test_a_pre_release_is_the_next_minor_only(text: str, said: str) -> None:
     with pytest.raises(LabkitError, match=re.escape(said)):
         KubernetesVersion.parse(text)
+
+
+def test_a_module_the_proxy_refuses_is_named_in_the_failure(tmp_path: Path) -> None:
+    """v1.38.0-beta.0's kube-proxy imports sigs.k8s.io/iptables-wrappers v1.0.0, which the
+    module proxy here does not serve: the step says so, not only that go exited 1."""
+    refusal = (
+        "go: labkit.local/build/kubernetes imports\n"
+        "\tsigs.k8s.io/iptables-wrappers/pkg/iptables: sigs.k8s.io/iptables-wrappers@v1.0.0: "
+        "reading https://proxy.golang.org/sigs.k8s.io/iptables-wrappers/@v/v1.0.0.zip: "
+        "403 Forbidden\n\tserver response: This module version is not available.\n"
+    )
+    script = tmp_path / "go"
+    script.write_text(f"#!/bin/sh\nprintf '%s' '{refusal}'\nexit 1\n")
+    script.chmod(0o755)
+    component = components.kubernetes(KubernetesVersion.parse("v1.38.0-beta.0"), "go 1.20\n")
+    with pytest.raises(StepFailed) as failure:
+        gomod.run_go([str(script), "mod", "tidy"], tmp_path, component, "go mod tidy", print)
+    assert "does not serve sigs.k8s.io/iptables-wrappers@v1.0.0" in failure.value.reason
+    assert "k8s.io/kubernetes v1.38.0-beta.0 needs" in failure.value.reason

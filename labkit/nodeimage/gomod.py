@@ -21,6 +21,9 @@ from labkit.errors import LabkitError, StepFailed
 from labkit.naming import cache_dir
 
 COMMITTED_MODULES = Path(__file__).parent / "gomod"
+# How go names a module version the proxy refuses:
+# "example.com/m@v1.0.0: reading https://proxy.golang.org/.../v1.0.0.zip: 403 Forbidden".
+_UNSERVED = re.compile(r"(\S+@v[^\s:]+): reading \S+: 40[34] ")
 
 # Flags of every build: static, reproducible paths, no debug info.
 GO_BUILD_FLAGS = ("-trimpath",)
@@ -233,8 +236,15 @@ def run_go(
             output.append(line)
             log(line.rstrip())
     if process.returncode != 0:
+        unserved = sorted(set(_UNSERVED.findall("".join(output))))
+        reason = f"{' '.join(command[:3])} exited {process.returncode}"
+        if unserved:
+            reason += (
+                f": the Go module proxy does not serve {', '.join(unserved)}, which "
+                f"{component.module} {component.version} needs; it cannot be built here"
+            )
         raise StepFailed(
             operation=operation,
-            reason=f"{' '.join(command[:3])} exited {process.returncode}",
+            reason=reason,
             evidence={"go output (tail)": "".join(output[-40:])},
         )
