@@ -24,8 +24,10 @@ mkdir -p /etc/systemd/system/multi-user.target.wants /etc/kubernetes/manifests /
 for unit in containerd kubelet; do
   ln -sf "/etc/systemd/system/${unit}.service" "/etc/systemd/system/multi-user.target.wants/${unit}.service"
 done
-# Units that make no sense in a container and slow its boot.
-for unit in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service \
+# Units that make no sense in a container and slow its boot. A getty on the console also
+# ends systemd's status lines there, racing the "Reached target Multi-User System" line
+# labkit waits for (trixie's systemd lost that race on a busy host).
+for unit in getty@tty1.service console-getty.service systemd-udevd.service systemd-udev-trigger.service \
     systemd-modules-load.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service; do
   ln -sf /dev/null "/etc/systemd/system/${unit}"
 done
