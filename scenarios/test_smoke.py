@@ -78,6 +78,31 @@ def test_a_pod_mounts_an_image_as_a_volume(lab) -> None:
         delete_probe_pods(lab, [pod])
 
 
+def test_a_privileged_pod_runs_on_the_test_handler(lab) -> None:
+    """The RuntimeClass e2e specs' handler exists, and a privileged pod on it starts (where
+    the host cannot grant every capability, through labkit-runc on both handlers)."""
+    node_api = k8s.NodeV1Api(lab.api_client())
+    runtime_class = k8s.V1RuntimeClass(
+        metadata=k8s.V1ObjectMeta(name="labkit-test-handler"), handler="test-handler"
+    )
+    node_api.create_runtime_class(runtime_class)
+    pod = probe_pod("privileged-test-handler", lab.workers[1].name, ["sleep", "infinity"])
+    pod.spec.runtime_class_name = "labkit-test-handler"
+    pod.spec.containers[0].security_context = k8s.V1SecurityContext(privileged=True)
+    try:
+        run_probe_pods(lab, [pod])
+        # Only a privileged container may make a network device.
+        made = exec_in_pod(
+            lab,
+            pod.metadata.name,
+            ["ip", "link", "add", "lk0", "type", "veth", "peer", "name", "lk1"],
+        )
+        assert made.ok, made.stdout + made.stderr
+    finally:
+        delete_probe_pods(lab, [pod])
+        node_api.delete_runtime_class("labkit-test-handler")
+
+
 @pytest.fixture(scope="module")
 def probe_pods(lab):
     server = f"socat TCP-LISTEN:{GREETING_PORT},fork,reuseaddr SYSTEM:'echo hello from $(hostname)'"
