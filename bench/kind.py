@@ -40,6 +40,7 @@ from labkit.lab.network import create_network
 from labkit.lab.node import container_file
 from labkit.naming import cache_dir, managed_labels
 from labkit.spec import DEFAULT_POD_SUBNET
+from labkit.versions import KubernetesVersion
 
 KIND_VERSION = "v0.33.0"
 KIND_MODULE = "sigs.k8s.io/kind"
@@ -145,7 +146,25 @@ def service_range_rejected(subnet: str) -> Iterator[None]:
         subprocess.run(["iptables", "-D", *rule], check=False, capture_output=True)
 
 
-def cluster_config(workers: int, cni_manifest: Path | None) -> str:
+def host_accommodation(version: KubernetesVersion, cgroup_v1: bool) -> list[str]:
+    """The kubeadmConfigPatches a kind user on this host must add, and nothing more: from
+    1.35 the kubelet refuses cgroup v1 unless `failCgroupV1: false`, and kubeadm's
+    SystemVerification preflight fails there unless skipped (kind sets neither; its
+    maintainers left it to users, kind#4077). The same two settings labkit makes."""
+    if not (cgroup_v1 and version.refuses_cgroup_v1):
+        return []
+    skip = {"nodeRegistration": {"ignorePreflightErrors": ["SystemVerification"]}}
+    documents = [
+        {"kind": "KubeletConfiguration", "failCgroupV1": False},
+        {"kind": "InitConfiguration", **skip},
+        {"kind": "JoinConfiguration", **skip},
+    ]
+    return [yaml.safe_dump(document, sort_keys=False) for document in documents]
+
+
+def cluster_config(
+    workers: int, cni_manifest: Path | None, accommodation: list[str] | None = None
+) -> str:
     control_plane: dict = {"role": "control-plane"}
     if cni_manifest is not None:
         control_plane["extraMounts"] = [
@@ -157,6 +176,8 @@ def cluster_config(workers: int, cni_manifest: Path | None) -> str:
         "networking": {"podSubnet": POD_SUBNET},
         "nodes": [control_plane, *({"role": "worker"} for _ in range(workers))],
     }
+    if accommodation:
+        config["kubeadmConfigPatches"] = accommodation
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -172,6 +193,8 @@ class KindCluster:
     output: list[tuple[float, str]] = field(default_factory=list)
     # labkit's flannel rendering instead of the image's manifest as it is.
     flannel_rendered: bool = False
+    # kubeadmConfigPatches this host needs (host_accommodation), recorded in the results.
+    accommodation: list[str] = field(default_factory=list)
 
     @property
     def kubeconfig(self) -> Path:
@@ -200,7 +223,7 @@ class KindCluster:
             else None
         )
         config = self.workdir / "kind.yaml"
-        config.write_text(cluster_config(self.workers, manifest))
+        config.write_text(cluster_config(self.workers, manifest, self.accommodation))
         command = [
             str(kind_binary()),
             "create",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker.errors
+import requests
 from docker.models.containers import Container
 
 MIB = 1024 * 1024
@@ -49,6 +50,8 @@ class MemoryPoller:
         self.interval = interval
         self.nodes: dict[str, NodeMemory] = {}
         self.errors: list[str] = []
+        # Containers removed mid-poll (a failed bring-up, a teardown): their poll has ended.
+        self.gone: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="memory-poller")
 
@@ -72,7 +75,8 @@ class MemoryPoller:
         while not self._stop.is_set():
             try:
                 for container in self.find():
-                    self._sample(container)
+                    if container.id not in self.gone:
+                        self._sample(container)
             except docker.errors.APIError as error:
                 # A node may vanish between listing and sampling (a failed bring-up).
                 self.errors.append(str(error)[:200])
@@ -81,7 +85,11 @@ class MemoryPoller:
     def _sample(self, container: Container) -> None:
         try:
             stats = container.stats(stream=False, one_shot=True)
-        except docker.errors.NotFound:
+        except (docker.errors.DockerException, requests.RequestException, ValueError) as error:
+            # A container removed while Docker answered gives NotFound, or an empty body
+            # (ValueError: the JSON decode fails): either way its poll ends here.
+            self.gone.add(container.id)
+            self.errors.append(f"{container.name}: {type(error).__name__}: {str(error)[:160]}")
             return
         memory = stats.get("memory_stats") or {}
         usage = memory.get("usage")

@@ -37,6 +37,7 @@ from bench.kind import (
     KIND_VERSION,
     KindCluster,
     create_network_for_kind,
+    host_accommodation,
     remove_network,
     service_range_rejected,
 )
@@ -44,11 +45,12 @@ from bench.memory import MemoryPoller
 from labkit import host
 from labkit.constants import READY_TIMEOUT
 from labkit.facade import Lab
+from labkit.host.kernel import cgroup_mode
 from labkit.lab import waits
-from labkit.naming import LABEL_LAB, cache_dir
+from labkit.naming import LABEL_KUBERNETES_VERSION, LABEL_LAB, cache_dir
 from labkit.pipeline import Progress
 from labkit.spec import LabSpec
-from labkit.versions import DEFAULT_VERSION
+from labkit.versions import DEFAULT_VERSION, KubernetesVersion
 
 BENCH_DIR = Path(__file__).resolve().parent
 CHECK_SPEED = BENCH_DIR / "check_speed.py"
@@ -119,11 +121,22 @@ def run_labkit(
 
 
 def run_kind(
-    name: str, image: str, workdir: Path, settle: float, flannel_rendered: bool = False
+    name: str,
+    image: str,
+    workdir: Path,
+    settle: float,
+    flannel_rendered: bool = False,
+    accommodation: list[str] | None = None,
 ) -> dict[str, Any]:
     client = host.docker_client()
     cluster = KindCluster(
-        name, image, workdir / name, WORKERS, client, flannel_rendered=flannel_rendered
+        name,
+        image,
+        workdir / name,
+        WORKERS,
+        client,
+        flannel_rendered=flannel_rendered,
+        accommodation=accommodation or [],
     )
     record: dict[str, Any] = {"tool": "kind", "name": name, **_host_load(client)}
     poller = MemoryPoller(cluster.containers, prefix=f"{name}-")
@@ -160,6 +173,12 @@ def _observe(
     record["ready_seconds_by_api"] = ready_by_api(marks, nodes)
     record["restarts"] = marks.to_dict()["restarts"]
     record["timeline"] = marks.to_dict()["marks"]
+
+
+def image_version(client, image: str) -> KubernetesVersion:
+    """The release a node image was built for, as its label records it."""
+    labels = client.images.get(image).labels or {}
+    return KubernetesVersion.parse(labels[LABEL_KUBERNETES_VERSION], field=f"{image}'s label")
 
 
 def _host_load(client) -> dict[str, Any]:
@@ -233,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     tag = f"{os.getpid() % 10000}"
     client = host.docker_client()
+    accommodation = host_accommodation(image_version(client, args.image), cgroup_mode() != "v2")
     try:
         # kind's network, and the host refusing what it sends to the service range: kind's
         # flannel dials the `kubernetes` Service before kube-proxy runs (bench/kind.py).
@@ -253,7 +273,12 @@ def main(argv: list[str] | None = None) -> int:
                         run_labkit(name, extra, workdir, args.settle)
                         if tool == "labkit"
                         else run_kind(
-                            name, args.image, workdir, args.settle, args.kind_flannel_rendered
+                            name,
+                            args.image,
+                            workdir,
+                            args.settle,
+                            args.kind_flannel_rendered,
+                            accommodation,
                         )
                     )
                     runs.append(record)
@@ -275,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": args.pairs,
             "labkit_spec_extra": extra,
             "kind_flannel_rendered": args.kind_flannel_rendered,
+            # What kind was given beyond its defaults for this host, and nothing more.
+            "kind_accommodation": [yaml.safe_load(patch) for patch in accommodation],
             "machine": machine(),
             "load_average_range": _range(r["load_average"] for r in runs),
             "criterion": "every node Ready, the control plane's static pods Ready, 2 CoreDNS "

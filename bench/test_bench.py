@@ -86,3 +86,43 @@ def test_markdown_has_the_ratio_and_one_row_per_run() -> None:
     text = report.markdown(results)
     assert "labkit / kind (median time to all Ready): 0.67" in text
     assert "| 1 | labkit | 40.00 |" in text and "| 2 | kind | 60.00 |" in text
+
+
+def test_kind_gets_the_cgroup_v1_accommodation_and_nothing_more() -> None:
+    from bench.kind import host_accommodation
+    from labkit.versions import KubernetesVersion
+
+    v137 = KubernetesVersion.parse("v1.37.2")
+    patches = [yaml.safe_load(p) for p in host_accommodation(v137, cgroup_v1=True)]
+    assert patches == [
+        {"kind": "KubeletConfiguration", "failCgroupV1": False},
+        {"kind": "InitConfiguration",
+         "nodeRegistration": {"ignorePreflightErrors": ["SystemVerification"]}},
+        {"kind": "JoinConfiguration",
+         "nodeRegistration": {"ignorePreflightErrors": ["SystemVerification"]}},
+    ]  # fmt: skip
+    config = yaml.safe_load(cluster_config(2, None, host_accommodation(v137, cgroup_v1=True)))
+    assert [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]] == patches
+    assert host_accommodation(v137, cgroup_v1=False) == []
+    assert "kubeadmConfigPatches" not in yaml.safe_load(cluster_config(2, None, []))
+
+
+def test_a_container_gone_mid_poll_ends_its_poll_without_a_traceback() -> None:
+    from types import SimpleNamespace
+
+    from bench.memory import MemoryPoller
+
+    calls = []
+
+    def stats(**_: object) -> dict:
+        calls.append(1)
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")  # an empty body
+
+    gone = SimpleNamespace(id="c1", name="lk-worker", stats=stats)
+    poller = MemoryPoller(lambda: [gone], prefix="lk-", interval=0.01)
+    with poller:
+        import time
+
+        time.sleep(0.1)
+    assert len(calls) == 1 and poller.gone == {"c1"}
+    assert "ValueError" in poller.errors[0]
