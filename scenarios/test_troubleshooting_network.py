@@ -206,7 +206,10 @@ def test_a_missing_cni_image_goes_err_image_pull_then_back_off(lab, lab_api) -> 
     )
     seen = [first(events, *wanted) for wanted in expected]
     assert all(seen), [(e.reason, e.message) for e in events]
-    assert f'failed to resolve reference "{FLANNEL_IMAGE}"' in seen[1].message
+    # containerd 2's wording: the registry's name does not resolve from the lab.
+    host = FLANNEL_IMAGE.split("/", 1)[0]
+    assert f'failed to pull and unpack image "{FLANNEL_IMAGE}"' in seen[1].message
+    assert f"lookup {host}" in seen[1].message and "no such host" in seen[1].message
     times = [e.first_timestamp for e in seen]
     assert times == sorted(times), [(e.reason, e.message, e.first_timestamp) for e in seen]
 

@@ -23,9 +23,7 @@ USER_VERSION = f"{DEFAULT_VERSION}-labkit.user"
 
 @pytest.fixture(scope="module")
 def user_kubeadm() -> Path:
-    image_build = components.kubernetes(
-        DEFAULT_VERSION, components.staging_modules(kubernetes_go_mod(DEFAULT_VERSION))
-    )
+    image_build = components.kubernetes(DEFAULT_VERSION, kubernetes_go_mod(DEFAULT_VERSION))
     ldflags = tuple(
         flag.replace(f"gitVersion={DEFAULT_VERSION}", f"gitVersion={USER_VERSION}")
         for flag in image_build.ldflags

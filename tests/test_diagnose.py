@@ -605,6 +605,12 @@ lab-worker systemd[1]: Stopped kubelet.service - kubelet: The Kubernetes Node Ag
             "skipped.",
             "not configured",
         ),
+        (
+            "Dec 07 13:21:05 lab-control-plane systemd[1]: kubelet.service - kubelet: The "
+            "Kubernetes Node Agent skipped, unmet condition check "
+            "ConditionPathExists=/var/lib/kubelet/config.yaml",
+            "not configured",
+        ),
         (KUBELET_RESET, "stopped"),
         (KUBELET_RESET + "lab-worker systemd[1]: Started kubelet.service - kubelet.\n", "started"),
         ('lab-worker kubelet[1]: E1124 "Error getting the current node from lister"', None),

@@ -28,8 +28,9 @@ KUBELET_UNIT_EVENTS = (
     (
         "not configured",
         re.compile(
+            # bookworm's systemd 252, older ones, and trixie's 257 ("skipped, unmet condition").
             r"systemd\[1\]: .*kubelet.*(was skipped because of an "
-            r"unmet condition|being skipped)"
+            r"unmet condition|being skipped|skipped, unmet condition)"
         ),
     ),
     (
