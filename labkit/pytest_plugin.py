@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from labkit.errors import LabkitError
+from labkit.pytest_assertion import restore_message_format, show_results_as_text
 from labkit.pytest_ownership import (
     RUN,
     lab_name,
@@ -79,6 +80,11 @@ def pytest_configure(config: pytest.Config) -> None:
             KubernetesVersion.parse(version, field="--lab-kubernetes-version")
         except LabkitError as error:
             raise pytest.UsageError(str(error)) from None
+    show_results_as_text(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore_message_format(config)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -9,7 +9,11 @@ user sees from Python and from the terminal come from the same function.
     >>> run = lab.check()  # doctest: +SKIP
     >>> run  # doctest: +SKIP
     <CheckRun 'demo': 45 rules, 2 nodes, 0 failures, ok>
-    >>> assert run.ok, str(run)  # doctest: +SKIP (the message is then the CLI's text)
+    >>> assert run.ok, run  # doctest: +SKIP (the message is then the CLI's text)
+
+Python shows an assertion's message as its `str()`; pytest shows it as its repr, cut to 240
+characters, but for a result labkit's pytest plugin (loaded by its entry point) makes it the
+`str()` again (`labkit/pytest_assertion.py`).
 """
 
 from __future__ import annotations

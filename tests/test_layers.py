@@ -18,6 +18,7 @@ FACADE_AND_ENTRY_POINTS = (
     "labkit.cli",
     "labkit.pytest_plugin",
     "labkit.pytest_ownership",
+    "labkit.pytest_assertion",
     "labkit.labkit_host",
     "labkit.__main__",
 )

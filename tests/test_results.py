@@ -1,7 +1,8 @@
 """Every result a `Lab` verb or `LabkitHost` returns says what the CLI says for it: the CLI
 is driven with the very object (the verb faked to return it), and its output is compared
 with `str(result)`, its `--json` with `result.as_json()`, its exit code with `result.ok`.
-Each repr is one short line. No Docker, no API server."""
+Each repr is one short line, and `assert result.ok, result` shows the text, not the repr
+(labkit's pytest plugin, in a pytester run). No Docker, no API server."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from _pytest.assertion import rewrite
 from diagnose_objects import CP, CP_TAINT, node, snapshot
 
 import labkit.host
+import labkit.version_report
 from labkit.checks.findings import Finding
 from labkit.checks.lab import CheckRun, NodeTiming
 from labkit.checks.report import NOT_CHECKED
@@ -30,9 +33,16 @@ from labkit.lab.problems import Problem
 from labkit.lab.status import ApiStatus, LabStatus, NodeStatus
 from labkit.lab.upgrade import UpgradeResult
 from labkit.pipeline import StepTiming
+from labkit.pytest_assertion import (
+    restore_message_format,
+    results_as_text,
+    show_results_as_text,
+)
 from labkit.results import Result
 from labkit.suites.report import SpecResult, SuiteResult
 from labkit.versions import KubernetesVersion
+
+pytest_plugins = ["pytester"]
 
 NAME = "r29-unit"
 TIMINGS = [StepTiming("create nodes", 2.25), StepTiming("kubeadm init", 30.5)]
@@ -141,16 +151,10 @@ def test_lab_diagnosis(
     assert "V1Node" not in repr(result)
 
 
-@pytest.mark.parametrize("problems", [(), (Problem("api", "it does not answer", "start it"),)])
-def test_lab_status(
-    the_lab: Lab,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    problems: tuple[Problem, ...],
-) -> None:
-    status = LabStatus(
+def lab_status(lab: Lab, problems: tuple[Problem, ...]) -> LabStatus:
+    return LabStatus(
         name=NAME,
-        kubeconfig=the_lab.kubeconfig,
+        kubeconfig=lab.kubeconfig,
         nodes=(
             NodeStatus(f"{NAME}-control-plane", ROLE_CONTROL_PLANE, "running", "10.1.0.2", "Ready"),
             NodeStatus(f"{NAME}-worker", ROLE_WORKER, "exited", None, "API unreachable"),
@@ -160,6 +164,19 @@ def test_lab_status(
         timings={"create nodes": 2.25},
         upgrade={"from": "v1.36.3", "to": "v1.37.2", "pending": [f"{NAME}-worker"]},
     )
+
+
+API_DOWN = Problem("api", "it does not answer", "start it")
+
+
+@pytest.mark.parametrize("problems", [(), (API_DOWN,)])
+def test_lab_status(
+    the_lab: Lab,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    problems: tuple[Problem, ...],
+) -> None:
+    status = lab_status(the_lab, problems)
     monkeypatch.setattr(Lab, "status", lambda self: status)
     assert status.ok is not problems
     assert_cli_says(capsys, status, ["lab", "status", NAME])
@@ -303,4 +320,116 @@ def test_exec_result_repr_says_the_command_and_sizes_not_the_output() -> None:
     result = ExecResult(("kubectl", "get", "pods", "-A"), 0, "x" * 100_000, "")
     assert repr(result) == (
         "<ExecResult `kubectl get pods -A` exited 0, stdout 100000 chars, stderr 0 chars>"
+    )
+
+
+class AssertionMessage:
+    """A plugin for a pytester run (in this process) whose `message` fixture is `value`."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    @pytest.fixture
+    def message(self) -> object:
+        return self.value
+
+
+ASSERTS_ON_ITS_MESSAGE = """
+def test_the_message(message):
+    assert message.ok, message
+"""
+# How pytest's report starts the first line of an assertion's message, and the next ones.
+FIRST, NEXT = "E       AssertionError: ", "E         "
+
+
+def assertion_message(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, message: object
+) -> list[str]:
+    """The lines pytest shows as the message of `assert message.ok, message`, run with the
+    plugins pytest loads (labkit's by its entry point) and with the format put back after."""
+    # pytest's header lists the node images (tests/test_version.py): answered without Docker.
+    monkeypatch.setattr(labkit.version_report, "_node_images", lambda: (None, "not asked"))
+    pytester.makepyfile(ASSERTS_ON_ITS_MESSAGE)
+    before = rewrite._format_assertmsg
+    run = pytester.runpytest(plugins=[AssertionMessage(message)])
+    assert rewrite._format_assertmsg is before
+    run.assert_outcomes(failed=1)
+    output = run.outlines
+    start = next(i for i, line in enumerate(output) if line.startswith(FIRST))
+    lines = [output[start].removeprefix(FIRST)]
+    for line in output[start + 1 :]:
+        # An empty line of the message is `E` and the indent; pytest's `assert` line ends it.
+        if not line.startswith(NEXT.rstrip()) or line.startswith("E       assert "):
+            break
+        lines.append(line.removeprefix(NEXT))
+    return lines
+
+
+def failing_results(tmp_path: Path) -> dict[str, Result]:
+    broken = snapshot([node(CP, taints=[CP_TAINT])])
+    fix = "run `make host` (labkit/host/setup.sh)"
+    return {
+        "check": failing_check(lab()),
+        "diagnose": LabDiagnosis(tuple(diagnose_snapshot(broken)), broken),
+        "status": lab_status(lab(), (API_DOWN,)),
+        "conformance": suite_result(tmp_path, failed=True),
+        "doctor": DoctorReport(
+            (
+                DoctorCheck("engine", True, "Docker 27.1 (API 1.46)"),
+                DoctorCheck("privileged containers", True, "a privileged container runs"),
+                DoctorCheck("inotify", False, "max_user_instances 128 (needs 512)", fix),
+                DoctorCheck("node images", False, "none", "run `make image`"),
+            )
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["check", "diagnose", "status", "conformance", "doctor"])
+def test_assert_result_ok_with_the_result_shows_the_cli_text(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
+) -> None:
+    result = failing_results(tmp_path)[kind]
+    # Longer than the 240 characters pytest cuts a message's repr to.
+    assert len(str(result)) > 240
+    assert assertion_message(pytester, monkeypatch, result) == str(result).splitlines()
+
+
+class NotLabkit:
+    ok = False
+
+    def __str__(self) -> str:
+        return "what a NotLabkit prints"
+
+    def __repr__(self) -> str:
+        return f"<NotLabkit {'x' * 300}>"
+
+
+def test_any_other_message_is_still_its_repr_cut_short(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (message,) = assertion_message(pytester, monkeypatch, NotLabkit())
+    assert message.startswith("<NotLabkit xxx") and "..." in message
+    assert len(message) < len(repr(NotLabkit()))
+
+
+def test_a_pytest_without_the_message_format_keeps_its_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = pytester.parseconfig()
+    monkeypatch.delattr(rewrite, "_format_assertmsg")
+    show_results_as_text(config)
+    restore_message_format(config)
+    assert not hasattr(rewrite, "_format_assertmsg")
+
+
+class TextlessCheckRun(CheckRun):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_result_whose_text_fails_goes_to_pytests_format_as_it_is() -> None:
+    format_message = results_as_text(lambda message: f"found {type(message).__name__}")
+    assert format_message(failing_check(lab())) == "found str"
+    assert (
+        format_message(TextlessCheckRun(NAME, (), (), 48, (), 0.0, 1.0)) == "found TextlessCheckRun"
     )
