@@ -93,15 +93,20 @@ install_packages() {
     [[ -e /usr/lib/$(uname -m)-linux-gnu/libc.a ]] || [[ " ${wanted[*]} " == *" build-essential "* ]] ||
         wanted+=(build-essential)
     command -v patch >/dev/null || wanted+=(patch)
+    # runc is built with seccomp (cgo), linking Debian's libseccomp statically through
+    # pkg-config (labkit/nodeimage/components.py runc()).
+    [[ -e /usr/lib/$(uname -m)-linux-gnu/libseccomp.a ]] || wanted+=(libseccomp-dev)
+    command -v pkg-config >/dev/null || wanted+=(pkg-config)
     if [[ ${#wanted[@]} -eq 0 ]]; then
-        say "packages: docker engine, debootstrap, go and a C toolchain already present"
+        say "packages: docker engine, debootstrap, go, a C toolchain and libseccomp already present"
         return
     fi
     command -v apt-get >/dev/null ||
         die "missing ${wanted[*]} and this is not a Debian-like host; install them yourself"
     apt_install "${wanted[@]}" ||
         die "could not install ${wanted[*]} with apt-get (see above); install a Docker Engine" \
-            "(docker.io or docker-ce), debootstrap, Go, build-essential and patch" \
+            "(docker.io or docker-ce), debootstrap, Go, build-essential, patch," \
+            "libseccomp-dev and pkg-config" \
             "yourself, then run this again"
 }
 
