@@ -17,6 +17,8 @@ ROLE_CONTROL_PLANE = CONTROL_PLANE
 ROLE_WORKER = "worker"
 # Not a node: the container in front of several control planes' API servers.
 ROLE_LOAD_BALANCER = "load-balancer"
+# Not a node either: the lab's image registry, which every node's containerd mirrors through.
+ROLE_REGISTRY = "registry"
 Role = Literal["control-plane", "worker"]
 ROLES: tuple[Role, ...] = (ROLE_CONTROL_PLANE, ROLE_WORKER)
 

@@ -28,6 +28,7 @@ from labkit.lab import attach, bringup, export_logs, images, lifecycle, status, 
 from labkit.lab.exported_logs import ExportedLogs
 from labkit.lab.model import LabModel
 from labkit.lab.node import ExecFailed, ExecResult, Node
+from labkit.lab.push import PushResult, push_images
 from labkit.pipeline import Progress
 from labkit.spec import LabSpec
 from labkit.suites import run as suites_run
@@ -111,6 +112,11 @@ class Lab(LabModel):
         node); returns the nodes that lacked it."""
         targets = self.nodes if nodes is None else [self.node(n) for n in nodes]
         return images.load_image(self.client, reference, targets, say=say)
+
+    def push(self, *references: str, say: Callable[[str], None] = print) -> PushResult:
+        """Push images from the host's Docker into the lab's registry: pods then pull them
+        by their own names, with `imagePullPolicy: Always`, or as `localhost:<port>/...`."""
+        return push_images(self, references, say=say)
 
     def kubectl(
         self, *args: str, json: bool = False, check: bool = True, timeout: float = 60

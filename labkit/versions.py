@@ -73,6 +73,12 @@ NODE_IMAGE_REPOSITORY = "labkit/node"
 TOOLBOX_IMAGE = f"docker.io/labkit/toolbox:{DEBIAN_SUITE}"
 # In front of several control planes: Debian's haproxy (kind's envoy cannot be built here).
 LOAD_BALANCER_IMAGE = f"labkit/load-balancer:{DEBIAN_SUITE}"
+# Each lab's registry: distribution, the newest v3 the module proxy serves (kind's docs run
+# `registry:3`). Its content image holds a release's images, so a lab's registry starts
+# with them in place.
+DISTRIBUTION_VERSION = "v3.1.2"
+REGISTRY_IMAGE = f"labkit/registry:{DISTRIBUTION_VERSION}"
+REGISTRY_CONTENT_REPOSITORY = "labkit/registry-content"
 
 # The minor after the newest supported one is taken as a pre-release only (v1.38.0-beta.0,
 # the only 1.38 the module proxy serves), and only when named: never a default.

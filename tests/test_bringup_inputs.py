@@ -10,17 +10,27 @@ import pytest
 
 from labkit.errors import LabkitError, StepFailed
 from labkit.lab import bringup
+from labkit.lab.registry import content_reference
 from labkit.lab.state import LabState
 from labkit.naming import LABEL_LAB
 from labkit.pipeline import Progress
 from labkit.spec import LabSpec
+from labkit.versions import REGISTRY_CONTENT_REPOSITORY, REGISTRY_IMAGE
 
 
 class FakeDocker:
     """Just enough of docker.DockerClient to answer lookups and record creations."""
 
-    def __init__(self, images: set[str], containers: list[Any] = (), networks: list[Any] = ()):
+    def __init__(
+        self,
+        images: set[str],
+        containers: list[Any] = (),
+        networks: list[Any] = (),
+        registry_content: bool = True,
+    ):
         self.created: list[str] = []
+        # Each release's registry content, made by its image build, unless told otherwise.
+        self.registry_content = registry_content
         self.images = SimpleNamespace(get=self._get_image)
         self._images = images
         self.containers = SimpleNamespace(
@@ -48,7 +58,8 @@ class FakeDocker:
         return {"Id": name}
 
     def _get_image(self, reference: str) -> Any:
-        if reference not in self._images:
+        content = self.registry_content and reference.startswith(REGISTRY_CONTENT_REPOSITORY)
+        if reference not in self._images and not content:
             raise docker.errors.ImageNotFound(reference)
         return SimpleNamespace(id="sha256:1")
 
@@ -71,6 +82,48 @@ def spec(**fields: Any) -> LabSpec:
 
 def quiet() -> Progress:
     return Progress(quiet=True)
+
+
+def test_missing_registry_content_is_filled_by_the_release_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    the_spec = spec()
+    client = FakeDocker(images={the_spec.node_image}, registry_content=False)
+    built = []
+
+    def build(version: Any, progress: Progress) -> None:
+        built.append(str(version))
+        client._images.add(content_reference(version))
+
+    monkeypatch.setattr("labkit.nodeimage.build.build_node_image", build)
+    with pytest.raises(StepFailed, match="a network was created"):
+        bringup.bring_up(the_spec, client=client, progress=quiet())
+    assert built == [str(the_spec.kubernetes_version)]
+
+
+def test_a_lab_on_its_own_node_image_gets_an_empty_registry_without_a_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = FakeDocker(images={"me/node:dev"}, registry_content=False)
+    monkeypatch.setattr(
+        "labkit.nodeimage.build.build_node_image",
+        lambda *_, **__: pytest.fail("no release build for a node image of the user's"),
+    )
+    monkeypatch.setattr(
+        "labkit.lab.registry.build_registry_image", lambda client, progress: REGISTRY_IMAGE
+    )
+    up = bringup.BringUp(spec=spec(image="me/node:dev"), client=client, progress=quiet())
+    bringup.build_missing_images(up)
+    assert up.registry_image == REGISTRY_IMAGE
+
+
+def test_registry_none_needs_no_registry_image() -> None:
+    client = FakeDocker(images={"me/node:dev"}, registry_content=False)
+    up = bringup.BringUp(
+        spec=spec(image="me/node:dev", registry="none"), client=client, progress=quiet()
+    )
+    bringup.build_missing_images(up)
+    assert up.registry_image == ""
 
 
 def test_a_missing_explicit_image_is_a_clear_error_and_creates_nothing() -> None:

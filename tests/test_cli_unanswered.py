@@ -128,8 +128,15 @@ class FakeDocker:
 class FakeContainers:
     all: list[FakeContainer]
 
-    def list(self, **_: Any) -> list[FakeContainer]:
-        return self.all
+    def list(self, filters: dict[str, Any] | None = None, **_: Any) -> list[FakeContainer]:
+        """Docker's label filter: every `key=value` (or bare key) must match."""
+        labels = (filters or {}).get("label", [])
+        wanted = [w.split("=", 1) for w in ([labels] if isinstance(labels, str) else labels)]
+        return [
+            c
+            for c in self.all
+            if all(c.labels.get(w[0]) == w[1] if len(w) == 2 else w[0] in c.labels for w in wanted)
+        ]
 
 
 CRICTL_PS = {

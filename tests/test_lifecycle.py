@@ -11,7 +11,7 @@ import docker.errors
 import pytest
 from kubernetes import client as k8s
 
-from labkit.constants import ROLE_LOAD_BALANCER
+from labkit.constants import ROLE_LOAD_BALANCER, ROLE_REGISTRY
 from labkit.errors import StepFailed
 from labkit.facade import Lab
 from labkit.lab import lifecycle
@@ -19,6 +19,7 @@ from labkit.lab.lifecycle import START_STEPS, Restart, stop_lab
 from labkit.lab.load_balancer import RESTART_POLICY as LOAD_BALANCER_RESTART
 from labkit.lab.network import LabAddresses
 from labkit.lab.node import RESTART_POLICY, ExecResult, Node
+from labkit.lab.registry import RESTART_POLICY as REGISTRY_RESTART
 from labkit.lab.state import LabState
 from labkit.naming import LABEL_LAB
 from labkit.pipeline import Progress, run_steps
@@ -81,6 +82,7 @@ def lab(tmp_path, monkeypatch) -> Lab:
     monkeypatch.setattr(Node, "exec", run)
     # One control plane: no load balancer (tests that want one set `lab.balancer`).
     monkeypatch.setattr(Lab, "load_balancer", property(lambda lab: getattr(lab, "balancer", None)))
+    monkeypatch.setattr(Lab, "registry", property(lambda lab: getattr(lab, "the_registry", None)))
     nodes = [
         Node(name, role, FakeContainer(name, events, "running", address))  # type: ignore[arg-type]
         for name, role, address in (
@@ -147,6 +149,23 @@ def test_the_load_balancer_stops_last_and_starts_first_keeping_its_policy(lab: L
     assert events(lab)[0] == "start lab-load-balancer"
     assert balancer.container.restart_policy == LOAD_BALANCER_RESTART
     assert all(n.container.restart_policy == RESTART_POLICY for n in lab.nodes)
+
+
+def test_the_registry_stops_after_every_node_and_starts_before_them(lab: Lab) -> None:
+    """Nodes pull through it: it is the last to go and the first back, with its policy."""
+    balancer = with_load_balancer(lab)
+    container = FakeContainer("lab-registry", events(lab), "running", "10.201.7.6")
+    container.restart_policy = dict(REGISTRY_RESTART)
+    lab.the_registry = Node("lab-registry", ROLE_REGISTRY, container)  # type: ignore[attr-defined]
+    stop_lab(lab, progress=quiet())
+    assert events(lab)[-2:] == ["stop lab-load-balancer", "stop lab-registry"]
+    assert container.restart_policy == {"Name": "no"}
+    events(lab).clear()
+    steps = [s for s in START_STEPS if s.name.startswith("start ")]
+    run_steps(steps, Restart(lab=lab, progress=quiet()), quiet())
+    assert events(lab)[:2] == ["start lab-registry", "start lab-load-balancer"]
+    assert container.restart_policy == REGISTRY_RESTART == {"Name": "unless-stopped"}
+    assert balancer.container.restart_policy == LOAD_BALANCER_RESTART
 
 
 def test_stopping_a_stopped_lab_does_nothing(lab: Lab) -> None:

@@ -9,7 +9,14 @@ from labkit.cli.arguments import image_reference
 from labkit.cli.lab_logs import register_export_logs
 from labkit.cli.output import add_json_option, print_result
 from labkit.errors import LabkitError
-from labkit.spec import CNI_CHOICES, CONTROL_PLANE_COUNTS, DEFAULT_NAME, INIT_MODES, MAX_WORKERS
+from labkit.spec import (
+    CNI_CHOICES,
+    CONTROL_PLANE_COUNTS,
+    DEFAULT_NAME,
+    INIT_MODES,
+    MAX_WORKERS,
+    REGISTRY_CHOICES,
+)
 from labkit.versions import DEFAULT_KUBERNETES_VERSION
 
 
@@ -46,6 +53,12 @@ def _register_up(actions: argparse._SubParsersAction) -> None:
     )
     up.add_argument("--cni", choices=CNI_CHOICES, help=f"network plugin (default {CNI_CHOICES[0]})")
     up.add_argument(
+        "--registry",
+        choices=REGISTRY_CHOICES,
+        help="the lab's own image registry, which every node mirrors registry.k8s.io, "
+        "docker.io, ghcr.io and quay.io through (default local)",
+    )
+    up.add_argument(
         "--kubernetes-version",
         help=f"Kubernetes release, picks the node image (default {DEFAULT_KUBERNETES_VERSION})",
     )
@@ -72,7 +85,7 @@ def _register_upgrade(actions: argparse._SubParsersAction) -> None:
 
 
 def _register_inspection(actions: argparse._SubParsersAction) -> None:
-    """down, list, status, kubeconfig, exec, load-image: commands on a lab that is up."""
+    """down, list, status, kubeconfig, exec, load-image, push: commands on a lab that is up."""
     down = actions.add_parser("down", help="remove a lab and everything it created")
     down.add_argument("name")
     down.set_defaults(run=run_down)
@@ -99,6 +112,16 @@ def _register_inspection(actions: argparse._SubParsersAction) -> None:
     load.add_argument("image", type=image_reference)
     load.add_argument("--nodes", nargs="+", help="only these nodes (default: all)")
     load.set_defaults(run=run_load_image)
+
+    push = actions.add_parser(
+        "push",
+        help="push images from the host's Docker into the lab's registry (pods pull them by "
+        "their names or as localhost:PORT/NAME:TAG)",
+    )
+    push.add_argument("name")
+    push.add_argument("images", nargs="+", type=image_reference, metavar="image")
+    add_json_option(push)
+    push.set_defaults(run=run_push)
 
 
 def _register_lifecycle(actions: argparse._SubParsersAction) -> None:
@@ -132,6 +155,7 @@ def run_up(args: argparse.Namespace) -> int:
         control_planes=args.control_planes,
         workers=args.workers,
         cni=args.cni,
+        registry=args.registry,
         kubernetes_version=args.kubernetes_version,
         init=args.init,
     )
@@ -215,6 +239,14 @@ def run_load_image(args: argparse.Namespace) -> int:
     require_running(lab, nodes)
     lab.load_image(args.image, nodes)
     return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from labkit.facade import Lab
+
+    lab = Lab.find(_client(), args.name)
+    say = (lambda line: None) if args.json else print
+    return print_result(lab.push(*args.images, say=say), args)
 
 
 def run_prune(args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
 """`labkit lab up`: bring a lab up as a pipeline of named steps, as kind's create does.
 
-check inputs -> network -> nodes (and a load balancer in front of several control planes)
--> systemd -> user binaries -> kubeadm init -> kubeconfig -> join material -> the other
-control planes, one by one -> the workers (once cluster-info is signed) and the CNI at once
--> Ready.
+check inputs -> network -> nodes (and a load balancer in front of several control planes,
+and the lab's registry) -> registry mirrors -> systemd -> user binaries -> kubeadm init ->
+kubeconfig -> join material -> the other control planes, one by one -> the workers (once
+cluster-info is signed), the CNI and the registry's advertisement at once -> Ready.
 Every input is checked before anything is created; a failed step names itself and the node
 and carries that node's evidence, and the lab is removed unless the caller asked to keep it.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 import docker
 import docker.errors
+from kubernetes import client as k8s
 
 from labkit import host
 from labkit.constants import (
@@ -46,6 +47,13 @@ from labkit.lab.node import ExecFailed, Node, create_node
 from labkit.lab.node_limits import reserve_beyond_limits
 from labkit.lab.node_releases import build_missing_images, prepare_skewed_workers
 from labkit.lab.port_mappings import check_port_mappings_free, claimed_host_ports
+from labkit.lab.registry import (
+    REGISTRY_HOSTING_CONFIGMAP,
+    create_registry,
+    local_registry_hosting,
+    mirror_files,
+    published_port,
+)
 from labkit.lab.state import host_kubeconfig
 from labkit.naming import LABEL_LAB, managed_labels
 from labkit.parallel import parallel
@@ -139,7 +147,9 @@ def create_nodes(up: BringUp) -> None:
     subnet = lab_subnet(up.client, up.network)
     names = [n.name for n in up.spec.node_names()]
     lb_name = up.spec.load_balancer_name
-    addresses = node_addresses(subnet, [*names, *([lb_name] if lb_name else [])])
+    registry = up.spec.registry_name
+    others = [name for name in (lb_name, registry) if name]
+    addresses = node_addresses(subnet, [*names, *others])
     override = up.spec.override_for
 
     def create(node_spec: NodeSpec) -> Node:
@@ -174,8 +184,44 @@ def create_nodes(up: BringUp) -> None:
             avoid_ports=claimed_host_ports(up.spec),
         )
         up.progress.say(f"   load balancer {lb_name} at {addresses[lb_name]}")
+    if registry:
+        up.registry = create_registry(
+            up.client,
+            lab=up.spec.name,
+            network=up.network,
+            address=addresses[registry],
+            image=up.registry_image,
+            avoid_ports=claimed_host_ports(up.spec),
+        )
+        port = published_port(up.registry.container)
+        up.progress.say(f"   registry {registry} at {addresses[registry]}, localhost:{port}")
     api_port = required(up.api_front.fixed_api_port())
     up.addresses = LabAddresses(str(subnet), addresses, api_port)
+
+
+def configure_registry_mirrors(up: BringUp) -> None:
+    """Every node's containerd resolves the public registries' names (and
+    `localhost:<port>`) through the lab's registry: one archive per node, read by
+    containerd at each pull, so nothing restarts."""
+    if up.registry is None:
+        up.progress.say("   registry: none (nodes pull from the names' own hosts)")
+        return
+    files = mirror_files(up.registry.lab_address(), published_port(up.registry.container))
+    data = {path: text.encode() for path, text in files.items()}
+    parallel(up.nodes, lambda node: node.write_files(data))
+    up.progress.say(f"   {', '.join(sorted(p.split('/')[-2] for p in files))}")
+
+
+def advertise_registry(up: BringUp) -> None:
+    """KEP-1755's `kube-public/local-registry-hosting`, as kind's docs publish it."""
+    if up.registry is None:
+        return
+    data = local_registry_hosting(up.registry.lab_address(), published_port(up.registry.container))
+    body = k8s.V1ConfigMap(
+        metadata=k8s.V1ObjectMeta(name=REGISTRY_HOSTING_CONFIGMAP, namespace="kube-public"),
+        data=dict(data),
+    )
+    k8s.CoreV1Api(required(up.api)).create_namespaced_config_map("kube-public", body)
 
 
 def wait_for_systemd(up: BringUp) -> None:
@@ -251,8 +297,8 @@ def install_cni(up: BringUp) -> None:
 def join_workers_and_install_cni(up: BringUp) -> None:
     """The CNI goes in while the workers wait for the signed cluster-info and join (kind
     installs it before joining), so the control plane's flannel, and CoreDNS there, start
-    meanwhile. Each side raises its own StepFailed."""
-    parallel([join_workers, install_cni], lambda step: step(up))
+    meanwhile; the registry's ConfigMap beside them. Each side raises its own StepFailed."""
+    parallel([join_workers, install_cni, advertise_registry], lambda step: step(up))
 
 
 def wait_until_ready(up: BringUp) -> None:
@@ -271,6 +317,7 @@ BRINGUP_STEPS: list[Step[BringUp]] = [
     Step("build missing node images", build_missing_images),
     Step("create network", make_network),
     Step("create nodes", create_nodes),
+    Step("configure registry mirrors", configure_registry_mirrors),
     Step("wait for systemd", wait_for_systemd),
     Step("reserve beyond node limits", reserve_beyond_limits),
     Step("prepare skewed workers", prepare_skewed_workers),

@@ -37,6 +37,9 @@ class BringUp:
     nodes: list[Node] = field(default_factory=list)
     addresses: LabAddresses | None = None
     load_balancer: Node | None = None
+    registry: Node | None = None
+    # What the lab's registry starts from: the release's content image, or the empty one.
+    registry_image: str = ""
     token: BootstrapToken = field(default_factory=BootstrapToken.generate)
     # Encrypts the shared keys in the kubeadm-certs Secret (several control planes only).
     certificate_key: str = field(default_factory=generate_certificate_key)

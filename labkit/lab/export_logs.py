@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from labkit.constants import KUBECTL_ON_NODE, ROLE_LOAD_BALANCER
+from labkit.constants import KUBECTL_ON_NODE, ROLE_LOAD_BALANCER, ROLE_REGISTRY
 from labkit.errors import LabkitError
 from labkit.lab.exported_logs import ERRORS_FILE, ExportedLogs
 from labkit.lab.model import LabModel
@@ -30,6 +30,9 @@ from labkit.lab.node import Node
 
 _Result = TypeVar("_Result")
 DEFAULT_PARENT = "labkit-logs"
+
+# The lab's containers that are not nodes of the cluster.
+_NOT_NODES = (ROLE_LOAD_BALANCER, ROLE_REGISTRY)
 
 
 @dataclass(frozen=True)
@@ -191,8 +194,8 @@ def _export_node(
             f"docker logs {node.name}",
         ),
     )
-    if node.role == ROLE_LOAD_BALANCER:
-        return  # haproxy logs to stdout: its docker logs are all it has
+    if node.role in _NOT_NODES:
+        return  # haproxy and the registry log to stdout: their docker logs are all they have
     if collection.state != "running":
         collection.skipped = [*(f.name for f in NODE_FILES), VAR_LOG]
         return
@@ -270,7 +273,7 @@ def export_logs(
     ]
     jobs += [
         (
-            Collection(f"{n.role if n.role == ROLE_LOAD_BALANCER else 'node'} {n.name}"),
+            Collection(f"{n.role if n.role in _NOT_NODES else 'node'} {n.name}"),
             lambda p, n=n: _export_node(n, target / n.name, timeouts, p),
         )
         for n in containers

@@ -28,6 +28,7 @@ from labkit.constants import (
     API_SERVER_STOP_TIMEOUT,
     NODE_STOP_TIMEOUT,
     ROLE_LOAD_BALANCER,
+    ROLE_REGISTRY,
 )
 from labkit.errors import StepFailed
 from labkit.lab import waits
@@ -149,10 +150,24 @@ def _load_balancer(run: Restart) -> list[Node]:
     return [found] if found else []
 
 
+def stop_registry(run: Restart) -> None:
+    _stop_nodes(run, _registry(run))
+
+
+def _registry(run: Restart) -> list[Node]:
+    found = run.lab.registry
+    if found is None:
+        run.progress.say("   none: the lab has no registry")
+    else:
+        found.container.reload()
+    return [found] if found else []
+
+
 STOP_STEPS: list[Step[Restart]] = [
     Step("stop workers", stop_workers),
     Step("stop control plane", stop_control_plane),
     Step("stop load balancer", stop_load_balancer),
+    Step("stop registry", stop_registry),
 ]
 
 
@@ -183,7 +198,11 @@ def _start_nodes(run: Restart, nodes: list[Node]) -> None:
 
 
 def _start(lab: LabModel, node: Node) -> None:
-    policy = LOAD_BALANCER_RESTART if node.role == ROLE_LOAD_BALANCER else RESTART_POLICY
+    policy = (
+        LOAD_BALANCER_RESTART
+        if node.role in (ROLE_LOAD_BALANCER, ROLE_REGISTRY)
+        else RESTART_POLICY
+    )
     node.container.update(restart_policy=dict(policy))
     try:
         if node.container.status == "paused":
@@ -203,6 +222,10 @@ def _start(lab: LabModel, node: Node) -> None:
             f"stop it, then run `labkit lab start {lab.name}` again",
         ) from None
     node.container.reload()
+
+
+def start_registry(run: Restart) -> None:
+    _start_nodes(run, _registry(run))
 
 
 def start_load_balancer(run: Restart) -> None:
@@ -267,6 +290,7 @@ def wait_until_ready(run: Restart) -> None:
 
 START_STEPS: list[Step[Restart]] = [
     Step("read the lab", read_lab),
+    Step("start registry", start_registry),
     Step("start load balancer", start_load_balancer),
     Step("start control plane", start_control_plane),
     Step("start workers", start_workers),

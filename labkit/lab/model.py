@@ -21,6 +21,7 @@ from labkit.errors import LabkitError, shown
 from labkit.lab.load_balancer import find_load_balancer
 from labkit.lab.network import LabAddresses
 from labkit.lab.node import Node, find_nodes
+from labkit.lab.registry import find_registry
 from labkit.lab.removal import remove_labelled
 from labkit.lab.state import LabState, remove_every_lab_state
 from labkit.naming import LABEL_LAB, LABEL_MANAGED
@@ -79,10 +80,16 @@ class LabModel:
         return find_load_balancer(self.client, self.name)
 
     @property
+    def registry(self) -> Node | None:
+        """The lab's image registry; None with `registry: none`."""
+        return find_registry(self.client, self.name)
+
+    @property
     def containers(self) -> list[Node]:
-        """The nodes, then the load balancer if there is one: every container of the lab."""
-        balancer = self.load_balancer
-        return [*self.nodes, *([balancer] if balancer else [])]
+        """The nodes, then the load balancer and the registry if there are: every container
+        of the lab."""
+        others = [self.load_balancer, self.registry]
+        return [*self.nodes, *(node for node in others if node)]
 
     @property
     def api_front(self) -> Node:

@@ -10,7 +10,7 @@ import signal
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,6 +187,22 @@ class Node:
         self.exec(["mkdir", "-p", directory])
         self.container.put_archive(directory, buffer.getvalue())
 
+    def write_files(self, files: Mapping[str, bytes], mode: int = 0o644) -> None:
+        """Several files (absolute path -> content) in one archive, their directories made."""
+        buffer = io.BytesIO()
+        now = int(time.time())
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            directories = sorted({p for path in files for p in _parents(path)})
+            for directory in directories:
+                info = tarfile.TarInfo(directory)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+                archive.addfile(info)
+            for path, data in files.items():
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.size, info.mode, info.mtime = len(data), mode, now
+                archive.addfile(info, io.BytesIO(data))
+        self.container.put_archive("/", buffer.getvalue())
+
     def journal(self, unit: str | None = None, lines: int = 80) -> str:
         command = ["journalctl", "--no-pager", "-o", "short-precise", "-n", str(lines)]
         if unit:
@@ -283,6 +299,12 @@ def create_node(
     return Node(name=name, role=role, container=container)
 
 
+def _parents(path: str) -> list[str]:
+    """`etc`, `etc/containerd`, ... of `/etc/containerd/config.toml`, as a tar names them."""
+    parts = path.strip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def run_publishing_api_port(
     client: docker.DockerClient,
     image: str,
@@ -292,14 +314,29 @@ def run_publishing_api_port(
 ) -> Container:
     """Run a container that publishes the API port on 127.0.0.1 at a host port chosen here
     (never one of `avoid_ports`) and bound explicitly, beside the user's `user_ports`."""
+    return run_publishing_port(
+        client, image, settings, _PUBLISHED_API_PORT, user_ports, avoid_ports
+    )
+
+
+def run_publishing_port(
+    client: docker.DockerClient,
+    image: str,
+    settings: dict[str, Any],
+    container_port: str,
+    user_ports: dict[str, list[tuple[str, int]]] | None = None,
+    avoid_ports: Collection[int] = (),
+) -> Container:
+    """Run a container that publishes `container_port` (`6443/tcp`) on 127.0.0.1 at a host
+    port chosen here and bound explicitly, so that it keeps it across restarts."""
     user_ports = user_ports or {}
     refused: list[int] = []
     for _ in range(_API_PORT_TRIES):
         port = free_host_port({*bound_host_ports(client), *refused, *avoid_ports})
-        api_binding = ("127.0.0.1", port)
-        published = {**user_ports, _PUBLISHED_API_PORT: api_binding}
-        if _PUBLISHED_API_PORT in user_ports:
-            published[_PUBLISHED_API_PORT] = [*user_ports[_PUBLISHED_API_PORT], api_binding]
+        binding = ("127.0.0.1", port)
+        published = {**user_ports, container_port: binding}
+        if container_port in user_ports:
+            published[container_port] = [*user_ports[container_port], binding]
         try:
             return client.containers.run(image, ports=published, **settings)
         except docker.errors.APIError as error:
@@ -310,7 +347,7 @@ def run_publishing_api_port(
             remove_quietly(lambda: client.containers.get(settings["name"]).remove(force=True))
             refused.append(port)
     raise StepFailed(
-        operation="publish the API server's port",
+        operation=f"publish port {container_port}",
         node=settings["name"],
         reason=f"Docker refused {_API_PORT_TRIES} host ports on 127.0.0.1 as taken "
         f"({', '.join(map(str, refused))}): something claims ports as fast as labkit "

@@ -28,6 +28,28 @@ def build_missing_images(up: BringUp) -> None:
         build_load_balancer_image(up.client, up.progress)
     elif not missing:
         up.progress.say("   none missing")
+    if up.spec.registry_name:
+        up.registry_image = _registry_image(up)
+
+
+def _registry_image(up: BringUp) -> str:
+    """The release's content image (made by its image build); for a lab on a node image of
+    the user's, the empty registry unless labkit's content of the release is there."""
+    from labkit.lab.registry import build_registry_image, content_reference
+    from labkit.nodeimage.build import build_node_image
+
+    content = content_reference(up.spec.kubernetes_version)
+    if image_exists(up.client, content):
+        return content
+    if up.spec.image:
+        up.progress.say(
+            f"   {content} is missing and the lab runs its own node image: its registry "
+            "starts empty (`labkit lab push` fills it)"
+        )
+        return build_registry_image(up.client, up.progress)
+    up.progress.say(f"   {content} is missing: filling it from the release's images")
+    build_node_image(up.spec.kubernetes_version, progress=up.progress)
+    return content
 
 
 def prepare_skewed_workers(up: BringUp) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from labkit.constants import API_SERVER_PORT, manifest_path
+from labkit.constants import API_SERVER_PORT, ROLE_LOAD_BALANCER, ROLE_REGISTRY, manifest_path
 from labkit.lab.runtime import RuntimeContainer, newest
 from labkit.spec import etcd_quorum
 
@@ -31,11 +31,17 @@ def on_node(lab: str, node: str, command: str) -> str:
     return f"`labkit lab exec {lab} {node} -- {command}`"
 
 
+# What a stopped container of the lab is called, by role, when it is not a node.
+_NOT_NODES = {ROLE_LOAD_BALANCER: "load balancer", ROLE_REGISTRY: "registry"}
+
+
 def container_stopped(
-    lab: str, name: str, status: str, *, load_balancer: bool = False, ending: str = ""
+    lab: str, name: str, status: str, *, role: str = "", ending: str = ""
 ) -> Problem:
     """A container of the lab that is not running; `ending` is what Docker says of it."""
-    what, kind = ("load balancer", "container") if load_balancer else ("node container", "node")
+    what, kind = (
+        (_NOT_NODES[role], "container") if role in _NOT_NODES else ("node container", "node")
+    )
     said = f" ({ending})" if ending else ""
     return Problem(
         f"{kind}/{name}",

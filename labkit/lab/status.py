@@ -26,6 +26,7 @@ from labkit.constants import (
     API_REQUEST_TIMEOUT,
     API_SERVER_PORT,
     ROLE_LOAD_BALANCER,
+    ROLE_REGISTRY,
 )
 from labkit.errors import LabkitError
 from labkit.lab import problems
@@ -33,6 +34,7 @@ from labkit.lab.api import API_FAILURES, failure_reason
 from labkit.lab.model import LabModel
 from labkit.lab.node import Node
 from labkit.lab.problems import Problem
+from labkit.lab.registry import published_port
 from labkit.lab.runtime import last_log_reason, read_runtime
 from labkit.lab.waits import is_ready
 from labkit.results import Result
@@ -118,8 +120,10 @@ def lab_status(lab: LabModel) -> LabStatus:
         networks = node.container.attrs["NetworkSettings"]["Networks"]
         ip = next(iter(networks.values()), {}).get("IPAddress") if networks else None
         unknown = "unknown" if api_error is None else "API unreachable"
-        if node.role == ROLE_LOAD_BALANCER:
+        if node.role in (ROLE_LOAD_BALANCER, ROLE_REGISTRY):
             unknown = "-"  # not a node of the cluster
+        if node.role == ROLE_REGISTRY and node.container.status == "running":
+            unknown = f"localhost:{published_port(node.container)}"
         nodes.append(
             NodeStatus(
                 node.name,
@@ -157,8 +161,8 @@ def _kubernetes_state(lab: LabModel) -> tuple[str | None, dict[str, str], str | 
 
 
 def lab_problems(lab: LabModel, server: str | None, api_error: str | None) -> list[Problem]:
-    """Stopped containers (nodes, the load balancer), then why the API does not answer (if
-    it does not)."""
+    """Stopped containers (nodes, the load balancer, the registry), then why the API does
+    not answer (if it does not)."""
     front = lab.api_front
     problems = [p for p in (stopped_node(lab, node) for node in lab.containers) if p]
     if front.container.status != "running":
@@ -191,9 +195,7 @@ def stopped_node(lab: LabModel, node: Node) -> Problem | None:
     ending = f"exit code {state.get('ExitCode')}, finished {state.get('FinishedAt', '?')}"
     if state.get("Error"):
         ending += f", {state['Error']}"
-    return problems.container_stopped(
-        lab.name, node.name, status, load_balancer=node.role == ROLE_LOAD_BALANCER, ending=ending
-    )
+    return problems.container_stopped(lab.name, node.name, status, role=node.role, ending=ending)
 
 
 def published_api_port(node: Node) -> int | None:

@@ -1,8 +1,9 @@
 """`labkit image build`: a node image with a real Kubernetes, built entirely offline.
 
 The pipeline: Go builds of every component (cached by their inputs), the list of images
-the release's kubeadm expects, two Debian root filesystems, the component images, and
-the node image assembled in one container and committed, with every image preloaded.
+the release's kubeadm expects, two Debian root filesystems, the component images, the
+node image assembled in one container and committed, with every image preloaded, and the
+labs' registry content of the release (the same images, pushed).
 A build whose inputs all match the existing image's label does nothing.
 """
 
@@ -351,12 +352,22 @@ def _set_node_metadata(build: ImageBuild, staged: str) -> None:
     )
 
 
+def fill_registry_content(build: ImageBuild) -> None:
+    """What a lab's registry of this release starts with: the images the node carries, so
+    that a pod pulls them with `imagePullPolicy: Always` (labkit.lab.registry)."""
+    from labkit.lab.registry import fill_content
+
+    references = [recipe.reference for recipe in build.component_images]
+    fill_content(build.client, build.version, references, build.progress)
+
+
 BUILD_STEPS: list[Step[ImageBuild]] = [
     Step("build static binaries (Go)", build_go_components),
     Step("make Debian root filesystems", make_root_filesystems),
     Step("build component images", build_component_images),
     Step("compare inputs with the existing image", decide_inputs),
     Step("assemble node image", assemble_node_image),
+    Step("fill the registry's content", fill_registry_content),
 ]
 
 

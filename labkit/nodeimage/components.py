@@ -19,6 +19,7 @@ from labkit.versions import (
     CONTAINERD_VERSION,
     CRI_TOOLS_STAGING_VERSION,
     CRI_TOOLS_VERSION,
+    DISTRIBUTION_VERSION,
     FLANNEL_CNI_PLUGIN_MODULE_VERSION,
     FLANNEL_VERSION,
     RUNC_VERSION,
@@ -199,6 +200,19 @@ def cni_plugins() -> GoComponent:
         packages=tuple(f"{module}/plugins/{plugin}" for plugin in CNI_PLUGINS),
         ldflags=(f"-X {module}/pkg/utils/buildversion.BuildVersion={CNI_PLUGINS_VERSION}",),
         go_directive="1.26.8",
+    )
+
+
+def distribution() -> GoComponent:
+    module = "github.com/distribution/distribution/v3"
+    return GoComponent(
+        name="distribution",
+        module=module,
+        version=DISTRIBUTION_VERSION,
+        packages=(f"{module}/cmd/registry",),
+        ldflags=(f"-X {module}/version.version={DISTRIBUTION_VERSION}",),
+        tags=STATIC_GO_TAGS,
+        go_directive="1.26.0",
     )
 
 

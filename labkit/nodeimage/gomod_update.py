@@ -36,6 +36,7 @@ def update_committed_modules(
         components.containerd(),
         components.runc(),
         components.cni_plugins(),
+        components.distribution(),
     ):
         written.append(_write(component, log, into))
     return written

@@ -17,7 +17,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from labkit.constants import API_SERVER_PORT, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER, ROLE_WORKER
+from labkit.constants import (
+    API_SERVER_PORT,
+    ROLE_CONTROL_PLANE,
+    ROLE_LOAD_BALANCER,
+    ROLE_REGISTRY,
+    ROLE_WORKER,
+)
 from labkit.spec.fields import cut
 from labkit.versions import DEFAULT_VERSION, KubernetesVersion
 from labkit.yamldata import thaw
@@ -38,6 +44,8 @@ def etcd_quorum(members: int) -> int:
 
 # The first choice is the default.
 CNI_CHOICES = ("flannel", "none")
+# `local`: the lab's own registry, every node's mirror of the public registries' names.
+REGISTRY_CHOICES = ("local", "none")
 INIT_MODES = ("whole", "phases")
 
 # kind's defaults, so that a lab and a kind cluster can be compared like for like.
@@ -150,6 +158,7 @@ class LabSpec:
     control_planes: int = 1
     workers: int = 0
     cni: str = "flannel"
+    registry: str = "local"
     networking: Networking = field(default_factory=Networking)
     kubeadm: Patches = field(default_factory=_empty)
     nodes: Mapping[str, NodeOverride] = field(default_factory=_empty)
@@ -183,6 +192,7 @@ class LabSpec:
         control_planes: int | None = None,
         workers: int | None = None,
         cni: str | None = None,
+        registry: str | None = None,
         kubernetes_version: str | KubernetesVersion | None = None,
         image: str | None = None,
         init: str | None = None,
@@ -194,6 +204,7 @@ class LabSpec:
             "controlPlanes": control_planes,
             "workers": workers,
             "cni": cni,
+            "registry": registry,
             "image": image,
             "init": init,
             "kubernetesVersion": version,
@@ -254,6 +265,11 @@ class LabSpec:
     def load_balancer_name(self) -> str | None:
         """The container in front of the API servers, when there are several."""
         return f"{self.name}-{ROLE_LOAD_BALANCER}" if self.is_ha else None
+
+    @property
+    def registry_name(self) -> str | None:
+        """The lab's registry container, unless `registry: none`."""
+        return f"{self.name}-{ROLE_REGISTRY}" if self.registry == "local" else None
 
     @property
     def control_plane_endpoint(self) -> str:
