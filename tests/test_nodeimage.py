@@ -383,3 +383,35 @@ def test_a_module_the_proxy_refuses_is_named_in_the_failure(tmp_path: Path) -> N
         gomod.run_go([str(script), "mod", "tidy"], tmp_path, component, "go mod tidy", print)
     assert "does not serve sigs.k8s.io/iptables-wrappers@v1.0.0" in failure.value.reason
     assert "k8s.io/kubernetes v1.38.0-beta.0 needs" in failure.value.reason
+
+
+def test_two_builds_of_one_component_at_once_build_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parallel bring-ups that both miss an image: the second waits and finds the first's."""
+    import threading
+    import time
+
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(gomod, "go_version", lambda toolchain="": "go1.26.8")
+    builds = []
+
+    def build_into(component, source, output, log) -> None:
+        builds.append(output)
+        time.sleep(0.3)
+        output.mkdir(parents=True)
+        for binary in component.binaries():
+            (output / binary).write_text("built")
+
+    monkeypatch.setattr(gomod, "_build_into", build_into)
+    component = components.pause()
+    outputs: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: outputs.append(gomod.build(component, lambda _: None)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1 and outputs == [builds[0], builds[0]]

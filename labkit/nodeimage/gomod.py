@@ -8,6 +8,7 @@ generated into the cache and resolved with `go mod tidy` through the module prox
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -187,9 +188,29 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
     source = module_dir(component, log)
     key = build_key(component, source)
     output = cache_dir() / "bin" / f"{component.name}-{component.version}-{key}"
+    if _built(component, output, log):
+        return output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Two bring-ups that both miss an image (parallel scenarios) build it once: the second
+    # waits for the first's lock and then finds its output.
+    with output.with_name(output.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _built(component, output, log):
+            return output
+        _build_into(component, source, output, log)
+    return output
+
+
+def _built(component: GoComponent, output: Path, log: Callable[[str], None]) -> bool:
     if all((output / b).exists() for b in component.binaries()):
         log(f"{component.name} {component.version}: cached in {output}")
-        return output
+        return True
+    return False
+
+
+def _build_into(
+    component: GoComponent, source: Path, output: Path, log: Callable[[str], None]
+) -> None:
     partial = output.with_name(output.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -211,7 +232,6 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
     run_go(command, source, component, f"go build {component.name}", log)
     shutil.rmtree(output, ignore_errors=True)
     partial.rename(output)
-    return output
 
 
 def run_go(
