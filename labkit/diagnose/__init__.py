@@ -9,7 +9,7 @@ module's `RULES` is listed in `_RULE_SETS` below.
 
 from __future__ import annotations
 
-from labkit.diagnose import control_plane, nodes, pods, scheduling
+from labkit.diagnose import control_plane, nodes, pods, registry, scheduling
 from labkit.diagnose.fetch import fetch_snapshot
 from labkit.diagnose.report import LabDiagnosis, as_data, format_text, looked_at
 from labkit.diagnose.rules import Rule, RuleSet, in_running_order, run_rules
@@ -18,7 +18,13 @@ from labkit.lab.model import LabModel
 from labkit.lab.runtime import RuntimeContainer
 
 # pods before scheduling: within an area, rules run in the order listed here.
-_RULE_SETS: tuple[RuleSet, ...] = (control_plane.RULES, nodes.RULES, pods.RULES, scheduling.RULES)
+_RULE_SETS: tuple[RuleSet, ...] = (
+    control_plane.RULES,
+    nodes.RULES,
+    registry.RULES,
+    pods.RULES,
+    scheduling.RULES,
+)
 
 
 def registered_rules() -> list[Rule]:

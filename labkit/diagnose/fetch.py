@@ -13,11 +13,13 @@ import docker.errors
 from kubernetes import client as k8s
 
 from labkit.constants import API_REQUEST_TIMEOUT
+from labkit.diagnose.pods import images_failing_to_pull
 from labkit.diagnose.snapshot import JOURNAL_UNITS, LabSnapshot, suspect_nodes
 from labkit.errors import LabkitError
 from labkit.lab.api import failure_reason
 from labkit.lab.model import LabModel
 from labkit.lab.node import Node
+from labkit.lab.registry import published_port, registry_tags
 from labkit.lab.runtime import read_runtime
 from labkit.spec import DEFAULT_POD_SUBNET
 
@@ -37,12 +39,18 @@ def fetch_snapshot(lab: LabModel, *, journal_lines: int = JOURNAL_LINES) -> LabS
         if containers[node.name] not in ("running", "removed")
     }
     balancer = lab.load_balancer
+    registry = lab.registry
+    registry_status = container_status(registry) if registry else None
     snapshot = LabSnapshot(
         lab=lab.name,
         control_plane=control_plane.name,
         control_planes=tuple(n.name for n in lab.control_planes),
         load_balancer=balancer.name if balancer else None,
         load_balancer_status=container_status(balancer) if balancer else None,
+        registry=registry.name if registry else None,
+        registry_status=registry_status,
+        registry_address=registry.fixed_address() if registry else None,
+        registry_port=published_port(registry.container) if registry else None,
         containers=containers,
         consoles=consoles,
         pod_subnet=_pod_subnet(lab),
@@ -55,8 +63,13 @@ def fetch_snapshot(lab: LabModel, *, journal_lines: int = JOURNAL_LINES) -> LabS
     runtime, runtime_error = None, None
     if snapshot.api_error is not None and containers[control_plane.name] == "running":
         runtime, runtime_error = read_runtime(control_plane)
+    tags = {}
+    if snapshot.registry_port is not None and registry_status == "running":
+        port = snapshot.registry_port
+        tags = {image: registry_tags(port, image) for image in images_failing_to_pull(snapshot)}
     return replace(
         snapshot,
+        registry_tags=tags,
         journals=journals,
         control_plane_runtime=runtime,
         control_plane_runtime_error=runtime_error,

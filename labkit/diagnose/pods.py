@@ -3,6 +3,7 @@ the scheduler could place it on (scheduling has its own module)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from labkit.diagnose.snapshot import (
     is_failing,
     pod_subject,
 )
+from labkit.errors import LabkitError
+from labkit.lab import problems
+from labkit.lab.registry import CERTS_DIR, REGISTRY_PORT, split_reference
 
 RULES = RuleSet("pods")
 
@@ -64,6 +68,15 @@ def pull_policy(container: k8s.V1Container | None, image: str) -> str:
     return "IfNotPresent" if "@" in image or tag != "latest" else "Always"
 
 
+def images_failing_to_pull(snapshot: LabSnapshot) -> set[str]:
+    """The images pods wait to pull, as their specs name them."""
+    images = set()
+    for pod, status, _ in _failing_containers(snapshot, IMAGE_PULL_REASONS):
+        spec = container_spec(pod, status.name)
+        images.add(spec.image if spec is not None and spec.image else status.image)
+    return images
+
+
 @RULES.rule()
 def image_pull(snapshot: LabSnapshot) -> Iterator[Diagnosis]:
     """One diagnosis per pod: its containers often share the image (flannel's two do), and
@@ -93,26 +106,11 @@ def _image_pull(
         for e in snapshot.events_about("Pod", pod.metadata.namespace, pod.metadata.name)
         if (e.message or "").startswith("Failed to pull image")
     ]
-    nodes = f" --nodes {node}" if node else ""
-    loads = " and ".join(
-        f"`labkit lab load-image {snapshot.lab} {image}{nodes}`" for image in policies
-    )
-    fix = (
-        f"no registry is reachable from the lab's nodes: load the image from the host's "
-        f"Docker with {loads} (pull or build it on the host first)"
-    )
-    always = [image for image, policy in policies.items() if policy == "Always"]
-    if always:
-        fix += (
-            f"; imagePullPolicy is Always for {', '.join(always)} (the default for "
-            "`:latest` or no tag), so the kubelet pulls even when the node has the image: "
-            "set `imagePullPolicy: IfNotPresent` or tag the image"
-        )
+    said = [*((w.message or "") for _, w in containers), *((e.message or "") for e in events)]
+    if snapshot.registry is None:
+        fix = _side_load_fix(snapshot, policies, node)
     else:
-        fix += (
-            f"; its imagePullPolicy {'/'.join(sorted(set(policies.values())))} then uses "
-            "the loaded image"
-        )
+        fix = "; ".join(_registry_fix(snapshot, image, node, said) for image in policies)
     images = ", ".join(policies)
     return Diagnosis(
         "pod.image-pull",
@@ -126,6 +124,93 @@ def _image_pull(
         ),
         fix,
     )
+
+
+def _side_load_fix(snapshot: LabSnapshot, policies: dict[str, str], node: str | None) -> str:
+    """A lab without a registry (`registry: none`): images reach nodes by side-loading."""
+    nodes = f" --nodes {node}" if node else ""
+    loads = " and ".join(
+        f"`labkit lab load-image {snapshot.lab} {image}{nodes}`" for image in policies
+    )
+    fix = (
+        f"no registry is reachable from the lab's nodes: load the image from the host's "
+        f"Docker with {loads} (pull or build it on the host first)"
+    )
+    always = [image for image, policy in policies.items() if policy == "Always"]
+    if always:
+        return fix + (
+            f"; imagePullPolicy is Always for {', '.join(always)} (the default for "
+            "`:latest` or no tag), so the kubelet pulls even when the node has the image: "
+            "set `imagePullPolicy: IfNotPresent` or tag the image"
+        )
+    return fix + (
+        f"; its imagePullPolicy {'/'.join(sorted(set(policies.values())))} then uses "
+        "the loaded image"
+    )
+
+
+# containerd's words for a registry that wants credentials, and for one it cannot reach.
+_UNAUTHORIZED = re.compile(r"401 Unauthorized|authorization failed|no basic auth credentials")
+_UNREACHABLE = re.compile(
+    r"dial tcp (?P<address>[\d.]+:\d+): (?P<why>[^\"]+)|"
+    r"(?P<timeout>i/o timeout|context deadline exceeded)"
+)
+
+
+def _registry_fix(snapshot: LabSnapshot, image: str, node: str | None, said: list[str]) -> str:
+    """Why the lab's registry did not give a node this image, and what to do: it is
+    stopped; it wants credentials; the node's mirror entry sends the pull elsewhere; it
+    lacks the tag (holding others) or the image."""
+    lab, name = snapshot.lab, snapshot.registry
+    served = f"{snapshot.registry_address}:{REGISTRY_PORT}"
+    host, path, tag = _split(image)
+    if snapshot.registry_status != "running":
+        return (
+            f"the lab's registry {name} is {snapshot.registry_status}, and every node pulls "
+            f"through it: `labkit lab start {lab}` (or `docker start {name}`) starts it; "
+            f"`docker logs {name}` shows how it ended"
+        )
+    if any(_UNAUTHORIZED.search(message) for message in said):
+        return (
+            f"the registry answered 401 Unauthorized for {image}: it asks for credentials "
+            "and the pod gives none it accepts; create a Secret (`kubectl create secret "
+            "docker-registry NAME --docker-server=" + host + " --docker-username=... "
+            "--docker-password=...`) and name it in the pod's `imagePullSecrets`"
+        )
+    unreachable = next(filter(None, map(_UNREACHABLE.search, said)), None)
+    if unreachable:
+        elsewhere = unreachable["address"] and unreachable["address"] != served
+        where = unreachable["address"] or "its mirror"
+        return (
+            f"node {node or '-'} could not reach {where} for {host} "
+            f"({(unreachable['why'] or unreachable['timeout']).strip()})"
+            + (f", which is not the lab's registry ({served})" if elsewhere else "")
+            + f": its mirror entry for {host} is wrong; see it with "
+            + problems.on_node(lab, node or "NODE", f"cat {CERTS_DIR}/{host}/hosts.toml")
+            + f" and make its server `http://{served}/v2/{host}` with `override_path = "
+            "true`, as on the other nodes (`labkit check` names every node whose entry differs)"
+        )
+    tags = snapshot.registry_tags.get(image)
+    push = f"`labkit lab push {lab} {image}` (build or pull it on the host first)"
+    if tags:
+        return (
+            f"the lab's registry holds {host}/{path} with tags {', '.join(tags)}, but not "
+            f"{tag}: name one of those, or push this one with {push}"
+        )
+    return (
+        f"the lab's registry has no {host}/{path}:{tag} (manifest unknown: nobody built or "
+        f"pushed it): push it with {push}, or side-load it with `labkit lab load-image "
+        f"{lab} {image}{' --nodes ' + node if node else ''}` and set "
+        "`imagePullPolicy: IfNotPresent`"
+    )
+
+
+def _split(image: str) -> tuple[str, str, str]:
+    try:
+        return split_reference(image)
+    except LabkitError:  # a digest: its repository is what matters here
+        host, path, _ = split_reference(image.split("@", 1)[0])
+        return host, path, image.split("@", 1)[1]
 
 
 @RULES.rule()

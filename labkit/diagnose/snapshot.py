@@ -82,6 +82,15 @@ class LabSnapshot:
     # The container in front of several control planes and Docker's status of it.
     load_balancer: str | None = None
     load_balancer_status: str | None = None
+    # The lab's registry (None with `registry: none`): its container, Docker's status of it,
+    # its address on the lab network and its port on 127.0.0.1.
+    registry: str | None = None
+    registry_status: str | None = None
+    registry_address: str | None = None
+    registry_port: int | None = None
+    # Each image a pod fails to pull -> the tags the registry holds of its repository
+    # (empty: none; None: the registry could not be asked).
+    registry_tags: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
 
     @property
     def etcd_quorum(self) -> int:

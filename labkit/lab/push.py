@@ -15,7 +15,13 @@ import docker.errors
 
 from labkit.errors import LabkitError
 from labkit.lab.model import LabModel
-from labkit.lab.registry import StoredName, published_port, push, stored_names
+from labkit.lab.registry import (
+    StoredName,
+    published_port,
+    push,
+    stored_names,
+    wait_until_answering,
+)
 from labkit.results import Result
 from labkit.spec.fields import shown
 from labkit.spec.image_reference import image_reference_problem
@@ -82,6 +88,7 @@ def push_images(
     if not references:
         raise LabkitError("push: name at least one image (name:tag)")
     port = published_port(registry.container)
+    wait_until_answering(port, registry.name)
     wanted = [
         (reference, _image_id(lab, reference), stored_names(reference, port))
         for reference in references

@@ -21,10 +21,15 @@ listens on 127.0.0.1 only, at a port fixed when the lab is made; `localhost:<por
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import docker
 import docker.errors
@@ -44,6 +49,7 @@ from labkit.versions import (
 )
 
 REGISTRY_PORT = 5000
+REGISTRY_START_TIMEOUT = 30.0
 PUBLISHED_PORT = f"{REGISTRY_PORT}/tcp"
 CONFIG_PATH = "/etc/distribution/config.yml"
 STORAGE_DIR = "/var/lib/registry"
@@ -170,6 +176,7 @@ def fill_content(
     )
     try:
         port = published_port(container)
+        wait_until_answering(port, container.name)
         for reference in sorted(references):
             for name in stored_names(reference, port)[:1]:
                 push(client, reference, f"127.0.0.1:{port}", name)
@@ -203,6 +210,48 @@ def push(client: docker.DockerClient, reference: str, registry: str, name: Store
             reason=errors[-1],
             evidence={"push errors": "\n".join(errors)},
         )
+
+
+def answers(port: int, timeout: float = 2.0) -> str | None:
+    """None when the registry at 127.0.0.1:`port` answers `/v2/` with 200 (or 401, when
+    it asks for credentials), else why not."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=timeout) as reply:
+            return None if reply.status == HTTPStatus.OK else f"HTTP {reply.status}"
+    except urllib.error.HTTPError as error:
+        return None if error.code == HTTPStatus.UNAUTHORIZED else f"HTTP {error.code}"
+    except (OSError, http.client.HTTPException) as error:
+        return str(getattr(error, "reason", error))
+
+
+def registry_tags(port: int, reference: str) -> tuple[str, ...] | None:
+    """The tags the registry at 127.0.0.1:`port` holds of `reference`'s repository, where a
+    node's pull of it looks (empty: none; None: it could not be asked)."""
+    try:
+        repository = stored_names(reference, port)[0].repository
+    except LabkitError:
+        return None
+    url = f"http://127.0.0.1:{port}/v2/{repository}/tags/list"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return tuple(sorted(json.load(reply).get("tags") or ()))
+    except urllib.error.HTTPError as error:
+        return () if error.code == HTTPStatus.NOT_FOUND else None
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+
+
+def wait_until_answering(port: int, name: str, timeout: float = REGISTRY_START_TIMEOUT) -> None:
+    """A registry just started listens within a second; its /v2/ is what pushes need."""
+    deadline = time.monotonic() + timeout
+    while (why := answers(port)) is not None:
+        if time.monotonic() > deadline:
+            raise StepFailed(
+                operation=f"wait for registry {name}",
+                reason=f"127.0.0.1:{port}/v2/ did not answer in {timeout:.0f}s ({why})",
+                evidence={"hint": f"`docker logs {name}` shows why"},
+            )
+        time.sleep(0.1)
 
 
 def published_port(container: Container) -> int:
