@@ -30,7 +30,9 @@ from labkit.troubleshooting import (
 )
 from labkit.versions import FLANNEL_IMAGE
 
-pytestmark = pytest.mark.lab(workers=1, cni="none")
+# No registry: a lost image comes back only by side-loading (test_registry.py has the
+# registry's own pull failures).
+pytestmark = pytest.mark.lab(workers=1, cni="none", registry="none")
 
 # The kubelet's Ready message with containerd and no CNI config (kubeadm-invariants 8).
 NO_CNI_MESSAGE = (

@@ -25,6 +25,7 @@ from labkit.checks import (
     manifests,
     node_state,
     pki,
+    registry_mirrors,
 )
 from labkit.checks.artifacts import FileEntry, NodeArtifacts, read_node_artifacts
 from labkit.checks.context import CheckContext, ClusterContext
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 _NODE_RULE_SETS = (pki.RULES, kubeconfigs.RULES, manifests.RULES, kubelet_files.RULES, cis.RULES)
-_NODES_RULE_SETS = (control_planes.RULES,)
+_NODES_RULE_SETS = (control_planes.RULES, registry_mirrors.RULES)
 _CLUSTER_RULE_SETS = (
     cluster_objects.RULES,
     addons.RULES,

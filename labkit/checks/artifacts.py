@@ -41,6 +41,8 @@ ARCHIVED_PATHS = (
     KUBELET_PKI_DIR,
     PASSWD,
     GROUP,
+    # containerd's registry hosts: where the lab's registry is mirrored.
+    "/etc/containerd/certs.d",
 )
 # Listed, their contents not read: after `kubeadm upgrade` its backups (a copy of etcd's
 # data, the old manifests) are as large as etcd; only their names say what the upgrade did.

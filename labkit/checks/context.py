@@ -171,3 +171,14 @@ class ClusterContext:
     @property
     def nodes(self) -> tuple[str, ...]:
         return self.control_planes + self.workers
+
+
+@dataclass(frozen=True)
+class RegistryEndpoint:
+    """The lab's registry as Docker shows it, and whether its `/v2/` answered (None) or
+    why not."""
+
+    name: str
+    address: str
+    port: int
+    unanswered: str | None = None

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from labkit.checks.artifacts import NodeArtifacts
-from labkit.checks.context import ClusterContext
+from labkit.checks.context import ClusterContext, RegistryEndpoint
 from labkit.checks.etcd_members import EtcdMember
 from labkit.checks.findings import RuleSet, Violation, kubeadm_source
 from labkit.constants import ETCD_CLIENT_PORT, ETCD_PEER_PORT, PKI_DIR, SHARED_PKI_FILES
@@ -28,6 +28,8 @@ class LabFiles:
     etcd_members: tuple[EtcdMember, ...] | str = ()
     # Each node's address on the lab network, from Docker.
     addresses: Mapping[str, str] = field(default_factory=dict)
+    # The lab's registry; None with `registry: none`.
+    registry: RegistryEndpoint | None = None
 
 
 @RULES.rule(id="control-planes.shared-keys", source=kubeadm_source("phases/copycerts/copycerts.go"))

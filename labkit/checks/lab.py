@@ -31,6 +31,7 @@ from labkit.checks import (
     cluster_rules,
     fetch_cluster_snapshot,
 )
+from labkit.checks.context import RegistryEndpoint
 from labkit.checks.findings import CLUSTER
 from labkit.checks.lab_context import (
     IMAGES_LIST,
@@ -52,6 +53,8 @@ from labkit.checks.report import (
 from labkit.errors import LabkitError
 from labkit.lab.api import API_FAILURES, failure_reason, wait_for_api
 from labkit.lab.model import LabModel
+from labkit.lab.registry import answers as registry_answers
+from labkit.lab.registry import published_port
 from labkit.results import Result
 
 _Result = TypeVar("_Result")
@@ -171,6 +174,20 @@ def read_cluster(lab: LabModel, wait: float = 0.0) -> ClusterSnapshot | str:
         api.close()
 
 
+def read_registry(lab: LabModel) -> RegistryEndpoint | None:
+    """The lab's registry, and whether its /v2/ answers on 127.0.0.1."""
+    node = lab.registry
+    if node is None:
+        return None
+    node.container.reload()
+    port, address = published_port(node.container), node.fixed_address() or ""
+    if node.container.status != "running":
+        return RegistryEndpoint(
+            node.name, address, port, f"its container is {node.container.status}"
+        )
+    return RegistryEndpoint(node.name, address, port, registry_answers(port))
+
+
 def check_lab(lab: LabModel, *, strict: bool = False, wait: float = 0.0) -> CheckRun:
     """Read every node (in parallel), the kubeadm under test and the cluster's objects, then
     run every node rule on every node and every cluster rule; `strict` fails known items.
@@ -184,6 +201,7 @@ def check_lab(lab: LabModel, *, strict: bool = False, wait: float = 0.0) -> Chec
         images = pool.submit(kubeadm_stdout, control_plane, IMAGES_LIST)
         members = pool.submit(read_etcd_members, control_plane)
         snapshot = pool.submit(_timed, partial(read_cluster, lab, wait))
+        registry = pool.submit(read_registry, lab)
         read = {name: future.result() for name, future in reads.items()}
         address = {name: future.result() for name, future in addresses.items()}
         artifacts = {name: result[0] for name, result in read.items()}
@@ -201,7 +219,7 @@ def check_lab(lab: LabModel, *, strict: bool = False, wait: float = 0.0) -> Chec
         findings += node_findings
         timings.append(NodeTiming(node.name, read[node.name][1], seconds))
     context = cluster_context(config, artifacts.values(), address)
-    files = LabFiles(artifacts, members.result(), address)
+    files = LabFiles(artifacts, members.result(), address, registry.result())
     findings += check_nodes(files, context, strict=strict)
     if isinstance(cluster_snapshot, str):
         cluster_findings, seconds = not_checked(cluster_snapshot), 0.0
