@@ -87,6 +87,7 @@ class FakeLab:
     name: str = LAB
     api_error: Exception | None = None
     load_balancer: FakeNode | None = None
+    registry: FakeNode | None = None
 
     @property
     def control_planes(self) -> list[FakeNode]:

@@ -19,6 +19,7 @@ def test_rules_run_specific_before_fallback_then_by_area() -> None:
         "nodes.kubelet_stopped",
         "nodes.pressure",
         "nodes.not_registered",
+        "nodes.registry_stopped",
         "pods.image_pull",
         "pods.crash_loop",
         "pods.waiting_cause",

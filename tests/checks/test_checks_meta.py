@@ -14,6 +14,7 @@ from test_checks_kubeconfigs import CASES as KUBECONFIG_CASES
 from test_checks_kubelet import CASES as KUBELET_CASES
 from test_checks_manifests import CASES as MANIFEST_CASES
 from test_checks_pki import CASES as PKI_CASES
+from test_checks_registry import CASES as REGISTRY_CASES
 
 from labkit.checks import Finding, all_rules, cluster_rules, node_rules, nodes_rules
 from labkit.checks.report import render_json, render_rules, render_table, summary_line
@@ -26,6 +27,7 @@ ALL_CASES = (
     + CIS_CASES
     + CLUSTER_CASES
     + CONTROL_PLANE_CASES
+    + REGISTRY_CASES
 )
 
 

@@ -3,15 +3,30 @@ entry is missing, points elsewhere or is not TOML, or when the registry does not
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from labkit.checks import LabFiles, check_nodes
-from labkit.checks.registry_mirrors import RULES
 from labkit.checks.artifacts import FileEntry, NodeArtifacts
 from labkit.checks.context import ClusterContext, RegistryEndpoint
+from labkit.checks.registry_mirrors import RULES
 from labkit.lab.registry import mirror_files
 
 NODES = ("lab-control-plane", "lab-worker")
+
+
+@dataclass(frozen=True)
+class RegistryCase:
+    rule_id: str
+    breaks: str
+
+
+# What test_checks_meta counts: the cases below that break each rule of this module.
+CASES = [
+    RegistryCase("registry.mirrors", "a node's entry missing, elsewhere or not TOML"),
+    RegistryCase("registry.mirrors", "the registry not answering /v2/"),
+]
 REGISTRY = RegistryEndpoint("lab-registry", "10.201.0.5", 25001)
 DOCKER_HUB = "/etc/containerd/certs.d/docker.io/hosts.toml"
 
