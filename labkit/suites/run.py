@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING
 import docker
 from kubernetes import client as k8s
 
+from labkit.lab.registry import published_port, stored_names, wait_until_answering
+from labkit.lab.registry import push as push_image
 from labkit.naming import cache_dir, state_dir
-from labkit.pipeline import Progress, heartbeat
+from labkit.parallel import parallel
+from labkit.pipeline import Progress, heartbeat, required
 from labkit.suites import ginkgo, images
 from labkit.suites.binaries import GINKGO, SuiteBinaries, build_log_path
 from labkit.suites.loading import load_images
@@ -72,8 +75,27 @@ def load_test_images(
     """Build the images e2e.test lists that labkit makes, and load them into every node in
     one archive (what a node has already is not loaded again)."""
     ready = build_test_images(lab.client, binaries, e2e_test, progress)
-    with heartbeat(progress, "loading the test images into the nodes"):
+    registry = lab.registry
+    if registry is not None:
+        registry.container.reload()
+    pushing = registry is not None and registry.container.status == "running"
+
+    def side_load() -> None:
         load_images(lab.client, ready, lab.nodes, say=progress.detail)
+
+    def push() -> None:
+        # The specs that pull with `imagePullPolicy: Always` ask the registry, the rest
+        # use the side-loaded images: both at once, so the slower one sets the time.
+        port = published_port(required(registry).container)
+        wait_until_answering(port, required(registry).name)
+        started = time.monotonic()
+        for reference in ready:
+            push_image(lab.client, reference, f"127.0.0.1:{port}", stored_names(reference, port)[0])
+        progress.detail(f"pushed {len(ready)} test images in {time.monotonic() - started:.1f}s")
+
+    what = "loading the test images into the nodes" + (" and the registry" if pushing else "")
+    with heartbeat(progress, what):
+        parallel([side_load, *([push] if pushing else [])], lambda job: job())
     return ready
 
 
