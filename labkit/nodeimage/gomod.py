@@ -8,13 +8,14 @@ generated into the cache and resolved with `go mod tidy` through the module prox
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,15 +191,22 @@ def build(component: GoComponent, log: Callable[[str], None]) -> Path:
     output = cache_dir() / "bin" / f"{component.name}-{component.version}-{key}"
     if _built(component, output, log):
         return output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # Two bring-ups that both miss an image (parallel scenarios) build it once: the second
-    # waits for the first's lock and then finds its output.
-    with output.with_name(output.name + ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(output):
         if _built(component, output, log):
             return output
         _build_into(component, source, output, log)
     return output
+
+
+@contextlib.contextmanager
+def exclusive(output: Path) -> Iterator[None]:
+    """Hold the build of `output` (a cache directory) against every other process: two
+    bring-ups that both miss an image (parallel scenarios) build it once, the second
+    waiting for the first's lock and then finding its output."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.with_name(output.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _built(component: GoComponent, output: Path, log: Callable[[str], None]) -> bool:

@@ -125,6 +125,12 @@ class SuiteBinaries:
         if output.exists():
             self.progress.detail(f"{program.name} {self.version}: cached at {output}")
             return output
+        with gomod.exclusive(output.parent):
+            if output.exists():
+                return output
+            return self._build(component, program, output)
+
+    def _build(self, component: GoComponent, program: GoProgram, output: Path) -> Path:
         source = self.source()
         partial = output.parent.with_name(output.parent.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
