@@ -30,6 +30,7 @@ from labkit.lab.exported_logs import ExportedLogs
 from labkit.lab.lifecycle import RestartResult
 from labkit.lab.node import ExecResult, Node
 from labkit.lab.problems import Problem
+from labkit.lab.push import PushedImage, PushResult
 from labkit.lab.status import ApiStatus, LabStatus, NodeStatus
 from labkit.lab.upgrade import UpgradeResult
 from labkit.pipeline import StepTiming
@@ -433,3 +434,13 @@ def test_a_result_whose_text_fails_goes_to_pytests_format_as_it_is() -> None:
     assert (
         format_message(TextlessCheckRun(NAME, (), (), 48, (), 0.0, 1.0)) == "found TextlessCheckRun"
     )
+
+
+def test_push_result(
+    the_lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = PushedImage("app:1", "sha256:" + "ab" * 32, ("app:1", "localhost:25001/app:1"))
+    result = PushResult(the_lab.name, "localhost:25001", (image,))
+    monkeypatch.setattr(Lab, "push", lambda self, *refs, **kwargs: result)
+    assert_cli_says(capsys, result, ["lab", "push", NAME, "app:1"])
+    assert result.ok and "pods pull it as app:1 or localhost:25001/app:1" in str(result)
