@@ -17,7 +17,8 @@ import yaml
 from kubernetes import client as k8s
 
 from labkit.lab import waits
-from labkit.lab.registry import CERTS_DIR, REGISTRY_HOSTING_CONFIGMAP, REGISTRY_PORT, published_port
+from labkit.lab.registry import CERTS_DIR, REGISTRY_HOSTING_CONFIGMAP
+from labkit.nodeimage.registry_image import REGISTRY_PORT, published_port
 from labkit.versions import TOOLBOX_IMAGE
 
 pytestmark = pytest.mark.lab(workers=1)

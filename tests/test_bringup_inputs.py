@@ -10,9 +10,9 @@ import pytest
 
 from labkit.errors import LabkitError, StepFailed
 from labkit.lab import bringup
-from labkit.lab.registry import content_reference
 from labkit.lab.state import LabState
 from labkit.naming import LABEL_LAB
+from labkit.nodeimage.registry_image import content_reference
 from labkit.pipeline import Progress
 from labkit.spec import LabSpec
 from labkit.versions import REGISTRY_CONTENT_REPOSITORY, REGISTRY_IMAGE
@@ -110,7 +110,8 @@ def test_a_lab_on_its_own_node_image_gets_an_empty_registry_without_a_build(
         lambda *_, **__: pytest.fail("no release build for a node image of the user's"),
     )
     monkeypatch.setattr(
-        "labkit.lab.registry.build_registry_image", lambda client, progress: REGISTRY_IMAGE
+        "labkit.nodeimage.registry_image.build_registry_image",
+        lambda client, progress: REGISTRY_IMAGE,
     )
     up = bringup.BringUp(spec=spec(image="me/node:dev"), client=client, progress=quiet())
     bringup.build_missing_images(up)

@@ -1,7 +1,7 @@
 """The layering rule, read from every import statement (at top level, inside functions and
-under TYPE_CHECKING alike): `labkit/lab/` imports nothing above it, and the consumers of a
-lab (checks, diagnose, suites, troubleshooting) never import the facade, the CLI or the
-plugin."""
+under TYPE_CHECKING alike): the ground (names, spec, host, kubeadm, node images) imports no
+lab, `labkit/lab/` imports nothing above it, and the consumers of a lab (checks, diagnose,
+suites, troubleshooting) never import the facade, the CLI or the plugin."""
 
 from __future__ import annotations
 
@@ -23,7 +23,21 @@ FACADE_AND_ENTRY_POINTS = (
     "labkit.__main__",
 )
 CONSUMERS = ("labkit.checks", "labkit.diagnose", "labkit.suites", "labkit.troubleshooting")
+# The ground the lab stands on: names, the spec, the host, kubeadm, the images it runs.
+GROUND = (
+    "labkit.constants",
+    "labkit.errors",
+    "labkit.naming",
+    "labkit.versions",
+    "labkit.pipeline",
+    "labkit.results",
+    "labkit.spec",
+    "labkit.host",
+    "labkit.kubeadm",
+    "labkit.nodeimage",
+)
 RULES = {
+    **{ground: ("labkit.lab", *CONSUMERS, *FACADE_AND_ENTRY_POINTS) for ground in GROUND},
     "labkit.lab": (*CONSUMERS, *FACADE_AND_ENTRY_POINTS),
     **{consumer: FACADE_AND_ENTRY_POINTS for consumer in CONSUMERS},
 }

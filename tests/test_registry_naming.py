@@ -9,13 +9,8 @@ import pytest
 import yaml
 
 from labkit.errors import LabkitError
-from labkit.lab.registry import (
-    MIRRORED_HOSTS,
-    local_registry_hosting,
-    mirror_files,
-    split_reference,
-    stored_names,
-)
+from labkit.lab.registry import MIRRORED_HOSTS, local_registry_hosting, mirror_files
+from labkit.nodeimage.registry_image import split_reference, stored_names
 
 PORT = 25001
 

@@ -53,8 +53,8 @@ from labkit.checks.report import (
 from labkit.errors import LabkitError
 from labkit.lab.api import API_FAILURES, failure_reason, wait_for_api
 from labkit.lab.model import LabModel
-from labkit.lab.registry import answers as registry_answers
-from labkit.lab.registry import published_port
+from labkit.nodeimage.registry_image import answers as registry_answers
+from labkit.nodeimage.registry_image import published_port
 from labkit.results import Result
 
 _Result = TypeVar("_Result")

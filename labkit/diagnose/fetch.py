@@ -19,8 +19,9 @@ from labkit.errors import LabkitError
 from labkit.lab.api import failure_reason
 from labkit.lab.model import LabModel
 from labkit.lab.node import Node
-from labkit.lab.registry import published_port, registry_tags
+from labkit.lab.registry import registry_tags
 from labkit.lab.runtime import read_runtime
+from labkit.nodeimage.registry_image import published_port
 from labkit.spec import DEFAULT_POD_SUBNET
 
 JOURNAL_LINES = 40

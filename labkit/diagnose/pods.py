@@ -21,7 +21,8 @@ from labkit.diagnose.snapshot import (
 )
 from labkit.errors import LabkitError
 from labkit.lab import problems
-from labkit.lab.registry import CERTS_DIR, REGISTRY_PORT, split_reference
+from labkit.lab.registry import CERTS_DIR
+from labkit.nodeimage.registry_image import REGISTRY_PORT, split_reference
 
 RULES = RuleSet("pods")
 

@@ -52,10 +52,10 @@ from labkit.lab.registry import (
     create_registry,
     local_registry_hosting,
     mirror_files,
-    published_port,
 )
 from labkit.lab.state import host_kubeconfig
 from labkit.naming import LABEL_LAB, managed_labels
+from labkit.nodeimage.registry_image import published_port
 from labkit.parallel import parallel
 from labkit.pipeline import LabRunResult, Progress, Step, StepTiming, required, run_steps
 from labkit.spec import LabSpec, NodeSpec

@@ -35,8 +35,8 @@ def build_missing_images(up: BringUp) -> None:
 def _registry_image(up: BringUp) -> str:
     """The release's content image (made by its image build); for a lab on a node image of
     the user's, the empty registry unless labkit's content of the release is there."""
-    from labkit.lab.registry import build_registry_image, content_reference
     from labkit.nodeimage.build import build_node_image
+    from labkit.nodeimage.registry_image import build_registry_image, content_reference
 
     content = content_reference(up.spec.kubernetes_version)
     if image_exists(up.client, content):

@@ -15,7 +15,7 @@ import docker.errors
 
 from labkit.errors import LabkitError
 from labkit.lab.model import LabModel
-from labkit.lab.registry import (
+from labkit.nodeimage.registry_image import (
     StoredName,
     published_port,
     push,

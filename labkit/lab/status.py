@@ -34,9 +34,9 @@ from labkit.lab.api import API_FAILURES, failure_reason
 from labkit.lab.model import LabModel
 from labkit.lab.node import Node
 from labkit.lab.problems import Problem
-from labkit.lab.registry import published_port
 from labkit.lab.runtime import last_log_reason, read_runtime
 from labkit.lab.waits import is_ready
+from labkit.nodeimage.registry_image import published_port
 from labkit.results import Result
 
 

@@ -40,6 +40,7 @@ from labkit.nodeimage.images import (
     import_rootfs,
     save_image,
 )
+from labkit.nodeimage.registry_image import fill_content
 from labkit.pipeline import Progress, Step, StepTiming, heartbeat, required, run_steps
 from labkit.versions import (
     CNI_PLUGINS_VERSION,
@@ -355,8 +356,6 @@ def _set_node_metadata(build: ImageBuild, staged: str) -> None:
 def fill_registry_content(build: ImageBuild) -> None:
     """What a lab's registry of this release starts with: the images the node carries, so
     that a pod pulls them with `imagePullPolicy: Always` (labkit.lab.registry)."""
-    from labkit.lab.registry import fill_content
-
     references = [recipe.reference for recipe in build.component_images]
     fill_content(build.client, build.version, references, build.progress)
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import docker
 from kubernetes import client as k8s
 
-from labkit.lab.registry import published_port, stored_names, wait_until_answering
-from labkit.lab.registry import push as push_image
 from labkit.naming import cache_dir, state_dir
+from labkit.nodeimage.registry_image import published_port, stored_names, wait_until_answering
+from labkit.nodeimage.registry_image import push as push_image
 from labkit.parallel import parallel
 from labkit.pipeline import Progress, heartbeat, required
 from labkit.suites import ginkgo, images
