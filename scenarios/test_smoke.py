@@ -15,6 +15,7 @@ from labkit.lab.workloads import (
     probe_pod,
     run_probe_pods,
 )
+from labkit.nodeimage.registry_image import published_port
 from labkit.spec.types import DEFAULT_SERVICE_SUBNET
 from labkit.versions import CNI_PLUGINS_VERSION, CONTAINERD_VERSION, RUNC_VERSION
 
@@ -159,10 +160,17 @@ def test_what_no_service_answers_is_refused_in_the_lab(probe_pods, lab, address:
 def test_status_and_logs_through_the_lab(lab, tmp_path) -> None:
     status = lab.status()
     assert status.ok and status.api.answers, str(status)
-    assert {node.kubernetes for node in status.nodes} == {"Ready"}
+    nodes = {n.name for n in lab.nodes}
+    assert {node.kubernetes for node in status.nodes if node.name in nodes} == {"Ready"}
+    # Beside the nodes: the lab's registry, with where the host pushes to.
+    [registry] = [node for node in status.nodes if node.name not in nodes]
+    assert (registry.role, registry.container) == ("registry", "running")
+    assert registry.kubernetes == f"localhost:{published_port(lab.registry.container)}"
     logs = lab.export_logs(tmp_path / "logs")
     assert (logs / "summary.txt").exists()
-    assert {p.name for p in logs.path.iterdir() if p.is_dir()} == {n.name for n in lab.nodes}
+    exported = {p.name for p in logs.path.iterdir() if p.is_dir()}
+    assert exported == {*nodes, lab.registry.name}
+    assert (logs / lab.registry.name / "docker-logs.txt").read_text().count("listening on")
     assert logs.complete, (logs / "summary.txt").read_text()
 
 
