@@ -35,7 +35,8 @@ class Reachable:
 
 def reachable(lab: Lab) -> Reachable:
     return Reachable(
-        addresses={node.name: node.lab_address() for node in lab.nodes},
+        # Every container of the lab, its registry too: each keeps its address.
+        addresses={node.name: node.lab_address() for node in lab.containers},
         api_port=lab.control_plane.published_api_port(),
         kubeconfig=lab.kubeconfig.read_bytes(),
     )
@@ -56,7 +57,7 @@ def assert_ready_again(lab: Lab, as_made: Reachable, since: float) -> None:
     with api:
         assert api.configuration.host == f"https://127.0.0.1:{as_made.api_port}"
         nodes = k8s.CoreV1Api(api).list_node(_request_timeout=API_REQUEST_TIMEOUT).items
-    assert sorted(n.metadata.name for n in nodes) == sorted(as_made.addresses)
+    assert sorted(n.metadata.name for n in nodes) == sorted(n.name for n in lab.nodes)
     assert all(is_ready(n) for n in nodes), [n.status.conditions for n in nodes]
     print(f"\nReady again {elapsed:.1f}s after the first start; addresses {as_made.addresses}")
 
