@@ -144,9 +144,13 @@ def stop_load_balancer(run: Restart) -> None:
 
 
 def _load_balancer(run: Restart) -> list[Node]:
-    found = run.lab.load_balancer
+    return _present(run, run.lab.load_balancer, "one control plane")
+
+
+def _present(run: Restart, found: Node | None, absent: str) -> list[Node]:
+    """The lab's load balancer or registry as a list to stop or start; said when absent."""
     if found is None:
-        run.progress.say("   none: one control plane")
+        run.progress.say(f"   none: {absent}")
     return [found] if found else []
 
 
@@ -155,12 +159,7 @@ def stop_registry(run: Restart) -> None:
 
 
 def _registry(run: Restart) -> list[Node]:
-    found = run.lab.registry
-    if found is None:
-        run.progress.say("   none: the lab has no registry")
-    else:
-        found.container.reload()
-    return [found] if found else []
+    return _present(run, run.lab.registry, "the lab has no registry")
 
 
 STOP_STEPS: list[Step[Restart]] = [

@@ -15,7 +15,6 @@ from collections.abc import Collection, Mapping
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from labkit.constants import API_SERVER_PORT, ROLE_LOAD_BALANCER
 from labkit.lab.node import Node, run_publishing_api_port
@@ -115,12 +114,3 @@ def create_load_balancer(
         client, LOAD_BALANCER_IMAGE, settings, avoid_ports=avoid_ports
     )
     return Node(name=name, role=ROLE_LOAD_BALANCER, container=container)
-
-
-def find_load_balancer(client: docker.DockerClient, lab: str) -> Node | None:
-    containers: list[Container] = client.containers.list(
-        all=True, filters={"label": [f"{LABEL_LAB}={lab}", f"{LABEL_ROLE}={ROLE_LOAD_BALANCER}"]}
-    )
-    if not containers:
-        return None
-    return Node(name=containers[0].name, role=ROLE_LOAD_BALANCER, container=containers[0])

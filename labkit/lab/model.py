@@ -17,11 +17,10 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from labkit.constants import ROLE_LOAD_BALANCER, ROLE_REGISTRY
 from labkit.errors import LabkitError, shown
-from labkit.lab.load_balancer import find_load_balancer
 from labkit.lab.network import LabAddresses
-from labkit.lab.node import Node, find_nodes
-from labkit.lab.registry import find_registry
+from labkit.lab.node import Node, find_by_role, find_nodes
 from labkit.lab.removal import remove_labelled
 from labkit.lab.state import LabState, remove_every_lab_state
 from labkit.naming import LABEL_LAB, LABEL_MANAGED
@@ -77,12 +76,12 @@ class LabModel:
     @property
     def load_balancer(self) -> Node | None:
         """The container in front of several control planes; None with one."""
-        return find_load_balancer(self.client, self.name)
+        return find_by_role(self.client, self.name, ROLE_LOAD_BALANCER)
 
     @property
     def registry(self) -> Node | None:
         """The lab's image registry; None with `registry: none`."""
-        return find_registry(self.client, self.name)
+        return find_by_role(self.client, self.name, ROLE_REGISTRY)
 
     @property
     def containers(self) -> list[Node]:

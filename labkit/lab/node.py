@@ -417,6 +417,17 @@ def _mounts(var_volume: str) -> list[Mount]:
     return mounts
 
 
+def find_by_role(client: docker.DockerClient, lab: str, role: str) -> Node | None:
+    """The lab's one container of `role` that is not a node (its load balancer, its
+    registry), or None."""
+    containers: list[Container] = client.containers.list(
+        all=True, filters={"label": [f"{LABEL_LAB}={lab}", f"{LABEL_ROLE}={role}"]}
+    )
+    if not containers:
+        return None
+    return Node(name=containers[0].name, role=role, container=containers[0])
+
+
 def find_nodes(client: docker.DockerClient, lab: str) -> list[Node]:
     containers = client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})
     nodes = [

@@ -29,7 +29,6 @@ from http import HTTPStatus
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from labkit.constants import ROLE_REGISTRY
 from labkit.errors import LabkitError
@@ -96,15 +95,6 @@ def create_registry(
         client, image, settings, container_port=PUBLISHED_PORT, avoid_ports=avoid_ports
     )
     return Node(name=name, role=ROLE_REGISTRY, container=container)
-
-
-def find_registry(client: docker.DockerClient, lab: str) -> Node | None:
-    containers: list[Container] = client.containers.list(
-        all=True, filters={"label": [f"{LABEL_LAB}={lab}", f"{LABEL_ROLE}={ROLE_REGISTRY}"]}
-    )
-    if not containers:
-        return None
-    return Node(name=containers[0].name, role=ROLE_REGISTRY, container=containers[0])
 
 
 def mirror_hosts_toml(address: str, upstream: str | None) -> str:
